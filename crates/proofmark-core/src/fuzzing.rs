@@ -1,0 +1,37 @@
+//! Entry points for the cargo-fuzz targets in `fuzz/` (each target is three lines calling one of these).
+//! They must never panic, whatever the bytes.
+use crate::hash::ContentHash;
+use crate::jwks::{IssuerKey, Jwks};
+use crate::jwt::{CaptureClaims, DecodedJwt};
+use crate::sidecar::Sidecar;
+use crate::verify::{verify, KeyRing, KeySource, Policy, VerifyInput};
+
+/// Sidecar parsing, and the whole verifier over the same bytes.
+pub fn sidecar(data: &[u8]) {
+    if let Ok(s) = Sidecar::parse(data) {
+        let again = Sidecar::parse(s.to_json_pretty().as_bytes());
+        assert_eq!(again.as_ref().ok(), Some(&s), "write/parse round trip");
+    }
+    let mut keys = KeyRing::new();
+    if let Some(k) = IssuerKey::from_scalar_bytes(&[1u8; 32]) {
+        keys.add_key(k.public_jwk(), KeySource::Provided { label: "fuzz".into() });
+    }
+    let _ = verify(VerifyInput { sidecar: data, media_hash: &ContentHash::of(b""), keys: &keys, policy: &Policy::default() });
+}
+
+/// Compact JWS decoding and claim extraction.
+pub fn jwt(data: &[u8]) {
+    if let Ok(text) = core::str::from_utf8(data) {
+        if let Ok(j) = DecodedJwt::decode(text) {
+            let _ = crate::jwt::check_alg(&j.header);
+            let _ = CaptureClaims::from_payload(&j.payload);
+        }
+    }
+}
+
+/// JWKS parsing.
+pub fn jwks(data: &[u8]) {
+    if let Ok(set) = Jwks::parse(data) {
+        let _ = Jwks::parse(set.to_json().as_bytes()).map(|again| assert_eq!(again.keys.len(), set.keys.len()));
+    }
+}

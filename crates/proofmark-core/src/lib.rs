@@ -1,0 +1,32 @@
+//! Proofmark's pure core: the capture-plane wire formats and the verifier.
+//!
+//! Everything here is computation on bytes that the caller hands in: no file or network I/O, no clock, no
+//! ambient randomness (key generation takes an RNG argument). The crate builds for
+//! `wasm32-unknown-unknown`, so the same verifier runs in the CLI, the server and the browser.
+//!
+//! Map (SPEC §1):
+//! - [`sidecar`]: the v1.0 JSON sidecar that travels with the media (parse with a size cap, write).
+//! - [`hash`]: streaming SHA-256 of the media bytes ([`ContentHash`]).
+//! - [`jwt`]: the ES256 capture-trust JWT (decode, claim layouts, mint).
+//! - [`jwks`]: JSON Web Key Sets and the SignedShot `kid` derivation.
+//! - [`device`]: the device layer (P-256 public key, DER signature, signed message, fingerprint).
+//! - [`verify`]: [`verify()`] turns a sidecar, the media hash and a key ring into a [`Report`].
+//! - [`fuzzing`]: entry points for the fuzz targets.
+#![forbid(unsafe_code)]
+
+mod b64;
+mod decimal;
+pub mod device;
+pub mod fuzzing;
+pub mod hash;
+pub mod jwks;
+pub mod jwt;
+pub mod sidecar;
+pub mod verify;
+
+pub use device::{DeviceKey, DevicePublicKey, DeviceSignature};
+pub use hash::{ContentHash, ContentHasher};
+pub use jwks::{IssuerKey, Jwk, Jwks};
+pub use jwt::{Attestation, AttestationMethod, CaptureClaims, ClaimLayout};
+pub use sidecar::Sidecar;
+pub use verify::{verify, Check, CheckCode, Finding, KeyRing, KeySource, Policy, Report, Status, Verdict};

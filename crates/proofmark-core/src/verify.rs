@@ -1,0 +1,546 @@
+//! `verify()`: sidecar + media hash + keys + policy → [`Report`] (SPEC §1.5).
+//!
+//! Failure is data: every check is listed with a stable code and a status, failed checks carry a
+//! specific reason code, and non-fatal observations are [`Finding`]s. Nothing here returns `Err`; "could not
+//! run" (an unreadable file, a network error) belongs to the caller. Mechanism ([`KeyRing`]: which keys are
+//! known and where they came from) is kept apart from policy ([`Policy`]: which of them are trusted, what
+//! attestation is acceptable).
+use core::fmt;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::device::{device_message, DevicePublicKey, DeviceSignature};
+use crate::hash::ContentHash;
+use crate::jwks::{Jwk, Jwks};
+use crate::jwt::{self, AttestationMethod, CaptureClaims, ClaimLayout, DecodedJwt};
+use crate::sidecar::Sidecar;
+
+/// Where a key came from; decides whether a signature by it can be trusted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum KeySource {
+    /// Handed over by the user (a JWKS file, or a server's own keys): applies to tokens of any issuer.
+    Provided { label: String },
+    /// Published by an issuer at `{url}/.well-known/jwks.json`: applies only to tokens whose `iss` is `url`.
+    Issuer { url: String },
+}
+
+/// The keys a verification may use.
+#[derive(Debug, Clone, Default)]
+pub struct KeyRing {
+    entries: Vec<(Jwk, KeySource)>,
+}
+
+impl KeyRing {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Add every usable key of a set.
+    pub fn add_jwks(&mut self, jwks: &Jwks, source: KeySource) {
+        for key in &jwks.keys {
+            self.entries.push((key.clone(), source.clone()));
+        }
+    }
+
+    pub fn add_key(&mut self, key: Jwk, source: KeySource) {
+        self.entries.push((key, source));
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// What the verifier's user accepts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Policy {
+    /// Issuers whose published keys are trusted (compared without a trailing `/`).
+    pub trusted_issuers: Vec<String>,
+    /// Keys of [`KeySource::Provided`] count as trusted (true by default: the user handed them over).
+    pub trust_provided_keys: bool,
+    /// Accept devices registered without attestation (`sandbox`). True by default.
+    pub allow_sandbox: bool,
+    /// Accept the legacy claim layout, which does not bind the device key to the token. True by default.
+    pub allow_legacy_layout: bool,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self { trusted_issuers: Vec::new(), trust_provided_keys: true, allow_sandbox: true, allow_legacy_layout: true }
+    }
+}
+
+impl Policy {
+    fn trusts(&self, source: &KeySource) -> bool {
+        match source {
+            KeySource::Provided { .. } => self.trust_provided_keys,
+            KeySource::Issuer { url } => self.trusted_issuers.iter().any(|t| same_issuer(t, url)),
+        }
+    }
+}
+
+/// Issuer URLs are compared exactly, ignoring one trailing `/`.
+pub fn same_issuer(a: &str, b: &str) -> bool {
+    a.strip_suffix('/').unwrap_or(a) == b.strip_suffix('/').unwrap_or(b)
+}
+
+/// The overall outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Every check passed and the signing key is trusted by the policy.
+    Trusted,
+    /// Every check passed, against keys the policy does not trust (e.g. the issuer's own published keys).
+    Valid,
+    /// At least one check failed.
+    Invalid,
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Trusted => "trusted",
+            Self::Valid => "valid",
+            Self::Invalid => "invalid",
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Pass,
+    Fail,
+    NotApplicable,
+}
+
+/// The checks, in report order. Codes are stable (docs/verification.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckCode {
+    SidecarFormat,
+    JwtFormat,
+    JwtAlgorithm,
+    JwtClaims,
+    JwtKey,
+    JwtSignature,
+    ContentHash,
+    DevicePublicKey,
+    DeviceSignature,
+    CaptureIdMatch,
+    DeviceKeyFingerprint,
+    AttestationPolicy,
+}
+
+impl CheckCode {
+    pub const ALL: [CheckCode; 12] = [
+        Self::SidecarFormat,
+        Self::JwtFormat,
+        Self::JwtAlgorithm,
+        Self::JwtClaims,
+        Self::JwtKey,
+        Self::JwtSignature,
+        Self::ContentHash,
+        Self::DevicePublicKey,
+        Self::DeviceSignature,
+        Self::CaptureIdMatch,
+        Self::DeviceKeyFingerprint,
+        Self::AttestationPolicy,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SidecarFormat => "sidecar_format",
+            Self::JwtFormat => "jwt_format",
+            Self::JwtAlgorithm => "jwt_algorithm",
+            Self::JwtClaims => "jwt_claims",
+            Self::JwtKey => "jwt_key",
+            Self::JwtSignature => "jwt_signature",
+            Self::ContentHash => "content_hash",
+            Self::DevicePublicKey => "device_public_key",
+            Self::DeviceSignature => "device_signature",
+            Self::CaptureIdMatch => "capture_id_match",
+            Self::DeviceKeyFingerprint => "device_key_fingerprint",
+            Self::AttestationPolicy => "attestation_policy",
+        }
+    }
+}
+
+impl fmt::Display for CheckCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One check's outcome. A failed check names a specific `reason` code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Check {
+    pub code: CheckCode,
+    pub status: Status,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'static str>,
+    pub message: String,
+}
+
+/// A non-fatal observation (a warning) with a stable code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// What the sidecar claims, for display (present once the sidecar parsed).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct CaptureSummary {
+    pub issuer: Option<String>,
+    pub publisher_id: Option<String>,
+    pub device_id: Option<String>,
+    pub capture_id: String,
+    pub captured_at: String,
+    pub content_hash: String,
+    pub method: Option<AttestationMethod>,
+    pub app_id: Option<String>,
+    pub issued_at: Option<i64>,
+    pub key_id: Option<String>,
+    pub claim_layout: Option<ClaimLayout>,
+    pub device_public_key_fingerprint: Option<String>,
+}
+
+/// The verification report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Report {
+    pub verdict: Verdict,
+    pub checks: Vec<Check>,
+    pub findings: Vec<Finding>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capture: Option<CaptureSummary>,
+    /// Where the key that verified the token came from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_source: Option<KeySource>,
+}
+
+impl Report {
+    pub fn check(&self, code: CheckCode) -> Option<&Check> {
+        self.checks.iter().find(|c| c.code == code)
+    }
+
+    /// The first failed check, in report order.
+    pub fn first_failure(&self) -> Option<&Check> {
+        self.checks.iter().find(|c| c.status == Status::Fail)
+    }
+
+    pub fn has_finding(&self, code: &str) -> bool {
+        self.findings.iter().any(|f| f.code == code)
+    }
+}
+
+/// Everything a verification needs; the caller reads the files and fetches the keys.
+#[derive(Debug, Clone, Copy)]
+pub struct VerifyInput<'a> {
+    pub sidecar: &'a [u8],
+    /// SHA-256 of the media bytes ([`crate::ContentHasher`]).
+    pub media_hash: &'a ContentHash,
+    pub keys: &'a KeyRing,
+    pub policy: &'a Policy,
+}
+
+struct Builder {
+    checks: Vec<Check>,
+    findings: Vec<Finding>,
+}
+
+impl Builder {
+    fn pass(&mut self, code: CheckCode, message: impl Into<String>) {
+        self.checks.push(Check { code, status: Status::Pass, reason: None, message: message.into() });
+    }
+    fn fail(&mut self, code: CheckCode, reason: &'static str, message: impl Into<String>) {
+        self.checks.push(Check { code, status: Status::Fail, reason: Some(reason), message: message.into() });
+    }
+    fn na(&mut self, code: CheckCode, message: impl Into<String>) {
+        self.checks.push(Check { code, status: Status::NotApplicable, reason: None, message: message.into() });
+    }
+    fn finding(&mut self, code: &'static str, message: impl Into<String>) {
+        self.findings.push(Finding { code, message: message.into() });
+    }
+}
+
+/// Run every applicable check and decide the verdict.
+pub fn verify(input: VerifyInput<'_>) -> Report {
+    let mut b = Builder { checks: Vec::new(), findings: Vec::new() };
+    let sidecar = match Sidecar::parse(input.sidecar) {
+        Ok(s) => s,
+        Err(e) => {
+            b.fail(CheckCode::SidecarFormat, e.code(), e.to_string());
+            for code in &CheckCode::ALL[1..] {
+                b.na(*code, "not run: the sidecar could not be read");
+            }
+            return Report { verdict: Verdict::Invalid, checks: b.checks, findings: b.findings, capture: None, key_source: None };
+        }
+    };
+    b.pass(CheckCode::SidecarFormat, "sidecar v1.0 read");
+    let mi = &sidecar.media_integrity;
+    let mut summary = CaptureSummary {
+        capture_id: mi.capture_id.clone(),
+        captured_at: mi.captured_at.clone(),
+        content_hash: mi.content_hash.clone(),
+        ..CaptureSummary::default()
+    };
+
+    // Capture-trust layer.
+    let (jwt, claims, key_source) = trust_layer(&mut b, &sidecar.capture_trust.jwt, input.keys);
+    if let Some(jwt) = &jwt {
+        summary.key_id = jwt.header.kid.clone();
+        let text = |k: &str| jwt.payload.get(k).and_then(Value::as_str).map(str::to_owned);
+        summary.issuer = text("iss");
+        summary.publisher_id = text("publisher_id");
+        summary.device_id = text("device_id");
+        summary.issued_at = jwt.payload.get("iat").and_then(Value::as_i64);
+    }
+    if let Some(c) = &claims {
+        summary.method = Some(c.attestation.method);
+        summary.app_id = c.attestation.app_id.clone();
+        summary.claim_layout = Some(c.layout);
+        summary.device_public_key_fingerprint = c.device_public_key_fingerprint.clone();
+    }
+
+    // Media-integrity layer.
+    match mi.content_hash.parse::<ContentHash>() {
+        Err(_) => b.fail(
+            CheckCode::ContentHash,
+            "content_hash_malformed",
+            format!("content_hash {:?} is not 64 lower-case hex characters", truncate(&mi.content_hash)),
+        ),
+        Ok(claimed) if claimed == *input.media_hash => b.pass(CheckCode::ContentHash, "SHA-256 of the media matches content_hash"),
+        Ok(_) => b.fail(
+            CheckCode::ContentHash,
+            "content_hash_mismatch",
+            format!("the media's SHA-256 is {}, the sidecar says {}: the file was changed after capture", input.media_hash, mi.content_hash),
+        ),
+    }
+    let device_key = match DevicePublicKey::from_base64(&mi.public_key) {
+        Ok(k) => {
+            b.pass(CheckCode::DevicePublicKey, "uncompressed P-256 point");
+            Some(k)
+        }
+        Err(e) => {
+            b.fail(CheckCode::DevicePublicKey, e.code(), e.to_string());
+            None
+        }
+    };
+    match (DeviceSignature::from_base64(&mi.signature), &device_key) {
+        (Err(e), _) => b.fail(CheckCode::DeviceSignature, e.code(), e.to_string()),
+        (Ok(_), None) => b.na(CheckCode::DeviceSignature, "not run: the device public key is unusable"),
+        (Ok(sig), Some(key)) => {
+            let message = device_message(&mi.content_hash, &mi.capture_id, &mi.captured_at);
+            if key.verify(message.as_bytes(), &sig) {
+                let s = if sig.is_high_s() { " (high-S, as the Secure Enclave writes it)" } else { "" };
+                b.pass(CheckCode::DeviceSignature, format!("device signature over content_hash:capture_id:captured_at verifies{s}"));
+            } else {
+                b.fail(
+                    CheckCode::DeviceSignature,
+                    "device_signature_invalid",
+                    "the device signature does not verify over content_hash:capture_id:captured_at with public_key",
+                );
+            }
+        }
+    }
+
+    // Cross-checks between the layers.
+    match jwt.as_ref().and_then(|j| j.payload.get("capture_id")) {
+        Some(Value::String(id)) if *id == mi.capture_id => b.pass(CheckCode::CaptureIdMatch, "capture_id is the same in the token and the sidecar"),
+        Some(Value::String(id)) => b.fail(
+            CheckCode::CaptureIdMatch,
+            "capture_id_mismatch",
+            format!("the token's capture_id {id:?} differs from the sidecar's {:?}", mi.capture_id),
+        ),
+        _ => b.na(CheckCode::CaptureIdMatch, "not run: the token has no readable capture_id"),
+    }
+    match (&claims, &device_key) {
+        (None, _) => b.na(CheckCode::DeviceKeyFingerprint, "not run: the token's claims could not be read"),
+        (Some(c), _) if c.device_public_key_fingerprint.is_none() => {
+            b.na(CheckCode::DeviceKeyFingerprint, "the token carries no device key fingerprint");
+            if c.layout == ClaimLayout::Current {
+                b.finding("device_key_unbound", "the token carries no device_public_key_fingerprint: any device key could have signed the media");
+            }
+        }
+        (Some(_), None) => b.na(CheckCode::DeviceKeyFingerprint, "not run: the device public key is unusable"),
+        (Some(c), Some(key)) => {
+            let fp = key.fingerprint();
+            if c.device_public_key_fingerprint.as_deref() == Some(fp.as_str()) {
+                b.pass(CheckCode::DeviceKeyFingerprint, "the token binds this device public key (SHA-256 fingerprint matches)");
+            } else {
+                b.fail(
+                    CheckCode::DeviceKeyFingerprint,
+                    "device_key_fingerprint_mismatch",
+                    format!("the token binds device key {}, but the sidecar's public_key has fingerprint {fp}", c.device_public_key_fingerprint.as_deref().unwrap_or("")),
+                );
+            }
+        }
+    }
+    attestation_policy(&mut b, claims.as_ref(), input.policy);
+    if !is_canonical_timestamp(&mi.captured_at) {
+        b.finding("captured_at_format", format!("captured_at {:?} is not YYYY-MM-DDTHH:MM:SSZ", truncate(&mi.captured_at)));
+    }
+
+    let failed = b.checks.iter().any(|c| c.status == Status::Fail);
+    let verdict = match &key_source {
+        _ if failed => Verdict::Invalid,
+        Some(source) if input.policy.trusts(source) => Verdict::Trusted,
+        Some(source) => {
+            let whose = match source {
+                KeySource::Issuer { url } => format!("keys published by {url}"),
+                KeySource::Provided { label } => format!("keys from {label}"),
+            };
+            b.finding("issuer_not_trusted", format!("the token verifies against {whose}, which you have not said to trust"));
+            Verdict::Valid
+        }
+        None => Verdict::Invalid,
+    };
+    Report { verdict, checks: b.checks, findings: b.findings, capture: Some(summary), key_source }
+}
+
+fn trust_layer(b: &mut Builder, token: &str, keys: &KeyRing) -> (Option<DecodedJwt>, Option<CaptureClaims>, Option<KeySource>) {
+    let jwt = match DecodedJwt::decode(token) {
+        Ok(j) => {
+            b.pass(CheckCode::JwtFormat, "compact JWS with JSON header and payload");
+            j
+        }
+        Err(e) => {
+            b.fail(CheckCode::JwtFormat, "jwt_malformed", e.to_string());
+            for code in [CheckCode::JwtAlgorithm, CheckCode::JwtClaims, CheckCode::JwtKey, CheckCode::JwtSignature] {
+                b.na(code, "not run: the token could not be decoded");
+            }
+            return (None, None, None);
+        }
+    };
+    let alg_ok = match jwt::check_alg(&jwt.header) {
+        Ok(()) => {
+            b.pass(CheckCode::JwtAlgorithm, "ES256");
+            true
+        }
+        Err(e) => {
+            b.fail(CheckCode::JwtAlgorithm, e.code(), e.to_string());
+            false
+        }
+    };
+    let claims = match CaptureClaims::from_payload(&jwt.payload) {
+        Ok(c) => {
+            let layout = match c.layout {
+                ClaimLayout::Current => "current claim layout",
+                ClaimLayout::Legacy => {
+                    b.finding(
+                        "legacy_claim_layout",
+                        "the token uses the pre-2026-01-28 claim layout (top-level method, no device key fingerprint): the device key is not bound to the token",
+                    );
+                    "legacy claim layout"
+                }
+            };
+            b.pass(CheckCode::JwtClaims, format!("aud \"signedshot\", {layout}, attestation {}", c.attestation.method.as_str()));
+            Some(c)
+        }
+        Err(e) => {
+            b.fail(CheckCode::JwtClaims, e.code(), e.to_string());
+            None
+        }
+    };
+    if !alg_ok {
+        b.na(CheckCode::JwtKey, "not run: the algorithm was refused");
+        b.na(CheckCode::JwtSignature, "not run: the algorithm was refused");
+        return (Some(jwt), claims, None);
+    }
+    let iss = jwt.payload.get("iss").and_then(Value::as_str);
+    let Some(kid) = jwt.header.kid.as_deref() else {
+        b.fail(CheckCode::JwtKey, "jwt_kid_missing", "the token header has no kid, so no key can be chosen");
+        b.na(CheckCode::JwtSignature, "not run: no key");
+        return (Some(jwt), claims, None);
+    };
+    let same_kid: Vec<&(Jwk, KeySource)> = keys.entries.iter().filter(|(k, _)| k.kid == kid).collect();
+    let usable = same_kid.iter().find(|(_, source)| match source {
+        KeySource::Provided { .. } => true,
+        KeySource::Issuer { url } => iss.is_some_and(|iss| same_issuer(url, iss)),
+    });
+    let Some((key, source)) = usable else {
+        if keys.is_empty() {
+            b.fail(CheckCode::JwtKey, "jwt_no_keys", "no key set was available to check the token against");
+        } else if let Some((_, KeySource::Issuer { url })) = same_kid.first() {
+            b.fail(
+                CheckCode::JwtKey,
+                "jwt_key_wrong_issuer",
+                format!("key {kid} is published by {url}, but the token names issuer {:?}", iss.unwrap_or("")),
+            );
+        } else {
+            b.fail(CheckCode::JwtKey, "jwt_unknown_kid", format!("no key with kid {kid} in the key set"));
+        }
+        b.na(CheckCode::JwtSignature, "not run: no key");
+        return (Some(jwt), claims, None);
+    };
+    b.pass(CheckCode::JwtKey, format!("key {kid} found"));
+    match jwt::verify_es256(&jwt.signing_input, &jwt.signature, &key.key) {
+        Ok(()) => {
+            b.pass(CheckCode::JwtSignature, "ES256 signature verifies");
+            let source = source.clone();
+            (Some(jwt), claims, Some(source))
+        }
+        Err(e) => {
+            let reason = match e {
+                jwt::SignatureError::Length(_) => "jwt_signature_length",
+                jwt::SignatureError::Scalar => "jwt_signature_scalar",
+                _ => "jwt_signature_invalid",
+            };
+            b.fail(CheckCode::JwtSignature, reason, e.to_string());
+            (Some(jwt), claims, None)
+        }
+    }
+}
+
+fn attestation_policy(b: &mut Builder, claims: Option<&CaptureClaims>, policy: &Policy) {
+    let Some(c) = claims else {
+        b.na(CheckCode::AttestationPolicy, "not run: the token's claims could not be read");
+        return;
+    };
+    if c.layout == ClaimLayout::Legacy && !policy.allow_legacy_layout {
+        b.fail(CheckCode::AttestationPolicy, "legacy_layout_rejected", "the policy refuses the legacy claim layout");
+        return;
+    }
+    match c.attestation.method {
+        AttestationMethod::Sandbox if !policy.allow_sandbox => {
+            b.fail(CheckCode::AttestationPolicy, "attestation_sandbox_rejected", "the device was not attested (sandbox) and the policy refuses sandbox captures");
+        }
+        AttestationMethod::Sandbox => {
+            b.finding("sandbox_attestation", "the device was registered without attestation (sandbox): nothing proves the capture came from a genuine app");
+            b.pass(CheckCode::AttestationPolicy, "sandbox (accepted by the policy)");
+        }
+        m => {
+            let app = c.attestation.app_id.as_deref().map(|a| format!(", app {a}")).unwrap_or_default();
+            b.pass(CheckCode::AttestationPolicy, format!("{}{app}", m.as_str()));
+        }
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` with plausible field ranges.
+pub fn is_canonical_timestamp(s: &str) -> bool {
+    let b = s.as_bytes();
+    if b.len() != 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' || b[19] != b'Z' {
+        return false;
+    }
+    let num = |r: core::ops::Range<usize>| -> Option<u32> {
+        b[r].iter().try_fold(0u32, |acc, c| c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0')))
+    };
+    matches!(
+        (num(5..7), num(8..10), num(11..13), num(14..16), num(17..19), num(0..4)),
+        (Some(1..=12), Some(1..=31), Some(0..=23), Some(0..=59), Some(0..=60), Some(_))
+    )
+}
+
+fn truncate(s: &str) -> String {
+    if s.chars().count() <= 80 {
+        s.to_owned()
+    } else {
+        format!("{}…", s.chars().take(80).collect::<String>())
+    }
+}
+
+#[cfg(test)]
+mod tests;
