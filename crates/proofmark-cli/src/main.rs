@@ -7,7 +7,11 @@ mod fetch;
 mod verify_cmd;
 
 #[derive(Debug, Parser)]
-#[command(name = "proofmark", version, about = "Prove where a photo or video came from, and that it has not changed since")]
+#[command(
+    name = "proofmark",
+    version,
+    about = "Prove where a photo or video came from, and that it has not changed since"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -189,7 +189,10 @@ fn collect_targets(paths: &[PathBuf], sidecar: Option<&Path>) -> Result<Vec<(Pat
         targets[0].1 = s.to_path_buf();
     }
     if targets.is_empty() {
-        bail!("no media with a sidecar found under {}", paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
+        bail!(
+            "no media with a sidecar found under {}",
+            paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        );
     }
     Ok(targets)
 }
@@ -237,8 +240,11 @@ fn verify_files(media: &Path, sidecar_path: &Path, ctx: &Context_) -> Result<Rep
     let mut keys = ctx.base_keys.clone();
     if ctx.fetch_issuer_keys {
         if let Some(iss) = peek_issuer(&sidecar) {
-            let wanted = ctx.policy.trusted_issuers.is_empty() || ctx.policy.trusted_issuers.iter().any(|t| same_issuer(t, &iss));
-            if wanted {
+            let wanted = ctx.policy.trusted_issuers.is_empty()
+                || ctx.policy.trusted_issuers.iter().any(|t| same_issuer(t, &iss));
+            if !wanted {
+                eprintln!("note: issuer {iss} is not among --trust-issuer; its keys were not fetched");
+            } else {
                 let url = KeyFetcher::issuer_jwks_url(&iss)?;
                 let jwks = ctx.fetcher.load(&url).context("could not fetch the issuer's keys")?;
                 keys.add_jwks(&jwks, KeySource::Issuer { url: iss });
@@ -352,6 +358,10 @@ fn print_summary(out: &mut impl Write, outcomes: &[Outcome]) -> Result<()> {
         };
         writeln!(out, "{name:<width$}  {label:<26}  {detail}")?;
     }
-    writeln!(out, "{} files: {trusted} trusted, {valid} valid, {invalid} invalid, {errors} could not be verified", outcomes.len())?;
+    writeln!(
+        out,
+        "{} files: {trusted} trusted, {valid} valid, {invalid} invalid, {errors} could not be verified",
+        outcomes.len()
+    )?;
     Ok(())
 }

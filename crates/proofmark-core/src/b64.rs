@@ -9,9 +9,7 @@ pub(crate) const STD: GeneralPurpose = base64::engine::general_purpose::STANDARD
 /// URL-safe alphabet, no padding written; padding tolerated when reading (JWK coordinates).
 pub(crate) const URL_LENIENT: GeneralPurpose = GeneralPurpose::new(
     &alphabet::URL_SAFE,
-    GeneralPurposeConfig::new()
-        .with_encode_padding(false)
-        .with_decode_padding_mode(DecodePaddingMode::Indifferent),
+    GeneralPurposeConfig::new().with_encode_padding(false).with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
 
 /// URL-safe alphabet, no padding (compact JWS segments, RFC 7515 §2).

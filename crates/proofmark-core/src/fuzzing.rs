@@ -16,7 +16,12 @@ pub fn sidecar(data: &[u8]) {
     if let Some(k) = IssuerKey::from_scalar_bytes(&[1u8; 32]) {
         keys.add_key(k.public_jwk(), KeySource::Provided { label: "fuzz".into() });
     }
-    let _ = verify(VerifyInput { sidecar: data, media_hash: &ContentHash::of(b""), keys: &keys, policy: &Policy::default() });
+    let _ = verify(VerifyInput {
+        sidecar: data,
+        media_hash: &ContentHash::of(b""),
+        keys: &keys,
+        policy: &Policy::default(),
+    });
 }
 
 /// Compact JWS decoding and claim extraction.

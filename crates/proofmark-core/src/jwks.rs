@@ -6,10 +6,10 @@ use core::fmt;
 
 use base64::Engine;
 use p256::ecdsa::{SigningKey, VerifyingKey};
-use zeroize::Zeroizing;
 use p256::SecretKey;
 use serde::Serialize;
 use serde_json::Value;
+use zeroize::Zeroizing;
 
 use crate::b64;
 use crate::decimal::be_bytes_to_decimal;
@@ -36,7 +36,8 @@ impl Jwk {
     /// The JWK JSON object for this key (`kty`, `crv`, `x`, `y`, `use`, `alg`, `kid`).
     pub fn to_json(&self) -> Value {
         let point = self.key.to_encoded_point(false);
-        let (x, y) = (point.x().map(|x| x.to_vec()).unwrap_or_default(), point.y().map(|y| y.to_vec()).unwrap_or_default());
+        let (x, y) =
+            (point.x().map(|x| x.to_vec()).unwrap_or_default(), point.y().map(|y| y.to_vec()).unwrap_or_default());
         serde_json::json!({
             "kty": "EC", "crv": "P-256",
             "x": b64::url_encode(&x), "y": b64::url_encode(&y),

@@ -227,7 +227,9 @@ impl CaptureClaims {
         let sub = string("sub")?;
         let iat = match p.get("iat") {
             None | Some(Value::Null) => return Err(ClaimsError::Missing("iat")),
-            Some(Value::Number(n)) => n.as_i64().ok_or(ClaimsError::WrongType { name: "iat", expected: "an integer" })?,
+            Some(Value::Number(n)) => {
+                n.as_i64().ok_or(ClaimsError::WrongType { name: "iat", expected: "an integer" })?
+            }
             Some(_) => return Err(ClaimsError::WrongType { name: "iat", expected: "an integer" }),
         };
         let capture_id = string("capture_id")?;
@@ -265,7 +267,18 @@ impl CaptureClaims {
                 return Err(ClaimsError::WrongType { name: "device_public_key_fingerprint", expected: "a string" })
             }
         };
-        Ok(Self { iss, aud, sub, iat, capture_id, publisher_id, device_id, attestation, device_public_key_fingerprint, layout })
+        Ok(Self {
+            iss,
+            aud,
+            sub,
+            iat,
+            capture_id,
+            publisher_id,
+            device_id,
+            attestation,
+            device_public_key_fingerprint,
+            layout,
+        })
     }
 
     /// The payload JSON in SPEC §1.2 claim order (the legacy layout writes top-level `method`).
@@ -356,7 +369,10 @@ mod tests {
         assert_eq!(CaptureClaims::from_payload(&jwt.payload).unwrap(), claims());
         verify_es256(&jwt.signing_input, &jwt.signature, &key.public_jwk().key).unwrap();
         let other = IssuerKey::from_scalar_bytes(&[8u8; 32]).unwrap();
-        assert_eq!(verify_es256(&jwt.signing_input, &jwt.signature, &other.public_jwk().key), Err(SignatureError::Mismatch));
+        assert_eq!(
+            verify_es256(&jwt.signing_input, &jwt.signature, &other.public_jwk().key),
+            Err(SignatureError::Mismatch)
+        );
         let payload = claims().to_payload_json();
         assert!(payload.starts_with(r#"{"iss":"https://issuer.example","aud":"signedshot","sub":"capture-service","iat":1769509885,"capture_id""#));
     }

@@ -107,7 +107,13 @@ impl Sidecar {
 impl Sidecar {
     /// Sign a capture on the device side: hash, device signature over
     /// `"{content_hash}:{capture_id}:{captured_at}"`, and the server's trust token.
-    pub fn build(media_hash: &ContentHash, device: &DeviceKey, capture_id: &str, captured_at: &str, jwt: String) -> Self {
+    pub fn build(
+        media_hash: &ContentHash,
+        device: &DeviceKey,
+        capture_id: &str,
+        captured_at: &str,
+        jwt: String,
+    ) -> Self {
         let content_hash = media_hash.to_hex();
         let signature = device.sign(device_message(&content_hash, capture_id, captured_at).as_bytes());
         Sidecar {

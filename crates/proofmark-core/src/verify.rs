@@ -276,7 +276,13 @@ pub fn verify(input: VerifyInput<'_>) -> Report {
             for code in &CheckCode::ALL[1..] {
                 b.na(*code, "not run: the sidecar could not be read");
             }
-            return Report { verdict: Verdict::Invalid, checks: b.checks, findings: b.findings, capture: None, key_source: None };
+            return Report {
+                verdict: Verdict::Invalid,
+                checks: b.checks,
+                findings: b.findings,
+                capture: None,
+                key_source: None,
+            };
         }
     };
     b.pass(CheckCode::SidecarFormat, "sidecar v1.0 read");
@@ -312,11 +318,16 @@ pub fn verify(input: VerifyInput<'_>) -> Report {
             "content_hash_malformed",
             format!("content_hash {:?} is not 64 lower-case hex characters", truncate(&mi.content_hash)),
         ),
-        Ok(claimed) if claimed == *input.media_hash => b.pass(CheckCode::ContentHash, "SHA-256 of the media matches content_hash"),
+        Ok(claimed) if claimed == *input.media_hash => {
+            b.pass(CheckCode::ContentHash, "SHA-256 of the media matches content_hash")
+        }
         Ok(_) => b.fail(
             CheckCode::ContentHash,
             "content_hash_mismatch",
-            format!("the media's SHA-256 is {}, the sidecar says {}: the file was changed after capture", input.media_hash, mi.content_hash),
+            format!(
+                "the media's SHA-256 is {}, the sidecar says {}: the file was changed after capture",
+                input.media_hash, mi.content_hash
+            ),
         ),
     }
     let device_key = match DevicePublicKey::from_base64(&mi.public_key) {
@@ -336,7 +347,10 @@ pub fn verify(input: VerifyInput<'_>) -> Report {
             let message = device_message(&mi.content_hash, &mi.capture_id, &mi.captured_at);
             if key.verify(message.as_bytes(), &sig) {
                 let s = if sig.is_high_s() { " (high-S, as the Secure Enclave writes it)" } else { "" };
-                b.pass(CheckCode::DeviceSignature, format!("device signature over content_hash:capture_id:captured_at verifies{s}"));
+                b.pass(
+                    CheckCode::DeviceSignature,
+                    format!("device signature over content_hash:capture_id:captured_at verifies{s}"),
+                );
             } else {
                 b.fail(
                     CheckCode::DeviceSignature,
@@ -349,7 +363,9 @@ pub fn verify(input: VerifyInput<'_>) -> Report {
 
     // Cross-checks between the layers.
     match jwt.as_ref().and_then(|j| j.payload.get("capture_id")) {
-        Some(Value::String(id)) if *id == mi.capture_id => b.pass(CheckCode::CaptureIdMatch, "capture_id is the same in the token and the sidecar"),
+        Some(Value::String(id)) if *id == mi.capture_id => {
+            b.pass(CheckCode::CaptureIdMatch, "capture_id is the same in the token and the sidecar")
+        }
         Some(Value::String(id)) => b.fail(
             CheckCode::CaptureIdMatch,
             "capture_id_mismatch",
@@ -362,26 +378,38 @@ pub fn verify(input: VerifyInput<'_>) -> Report {
         (Some(c), _) if c.device_public_key_fingerprint.is_none() => {
             b.na(CheckCode::DeviceKeyFingerprint, "the token carries no device key fingerprint");
             if c.layout == ClaimLayout::Current {
-                b.finding("device_key_unbound", "the token carries no device_public_key_fingerprint: any device key could have signed the media");
+                b.finding(
+                    "device_key_unbound",
+                    "the token carries no device_public_key_fingerprint: any device key could have signed the media",
+                );
             }
         }
         (Some(_), None) => b.na(CheckCode::DeviceKeyFingerprint, "not run: the device public key is unusable"),
         (Some(c), Some(key)) => {
             let fp = key.fingerprint();
             if c.device_public_key_fingerprint.as_deref() == Some(fp.as_str()) {
-                b.pass(CheckCode::DeviceKeyFingerprint, "the token binds this device public key (SHA-256 fingerprint matches)");
+                b.pass(
+                    CheckCode::DeviceKeyFingerprint,
+                    "the token binds this device public key (SHA-256 fingerprint matches)",
+                );
             } else {
                 b.fail(
                     CheckCode::DeviceKeyFingerprint,
                     "device_key_fingerprint_mismatch",
-                    format!("the token binds device key {}, but the sidecar's public_key has fingerprint {fp}", c.device_public_key_fingerprint.as_deref().unwrap_or("")),
+                    format!(
+                        "the token binds device key {}, but the sidecar's public_key has fingerprint {fp}",
+                        c.device_public_key_fingerprint.as_deref().unwrap_or("")
+                    ),
                 );
             }
         }
     }
     attestation_policy(&mut b, claims.as_ref(), input.policy);
     if !is_canonical_timestamp(&mi.captured_at) {
-        b.finding("captured_at_format", format!("captured_at {:?} is not YYYY-MM-DDTHH:MM:SSZ", truncate(&mi.captured_at)));
+        b.finding(
+            "captured_at_format",
+            format!("captured_at {:?} is not YYYY-MM-DDTHH:MM:SSZ", truncate(&mi.captured_at)),
+        );
     }
 
     let failed = b.checks.iter().any(|c| c.status == Status::Fail);
@@ -393,7 +421,10 @@ pub fn verify(input: VerifyInput<'_>) -> Report {
                 KeySource::Issuer { url } => format!("keys published by {url}"),
                 KeySource::Provided { label } => format!("keys from {label}"),
             };
-            b.finding("issuer_not_trusted", format!("the token verifies against {whose}, which you have not said to trust"));
+            b.finding(
+                "issuer_not_trusted",
+                format!("the token verifies against {whose}, which you have not said to trust"),
+            );
             Verdict::Valid
         }
         None => Verdict::Invalid,
@@ -401,7 +432,11 @@ pub fn verify(input: VerifyInput<'_>) -> Report {
     Report { verdict, checks: b.checks, findings: b.findings, capture: Some(summary), key_source }
 }
 
-fn trust_layer(b: &mut Builder, token: &str, keys: &KeyRing) -> (Option<DecodedJwt>, Option<CaptureClaims>, Option<KeySource>) {
+fn trust_layer(
+    b: &mut Builder,
+    token: &str,
+    keys: &KeyRing,
+) -> (Option<DecodedJwt>, Option<CaptureClaims>, Option<KeySource>) {
     let jwt = match DecodedJwt::decode(token) {
         Ok(j) => {
             b.pass(CheckCode::JwtFormat, "compact JWS with JSON header and payload");
@@ -437,7 +472,10 @@ fn trust_layer(b: &mut Builder, token: &str, keys: &KeyRing) -> (Option<DecodedJ
                     "legacy claim layout"
                 }
             };
-            b.pass(CheckCode::JwtClaims, format!("aud \"signedshot\", {layout}, attestation {}", c.attestation.method.as_str()));
+            b.pass(
+                CheckCode::JwtClaims,
+                format!("aud \"signedshot\", {layout}, attestation {}", c.attestation.method.as_str()),
+            );
             Some(c)
         }
         Err(e) => {
@@ -506,7 +544,11 @@ fn attestation_policy(b: &mut Builder, claims: Option<&CaptureClaims>, policy: &
     }
     match c.attestation.method {
         AttestationMethod::Sandbox if !policy.allow_sandbox => {
-            b.fail(CheckCode::AttestationPolicy, "attestation_sandbox_rejected", "the device was not attested (sandbox) and the policy refuses sandbox captures");
+            b.fail(
+                CheckCode::AttestationPolicy,
+                "attestation_sandbox_rejected",
+                "the device was not attested (sandbox) and the policy refuses sandbox captures",
+            );
         }
         AttestationMethod::Sandbox => {
             b.finding("sandbox_attestation", "the device was registered without attestation (sandbox): nothing proves the capture came from a genuine app");
@@ -522,7 +564,8 @@ fn attestation_policy(b: &mut Builder, claims: Option<&CaptureClaims>, policy: &
 /// `YYYY-MM-DDTHH:MM:SSZ` with plausible field ranges.
 pub fn is_canonical_timestamp(s: &str) -> bool {
     let b = s.as_bytes();
-    if b.len() != 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' || b[19] != b'Z' {
+    if b.len() != 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' || b[19] != b'Z'
+    {
         return false;
     }
     let num = |r: core::ops::Range<usize>| -> Option<u32> {

@@ -1,0 +1,7 @@
+//! Integration tests of the `proofmark` binary: real files, a real loopback HTTP server for issuer keys,
+//! and the official SignedShot validator for interop.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod interop;
+mod support;
+mod verify;

@@ -1,0 +1,164 @@
+//! `proofmark verify`: verdicts, exit codes, output formats, folders, and key fetching.
+use expect_test::expect;
+
+use crate::support::*;
+
+fn vector(name: &str) -> String {
+    vectors().join(format!("{name}.bin")).display().to_string()
+}
+
+fn trusted_jwks() -> String {
+    vectors().join("jwks.json").display().to_string()
+}
+
+#[test]
+fn valid_vector_is_trusted_with_its_jwks() {
+    let out = proofmark(&["verify", &vector("valid"), "--jwks", &trusted_jwks()]);
+    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("valid.bin: TRUSTED"), "{text}");
+    assert!(text.contains("✓ content_hash"), "{text}");
+    assert!(text.contains("✓ jwt_signature"), "{text}");
+}
+
+#[test]
+fn tampered_media_exits_1_with_the_reason() {
+    let out = proofmark(&["verify", &vector("tampered_media"), "--jwks", &trusted_jwks()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("✗ content_hash             [content_hash_mismatch]"), "{}", stdout(&out));
+}
+
+#[test]
+fn json_report() {
+    let out = proofmark(&["verify", "--json", &vector("wrong_fingerprint"), "--jwks", &trusted_jwks()]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["report"]["verdict"], "invalid");
+    let failed: Vec<&str> = v["report"]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] == "fail")
+        .map(|c| c["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(failed, ["device_key_fingerprint_mismatch"]);
+    assert_eq!(v["report"]["capture"]["method"], "app_check");
+    assert_eq!(v["report"]["key_source"]["kind"], "provided");
+}
+
+#[test]
+fn missing_files_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let media = dir.path().join("photo.jpg");
+    let out = proofmark(&["verify", media.to_str().unwrap(), "--jwks", &trusted_jwks()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stdout(&out).contains("could not verify: cannot read sidecar"), "{}", stdout(&out));
+    std::fs::write(&media, b"x").unwrap();
+    std::fs::copy(vectors().join("valid.sidecar.json"), dir.path().join("photo.sidecar.json")).unwrap();
+    let out = proofmark(&["verify", media.to_str().unwrap(), "--jwks", "/nonexistent/jwks.json"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("cannot read JWKS file /nonexistent/jwks.json"), "{}", stderr(&out));
+    let out = proofmark(&["verify", "--sidecar", "a.json", media.to_str().unwrap(), media.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--sidecar goes with exactly one media file"));
+}
+
+#[test]
+fn explicit_sidecar_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let media = dir.path().join("renamed.dat");
+    std::fs::copy(vectors().join("valid.bin"), &media).unwrap();
+    let sidecar = vectors().join("valid.sidecar.json");
+    let out = proofmark(&[
+        "verify",
+        media.to_str().unwrap(),
+        "--sidecar",
+        sidecar.to_str().unwrap(),
+        "--jwks",
+        &trusted_jwks(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+}
+
+#[test]
+fn folder_gives_a_summary_table() {
+    let out = proofmark(&["verify", vectors().to_str().unwrap(), "--jwks", &trusted_jwks()]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    let last = text.lines().last().unwrap();
+    expect!["23 files: 5 trusted, 0 valid, 18 invalid, 0 could not be verified"].assert_eq(last);
+    assert!(text.lines().next().unwrap().starts_with("FILE"));
+    let json = proofmark(&["verify", "--json", "-j", "2", vectors().to_str().unwrap(), "--jwks", &trusted_jwks()]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 23);
+}
+
+#[test]
+fn policy_flags() {
+    let out = proofmark(&["verify", "--reject-sandbox", &vector("valid_sandbox"), "--jwks", &trusted_jwks()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("[attestation_sandbox_rejected]"));
+    let out = proofmark(&["verify", "--reject-legacy", &vector("legacy_layout"), "--jwks", &trusted_jwks()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("[legacy_layout_rejected]"));
+}
+
+#[test]
+fn issuer_keys_are_fetched_once_and_reported_untrusted() {
+    let dir = tempfile::tempdir().unwrap();
+    // The issuer URL must be known before the server starts serving: bind first, then sign.
+    let placeholder = Capturer::new("http://placeholder");
+    let server = JwksServer::start(placeholder.jwks());
+    let capturer = Capturer { iss: server.url.clone(), ..placeholder };
+    capturer.capture(dir.path(), "a.jpg", b"first photo");
+    capturer.capture(dir.path(), "b.mp4", b"second clip");
+    let out = proofmark(&["verify", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains("VALID (issuer not trusted)"), "{}", stdout(&out));
+    assert_eq!(server.hits(), 1, "one fetch per issuer per run");
+
+    let out = proofmark(&["verify", "--require-trusted", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+
+    let out = proofmark(&["verify", "--trust-issuer", &server.url, dir.path().join("a.jpg").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains("a.jpg: TRUSTED"));
+
+    let before = server.hits();
+    let out = proofmark(&[
+        "verify",
+        "--trust-issuer",
+        "https://someone-else.example",
+        dir.path().join("a.jpg").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("[jwt_no_keys]"), "{}", stdout(&out));
+    assert!(stderr(&out).contains("is not among --trust-issuer"), "{}", stderr(&out));
+    assert_eq!(server.hits(), before, "an untrusted issuer's keys are not fetched");
+}
+
+#[test]
+fn unreachable_issuer_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    // A port that was free a moment ago: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let capturer = Capturer::new(&format!("http://127.0.0.1:{port}"));
+    let media = capturer.capture(dir.path(), "photo.jpg", b"pixels");
+    let out = proofmark(&["verify", "--timeout", "2", media.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(stdout(&out).contains("could not fetch the issuer's keys"), "{}", stdout(&out));
+}
+
+#[test]
+fn real_ios_capture_is_trusted_with_its_jwks() {
+    let dir = repo().join("../shared/signedshot-vectors/ios-sandbox-2026-01-27");
+    let out = proofmark(&[
+        "verify",
+        dir.join("photo_20260127_073124.jpg").to_str().unwrap(),
+        "--jwks",
+        dir.join("dev-api-jwks.recovered.json").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let text = stdout(&out);
+    assert!(text.contains("TRUSTED") && text.contains("legacy_claim_layout"), "{text}");
+}

@@ -1,0 +1,4 @@
+//! Integration tests of proofmark-core over the committed vectors (`testdata/`).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod vectors;

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The project's test command (README): every test, against the real independent checkers.
+#  1. a virtualenv (.venv, or $PROOFMARK_VENV) with the pinned checkers (scripts/requirements-checkers.txt)
+#  2. cargo test over the whole workspace, with PROOFMARK_PYTHON pointing at that virtualenv
+#  3. proofmark-core builds for wasm32-unknown-unknown
+#  4. the committed test vectors are exactly what `cargo xtask gen-vectors` writes
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+venv=${PROOFMARK_VENV:-$PWD/.venv}
+if [ ! -x "$venv/bin/python" ]; then
+  echo "==> creating $venv"
+  python3 -m venv "$venv"
+fi
+echo "==> installing the independent checkers into $venv"
+"$venv/bin/pip" install --quiet --disable-pip-version-check -r scripts/requirements-checkers.txt
+export PROOFMARK_PYTHON="$venv/bin/python"
+export PROOFMARK_REQUIRE_CHECKERS=1
+
+echo "==> cargo test"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo test --workspace --locked 2>&1 | tee "$log"
+
+echo "==> proofmark-core for wasm32-unknown-unknown"
+if command -v rustup >/dev/null; then rustup target add wasm32-unknown-unknown >/dev/null 2>&1 || true; fi
+cargo build --locked -p proofmark-core --target wasm32-unknown-unknown
+
+echo "==> test vectors are reproducible"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp" "$log"' EXIT
+cargo xtask gen-vectors --out "$tmp/capture" >/dev/null
+diff -r testdata/capture "$tmp/capture"
+echo "test vectors: identical to cargo xtask gen-vectors"
+
+# One closing line for the whole run (cargo prints one "test result" line per test binary).
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1) } }
+     END { printf "%d passed, %d failed\n", p, f }' "$log"
