@@ -3,7 +3,8 @@
 #  1. a virtualenv (.venv, or $PROOFMARK_VENV) with the pinned checkers (scripts/requirements-checkers.txt)
 #  2. cargo test over the whole workspace, with PROOFMARK_PYTHON pointing at that virtualenv
 #  3. proofmark-core builds for wasm32-unknown-unknown
-#  4. the committed test vectors are exactly what `cargo xtask gen-vectors` writes
+#  4. the fuzz targets compile
+#  5. the committed test vectors are exactly what `cargo xtask gen-vectors` writes
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +26,9 @@ cargo test --workspace --locked 2>&1 | tee "$log"
 echo "==> proofmark-core for wasm32-unknown-unknown"
 if command -v rustup >/dev/null; then rustup target add wasm32-unknown-unknown >/dev/null 2>&1 || true; fi
 cargo build --locked -p proofmark-core --target wasm32-unknown-unknown
+
+echo "==> fuzz targets build (running them needs nightly: see docs/fuzzing.md)"
+cargo check --locked --quiet --manifest-path fuzz/Cargo.toml
 
 echo "==> test vectors are reproducible"
 tmp=$(mktemp -d)

@@ -28,8 +28,29 @@ fn main() -> Result<()> {
             };
             gen_vectors(&out)
         }
-        _ => bail!("usage: cargo xtask gen-vectors [--out DIR]"),
+        Some("bench-fixture") => {
+            let (Some(out), Some(size)) = (args.get(1), args.get(2)) else {
+                bail!("usage: cargo xtask bench-fixture DIR BYTES");
+            };
+            bench_fixture(Path::new(out), size.parse().context("BYTES must be a number")?)
+        }
+        _ => bail!("usage: cargo xtask gen-vectors [--out DIR] | cargo xtask bench-fixture DIR BYTES"),
     }
+}
+
+/// `DIR/media.bin` of BYTES pseudo-random bytes with a valid `media.sidecar.json`, and `DIR/jwks.json`.
+fn bench_fixture(out: &Path, size: usize) -> Result<()> {
+    std::fs::create_dir_all(out)?;
+    let issuer = issuer_key("proofmark test vectors: issuer");
+    let device = device_key("proofmark test vectors: device");
+    let body = media("proofmark bench media", size);
+    let c = claims(&device, AttestationMethod::AppCheck);
+    let sidecar = Sidecar::build(&ContentHash::of(&body), &device, CAPTURE_ID, CAPTURED_AT, jwt::mint(&c, &issuer));
+    std::fs::write(out.join("media.bin"), &body)?;
+    std::fs::write(out.join("media.sidecar.json"), sidecar.to_json_pretty())?;
+    std::fs::write(out.join("jwks.json"), Jwks { keys: vec![issuer.public_jwk()], skipped: vec![] }.to_json())?;
+    println!("wrote {} ({size} bytes) and its sidecar", out.join("media.bin").display());
+    Ok(())
 }
 
 fn workspace_root() -> PathBuf {

@@ -41,7 +41,23 @@ fn check_with(name: &str, policy: &Policy, expect: Expect) {
     let media = std::fs::read(dir.join(format!("{name}.bin"))).unwrap();
     let sidecar = std::fs::read(dir.join(format!("{name}.sidecar.json"))).unwrap();
     let jwks = std::fs::read(dir.join("jwks.json")).unwrap();
-    expect.assert_eq(&render(&run(&media, &sidecar, &jwks, policy)));
+    let report = run(&media, &sidecar, &jwks, policy);
+    assert_documented(&report);
+    expect.assert_eq(&render(&report));
+}
+
+/// Every check, reason and finding code a report uses is explained in docs/verification.md.
+fn assert_documented(report: &Report) {
+    let docs = std::fs::read_to_string(testdata().join("../docs/verification.md")).unwrap();
+    for c in &report.checks {
+        assert!(docs.contains(&format!("`{}`", c.code)), "check {} is not in docs/verification.md", c.code);
+        if let Some(reason) = c.reason {
+            assert!(docs.contains(&format!("`{reason}`")), "reason {reason} is not in docs/verification.md");
+        }
+    }
+    for f in &report.findings {
+        assert!(docs.contains(&format!("`{}`", f.code)), "finding {} is not in docs/verification.md", f.code);
+    }
 }
 
 #[test]
