@@ -1,0 +1,137 @@
+//! Proofmark's persistence: one [`Store`] trait, implemented for SQLite (the embedded default) and
+//! PostgreSQL (scale-out). The only crate that contains SQL. Each backend has its own migrations
+//! (`migrations/sqlite`, `migrations/postgres`), applied by [`open`].
+//!
+//! Invariants:
+//! - Redeeming a capture nonce is one `UPDATE … RETURNING` statement: of any number of concurrent
+//!   redemptions, in one process or many sharing a database, exactly one succeeds (SPEC §1.6).
+//! - At most one issuer key is current (a partial unique index); making a new key current retires the old one
+//!   in the same transaction.
+//! - Secrets are stored only as hashes (device and admin tokens, nonces) or sealed (issuer private keys; the
+//!   sealing happens in the caller, this crate sees only ciphertext).
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::Serialize;
+
+mod sql;
+
+pub use sql::{PostgresStore, SqliteStore};
+
+/// A publisher (an app vendor whose devices capture media).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Publisher {
+    pub publisher_id: String,
+    pub name: String,
+    pub sandbox: bool,
+    pub attestation_provider: String,
+    pub attestation_bundle_id: Option<String>,
+    pub firebase_project_id: Option<String>,
+    pub created_at: i64,
+}
+
+/// A registered device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    pub device_id: String,
+    pub publisher_id: String,
+    pub external_id: String,
+    pub public_key: String,
+    pub public_key_fingerprint: String,
+    pub token_hash: String,
+    pub attestation_method: String,
+    pub app_id: Option<String>,
+    pub created_at: i64,
+}
+
+/// An open capture session; its nonce is stored as a hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaptureSession {
+    pub capture_id: String,
+    pub device_id: String,
+    pub nonce_hash: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// An issuer signing key: public JWK and the sealed private key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredIssuerKey {
+    pub kid: String,
+    pub public_jwk: String,
+    pub sealed_private_key: Vec<u8>,
+    pub is_current: bool,
+    pub created_at: i64,
+    pub retired_at: Option<i64>,
+}
+
+impl fmt::Debug for StoredIssuerKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoredIssuerKey")
+            .field("kid", &self.kid)
+            .field("is_current", &self.is_current)
+            .field("created_at", &self.created_at)
+            .field("retired_at", &self.retired_at)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A uniqueness rule was violated (the caller maps this to 409).
+    #[error("already exists")]
+    Conflict,
+    #[error("not found")]
+    NotFound,
+    /// The URL does not name a supported database.
+    #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://…")]
+    UnsupportedUrl(String),
+    #[error("database error: {0}")]
+    Backend(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// Everything the capture plane persists.
+#[async_trait]
+pub trait Store: Send + Sync + fmt::Debug {
+    /// `"sqlite"` or `"postgres"`.
+    fn backend(&self) -> &'static str;
+
+    /// Insert; [`StoreError::Conflict`] when the name exists (case-insensitively).
+    async fn create_publisher(&self, p: &Publisher) -> Result<(), StoreError>;
+    async fn publisher(&self, publisher_id: &str) -> Result<Option<Publisher>, StoreError>;
+    /// Replace all fields; [`StoreError::NotFound`] or [`StoreError::Conflict`] (name taken).
+    async fn update_publisher(&self, p: &Publisher) -> Result<(), StoreError>;
+
+    /// Insert; [`StoreError::Conflict`] when the publisher has a device with this external id.
+    async fn create_device(&self, d: &Device) -> Result<(), StoreError>;
+    async fn device_by_token_hash(&self, token_hash: &str) -> Result<Option<Device>, StoreError>;
+
+    async fn create_session(&self, s: &CaptureSession) -> Result<(), StoreError>;
+    /// Atomically mark the session with this nonce as redeemed, if it belongs to `device_id`, is unexpired at
+    /// `now` and was never redeemed. Returns its capture id, or `None` (unknown, expired, used, other device).
+    async fn redeem_nonce(&self, nonce_hash: &str, device_id: &str, now: i64) -> Result<Option<String>, StoreError>;
+
+    /// All issuer keys, current first, then newest first.
+    async fn issuer_keys(&self) -> Result<Vec<StoredIssuerKey>, StoreError>;
+    /// Insert `key` as the current key and retire the previous current key, in one transaction.
+    /// [`StoreError::Conflict`] if another process made a key current at the same moment.
+    async fn rotate_issuer_key(&self, key: &StoredIssuerKey, now: i64) -> Result<(), StoreError>;
+
+    async fn create_admin_token(&self, token_hash: &str, label: &str, now: i64) -> Result<(), StoreError>;
+    async fn admin_token_exists(&self, token_hash: &str) -> Result<bool, StoreError>;
+}
+
+/// Open (and migrate) the database a URL names: `sqlite://PATH` (created if missing) or `postgres://…`.
+pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::open(url).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PostgresStore::open(url).await?))
+    } else {
+        Err(StoreError::UnsupportedUrl(url.to_owned()))
+    }
+}

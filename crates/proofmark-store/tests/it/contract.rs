@@ -1,0 +1,187 @@
+//! What every Store must do.
+use std::sync::Arc;
+
+use proofmark_store::{CaptureSession, Device, Publisher, Store, StoreError, StoredIssuerKey};
+
+use crate::support::backends;
+
+fn publisher(id: &str, name: &str) -> Publisher {
+    Publisher {
+        publisher_id: id.into(),
+        name: name.into(),
+        sandbox: true,
+        attestation_provider: "none".into(),
+        attestation_bundle_id: None,
+        firebase_project_id: None,
+        created_at: 1_000,
+    }
+}
+
+fn device(id: &str, publisher_id: &str, external_id: &str, token_hash: &str) -> Device {
+    Device {
+        device_id: id.into(),
+        publisher_id: publisher_id.into(),
+        external_id: external_id.into(),
+        public_key: "BASE64".into(),
+        public_key_fingerprint: "f".repeat(64),
+        token_hash: token_hash.into(),
+        attestation_method: "sandbox".into(),
+        app_id: None,
+        created_at: 1_001,
+    }
+}
+
+fn session(capture_id: &str, device_id: &str, nonce_hash: &str, expires_at: i64) -> CaptureSession {
+    CaptureSession {
+        capture_id: capture_id.into(),
+        device_id: device_id.into(),
+        nonce_hash: nonce_hash.into(),
+        created_at: 1_000,
+        expires_at,
+    }
+}
+
+#[tokio::test]
+async fn publishers() {
+    let (_dir, stores) = backends().await;
+    for s in stores {
+        let b = s.backend();
+        let mut p = publisher("p1", "Newsroom");
+        s.create_publisher(&p).await.unwrap();
+        assert_eq!(s.publisher("p1").await.unwrap(), Some(p.clone()), "{b}");
+        assert!(s.publisher("nope").await.unwrap().is_none(), "{b}");
+        let dup = s.create_publisher(&publisher("p2", "NEWSROOM")).await;
+        assert!(matches!(dup, Err(StoreError::Conflict)), "{b}: names are unique case-insensitively");
+        assert!(s.publisher("p2").await.unwrap().is_none(), "{b}: nothing written on conflict");
+
+        s.create_publisher(&publisher("p3", "Agency")).await.unwrap();
+        p.name = "Agency".into();
+        assert!(matches!(s.update_publisher(&p).await, Err(StoreError::Conflict)), "{b}");
+        p.name = "Newsroom Ltd".into();
+        p.sandbox = false;
+        p.attestation_provider = "firebase_app_check".into();
+        p.firebase_project_id = Some("demo-123".into());
+        s.update_publisher(&p).await.unwrap();
+        assert_eq!(s.publisher("p1").await.unwrap(), Some(p), "{b}");
+        assert!(matches!(s.update_publisher(&publisher("ghost", "Ghost")).await, Err(StoreError::NotFound)), "{b}");
+    }
+}
+
+#[tokio::test]
+async fn devices() {
+    let (_dir, stores) = backends().await;
+    for s in stores {
+        let b = s.backend();
+        s.create_publisher(&publisher("p1", "One")).await.unwrap();
+        s.create_publisher(&publisher("p2", "Two")).await.unwrap();
+        let d = device("d1", "p1", "phone-1", "hash-1");
+        s.create_device(&d).await.unwrap();
+        assert_eq!(s.device_by_token_hash("hash-1").await.unwrap(), Some(d), "{b}");
+        assert!(s.device_by_token_hash("hash-x").await.unwrap().is_none(), "{b}");
+        let again = s.create_device(&device("d2", "p1", "phone-1", "hash-2")).await;
+        assert!(matches!(again, Err(StoreError::Conflict)), "{b}: external id unique per publisher");
+        s.create_device(&device("d3", "p2", "phone-1", "hash-3")).await.unwrap();
+        let unknown_publisher = s.create_device(&device("d4", "missing", "x", "hash-4")).await;
+        assert!(unknown_publisher.is_err(), "{b}: foreign key");
+    }
+}
+
+#[tokio::test]
+async fn nonce_redemption_rules() {
+    let (_dir, stores) = backends().await;
+    for s in stores {
+        let b = s.backend();
+        s.create_publisher(&publisher("p1", "One")).await.unwrap();
+        s.create_device(&device("d1", "p1", "a", "h1")).await.unwrap();
+        s.create_device(&device("d2", "p1", "b", "h2")).await.unwrap();
+        s.create_session(&session("c1", "d1", "n1", 2_000)).await.unwrap();
+        s.create_session(&session("c2", "d1", "n2", 2_000)).await.unwrap();
+        assert!(s.redeem_nonce("n1", "d2", 1_500).await.unwrap().is_none(), "{b}: another device's nonce");
+        assert!(s.redeem_nonce("n1", "d1", 2_000).await.unwrap().is_none(), "{b}: expired at expires_at");
+        assert_eq!(s.redeem_nonce("n1", "d1", 1_999).await.unwrap().as_deref(), Some("c1"), "{b}");
+        assert!(s.redeem_nonce("n1", "d1", 1_999).await.unwrap().is_none(), "{b}: single use");
+        assert!(s.redeem_nonce("unknown", "d1", 1_500).await.unwrap().is_none(), "{b}");
+        assert_eq!(s.redeem_nonce("n2", "d1", 1_500).await.unwrap().as_deref(), Some("c2"), "{b}");
+        let dup = s.create_session(&session("c3", "d1", "n2", 3_000)).await;
+        assert!(matches!(dup, Err(StoreError::Conflict)), "{b}");
+    }
+}
+
+/// SPEC §1.6: N concurrent redemptions of one nonce give exactly one capture id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_redemption_is_single_use() {
+    let (_dir, stores) = backends().await;
+    for s in stores {
+        let b = s.backend();
+        s.create_publisher(&publisher("p1", "One")).await.unwrap();
+        s.create_device(&device("d1", "p1", "a", "h1")).await.unwrap();
+        for round in 0..10 {
+            let nonce = format!("nonce-{round}");
+            s.create_session(&session(&format!("c{round}"), "d1", &nonce, 10_000)).await.unwrap();
+            let tasks: Vec<_> = (0..32)
+                .map(|_| {
+                    let s: Arc<dyn Store> = s.clone();
+                    let nonce = nonce.clone();
+                    tokio::spawn(async move { s.redeem_nonce(&nonce, "d1", 5_000).await.unwrap() })
+                })
+                .collect();
+            let mut winners = 0;
+            for t in tasks {
+                winners += usize::from(t.await.unwrap().is_some());
+            }
+            assert_eq!(winners, 1, "{b}: round {round}");
+        }
+    }
+}
+
+fn key(kid: &str, created_at: i64) -> StoredIssuerKey {
+    StoredIssuerKey {
+        kid: kid.into(),
+        public_jwk: format!("{{\"kid\":\"{kid}\"}}"),
+        sealed_private_key: vec![1, 2, 3, kid.len() as u8],
+        is_current: true,
+        created_at,
+        retired_at: None,
+    }
+}
+
+#[tokio::test]
+async fn issuer_key_rotation() {
+    let (_dir, stores) = backends().await;
+    for s in stores {
+        let b = s.backend();
+        assert!(s.issuer_keys().await.unwrap().is_empty(), "{b}");
+        s.rotate_issuer_key(&key("k1", 100), 100).await.unwrap();
+        s.rotate_issuer_key(&key("k2", 200), 200).await.unwrap();
+        s.rotate_issuer_key(&key("k3", 300), 300).await.unwrap();
+        let keys = s.issuer_keys().await.unwrap();
+        let summary: Vec<(String, bool, Option<i64>)> =
+            keys.iter().map(|k| (k.kid.clone(), k.is_current, k.retired_at)).collect();
+        assert_eq!(
+            summary,
+            [("k3".into(), true, None), ("k2".into(), false, Some(300)), ("k1".into(), false, Some(200))],
+            "{b}"
+        );
+        assert_eq!(keys[0].sealed_private_key, vec![1, 2, 3, 2], "{b}");
+        let dup = s.rotate_issuer_key(&key("k3", 400), 400).await;
+        assert!(matches!(dup, Err(StoreError::Conflict)), "{b}");
+        assert_eq!(s.issuer_keys().await.unwrap()[0].kid, "k3", "{b}: a failed rotation changes nothing");
+    }
+}
+
+#[tokio::test]
+async fn admin_tokens() {
+    let (_dir, stores) = backends().await;
+    for s in stores {
+        let b = s.backend();
+        assert!(!s.admin_token_exists("h").await.unwrap(), "{b}");
+        s.create_admin_token("h", "ops", 5).await.unwrap();
+        assert!(s.admin_token_exists("h").await.unwrap(), "{b}");
+        assert!(matches!(s.create_admin_token("h", "again", 6).await, Err(StoreError::Conflict)), "{b}");
+    }
+}
+
+#[tokio::test]
+async fn unsupported_url() {
+    assert!(matches!(proofmark_store::open("mysql://x").await, Err(StoreError::UnsupportedUrl(_))));
+}
