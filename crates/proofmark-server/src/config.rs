@@ -1,0 +1,184 @@
+//! Server configuration: defaults → TOML file → `PROOFMARK_*` environment variables → command-line flags
+//! (the CLI applies the flags last). Secrets are redacted in `Debug`.
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+
+/// A secret string; `Debug` never shows it.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on.
+    pub bind: SocketAddr,
+    /// Where the SQLite database and the generated key-encryption key live.
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; default: `sqlite://{data_dir}/proofmark.db`.
+    pub database_url: Option<String>,
+    /// The `iss` of every trust token; default `http://{bind}`.
+    pub issuer: Option<String>,
+    /// A static admin token (in addition to tokens made by `proofmark admin token`).
+    pub admin_token: Option<Secret>,
+    /// Key-encryption key for issuer private keys: 32 bytes, base64. Default: generated in the data dir.
+    pub kek: Option<Secret>,
+    /// Capture-session (nonce) lifetime in seconds.
+    pub nonce_ttl_secs: u64,
+    /// Largest JSON request body, in bytes.
+    pub max_body_bytes: usize,
+    /// Largest `/validate` upload (media + sidecar), in bytes.
+    pub max_upload_bytes: usize,
+    pub rate_limit: RateLimitConfig,
+    pub firebase: FirebaseConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// Requests per minute per client IP on registration, session and trust endpoints (0 = unlimited).
+    pub per_ip_per_minute: u32,
+    /// Requests per minute per device token on session and trust endpoints (0 = unlimited).
+    pub per_device_per_minute: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FirebaseConfig {
+    /// Firebase App Check JWKS: an https URL or a file path.
+    pub jwks: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("proofmark-data"),
+            database_url: None,
+            issuer: None,
+            admin_token: None,
+            kek: None,
+            nonce_ttl_secs: 300,
+            max_body_bytes: 64 * 1024,
+            max_upload_bytes: 512 * 1024 * 1024,
+            rate_limit: RateLimitConfig::default(),
+            firebase: FirebaseConfig::default(),
+        }
+    }
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self { per_ip_per_minute: 600, per_device_per_minute: 120 }
+    }
+}
+
+impl Default for FirebaseConfig {
+    fn default() -> Self {
+        Self { jwks: "https://firebaseappcheck.googleapis.com/v1/jwks".into() }
+    }
+}
+
+impl Config {
+    /// Defaults, then the TOML file (if given), then `PROOFMARK_*` variables from `env`.
+    pub fn load(file: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<Self> {
+        let mut config = match file {
+            Some(path) => {
+                let text =
+                    std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
+                toml::from_str(&text).with_context(|| format!("config {}", path.display()))?
+            }
+            None => Config::default(),
+        };
+        for (key, value) in env {
+            config.apply_env(&key, value)?;
+        }
+        Ok(config)
+    }
+
+    fn apply_env(&mut self, key: &str, value: String) -> Result<()> {
+        let num = |v: &str| v.parse::<u64>().with_context(|| format!("{key} must be a whole number"));
+        match key {
+            "PROOFMARK_BIND" => self.bind = value.parse().with_context(|| format!("{key}: not ADDR:PORT"))?,
+            "PROOFMARK_DATA_DIR" => self.data_dir = PathBuf::from(value),
+            "PROOFMARK_DATABASE_URL" => self.database_url = Some(value),
+            "PROOFMARK_ISSUER" => self.issuer = Some(value),
+            "PROOFMARK_ADMIN_TOKEN" => self.admin_token = Some(Secret(value)),
+            "PROOFMARK_KEK" => self.kek = Some(Secret(value)),
+            "PROOFMARK_NONCE_TTL_SECS" => self.nonce_ttl_secs = num(&value)?,
+            "PROOFMARK_MAX_BODY_BYTES" => self.max_body_bytes = num(&value)? as usize,
+            "PROOFMARK_MAX_UPLOAD_BYTES" => self.max_upload_bytes = num(&value)? as usize,
+            "PROOFMARK_RATE_LIMIT_PER_IP" => self.rate_limit.per_ip_per_minute = num(&value)? as u32,
+            "PROOFMARK_RATE_LIMIT_PER_DEVICE" => self.rate_limit.per_device_per_minute = num(&value)? as u32,
+            "PROOFMARK_FIREBASE_JWKS" => self.firebase.jwks = value,
+            // Variables the CLI reads itself, and anything else with the prefix that is not ours to judge.
+            "PROOFMARK_CONFIG" | "PROOFMARK_SERVER" | "PROOFMARK_KEYSTORE" => {}
+            k if k.starts_with("PROOFMARK_") && !k.starts_with("PROOFMARK_TEST") => {
+                bail!("unknown configuration variable {k}")
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("proofmark.db").display()))
+    }
+
+    /// The issuer URL without a trailing slash.
+    pub fn issuer(&self) -> String {
+        let issuer = self.issuer.clone().unwrap_or_else(|| format!("http://{}", self.bind));
+        issuer.trim_end_matches('/').to_owned()
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        let issuer = self.issuer();
+        if !(issuer.starts_with("http://") || issuer.starts_with("https://")) {
+            bail!("issuer {issuer:?} must be an http(s) URL: verifiers fetch {{issuer}}/.well-known/jwks.json");
+        }
+        if self.nonce_ttl_secs == 0 {
+            bail!("nonce_ttl_secs must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("proofmark.toml");
+        std::fs::write(
+            &file,
+            "bind = \"0.0.0.0:9000\"\nissuer = \"https://a.example/\"\n[rate_limit]\nper_ip_per_minute = 5\n",
+        )
+        .unwrap();
+        let env = [("PROOFMARK_ISSUER".to_owned(), "https://b.example".to_owned()), ("PATH".into(), "/bin".into())];
+        let c = Config::load(Some(&file), env).unwrap();
+        assert_eq!(c.bind.to_string(), "0.0.0.0:9000");
+        assert_eq!(c.issuer(), "https://b.example");
+        assert_eq!(c.rate_limit.per_ip_per_minute, 5);
+        assert_eq!(c.rate_limit.per_device_per_minute, 120);
+        assert!(Config::load(None, [("PROOFMARK_BIN".into(), "x".into())]).is_err());
+        std::fs::write(&file, "bnid = 1\n").unwrap();
+        assert!(Config::load(Some(&file), []).is_err(), "unknown keys are refused");
+        let c = Config { admin_token: Some(Secret("hunter2".into())), ..Config::default() };
+        assert!(!format!("{c:?}").contains("hunter2"));
+        assert_eq!(Config::default().issuer(), "http://127.0.0.1:8080");
+    }
+}

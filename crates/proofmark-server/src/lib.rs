@@ -1,0 +1,176 @@
+//! The Proofmark capture-trust server (SPEC §1.4): publishers, devices, capture sessions, trust tokens,
+//! `/validate`, JWKS. Build the router with [`app`] (tests drive it with `oneshot`); [`serve`] runs it.
+//! The only crate that knows HTTP status codes.
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use proofmark_store::Store;
+
+pub mod appcheck;
+pub mod config;
+mod error;
+pub mod keys;
+mod openapi;
+mod ratelimit;
+mod routes;
+
+pub use config::Config;
+pub use error::ApiError;
+pub use routes::app;
+
+/// Seconds since the Unix epoch; injected so tests can move time.
+#[derive(Clone)]
+pub struct Clock(Arc<dyn Fn() -> i64 + Send + Sync>);
+
+impl Clock {
+    pub fn system() -> Self {
+        Self(Arc::new(|| {
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+        }))
+    }
+
+    pub fn from_fn(f: impl Fn() -> i64 + Send + Sync + 'static) -> Self {
+        Self(Arc::new(f))
+    }
+
+    pub fn now(&self) -> i64 {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Clock({})", self.now())
+    }
+}
+
+/// Everything the handlers share.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+#[derive(Debug)]
+pub struct Inner {
+    pub store: Arc<dyn Store>,
+    pub keys: keys::IssuerKeys,
+    pub issuer: String,
+    pub config: Config,
+    pub clock: Clock,
+    ip_limiter: ratelimit::RateLimiter,
+    device_limiter: ratelimit::RateLimiter,
+    appcheck: appcheck::AppCheckVerifier,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").field("issuer", &self.0.issuer).field("store", &self.0.store.backend()).finish()
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// Open the store, load (or create) the issuer key, and assemble the state.
+    pub async fn new(config: Config, clock: Clock) -> Result<Self> {
+        config.validate()?;
+        let url = config.database_url();
+        if url.starts_with("sqlite:") {
+            std::fs::create_dir_all(&config.data_dir)
+                .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+        }
+        let store = proofmark_store::open(&url).await.with_context(|| format!("opening {}", redact_url(&url)))?;
+        Self::with_store(config, store, clock).await
+    }
+
+    pub async fn with_store(config: Config, store: Arc<dyn Store>, clock: Clock) -> Result<Self> {
+        let (kek, beside_data) = keys::Kek::load(&config)?;
+        if beside_data {
+            tracing::warn!(
+                "issuer keys are sealed with the key-encryption key in {}; set `kek` (PROOFMARK_KEK) to keep it apart from the database",
+                config.data_dir.join("kek").display()
+            );
+        }
+        let keys = keys::IssuerKeys::load_or_create(store.as_ref(), kek, clock.now()).await?;
+        Ok(Self(Arc::new(Inner {
+            issuer: config.issuer(),
+            ip_limiter: ratelimit::RateLimiter::new(config.rate_limit.per_ip_per_minute),
+            device_limiter: ratelimit::RateLimiter::new(config.rate_limit.per_device_per_minute),
+            appcheck: appcheck::AppCheckVerifier::new(config.firebase.jwks.clone()),
+            store,
+            keys,
+            config,
+            clock,
+        })))
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+}
+
+/// A database URL with any password replaced, for logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.find(':') {
+                Some(colon) => format!("{}://{}:***{}", &url[..scheme], &userinfo[..colon], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Run the server until Ctrl-C or SIGTERM.
+pub async fn serve(config: Config) -> Result<()> {
+    let bind = config.bind;
+    let state = AppState::new(config, Clock::system()).await?;
+    let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| format!("binding {bind}"))?;
+    let local = listener.local_addr()?;
+    tracing::info!(
+        "listening on http://{local}; signing as issuer {} (key {}); store: {}",
+        state.issuer,
+        state.keys.current_jwk().map(|k| k.kid).unwrap_or_default(),
+        state.store.backend()
+    );
+    let app = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("server")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    // Give in-flight requests a moment; axum waits for them after this returns.
+    tokio::time::sleep(Duration::from_millis(10)).await;
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(super::redact_url("postgres://u:pw@h/db"), "postgres://u:***@h/db");
+        assert_eq!(super::redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(super::redact_url("sqlite://x.db"), "sqlite://x.db");
+    }
+}
