@@ -65,10 +65,15 @@ def main() -> int:
     passed = failed = 0
     print(f"{'vector':40} {'signedshot':10} {'proofmark':10} result")
     for name, media_path, sidecar_path, jwks, divergence in cases:
-        media = open(media_path, "rb").read()
-        sidecar = open(sidecar_path, "rb").read()
-        theirs, their_reason = official(sidecar, media, open(jwks).read())
-        ours, our_reason = proofmark(binary, media_path, sidecar_path, jwks)
+        try:
+            media = open(media_path, "rb").read()
+            sidecar = open(sidecar_path, "rb").read()
+            theirs, their_reason = official(sidecar, media, open(jwks).read())
+            ours, our_reason = proofmark(binary, media_path, sidecar_path, jwks)
+        except Exception as e:  # a broken case is a failure, and the summary line still comes
+            failed += 1
+            print(f"{name:40} ERROR: {e}")
+            continue
         if theirs is None:
             ok = divergence is not None and divergence.startswith("no opinion")
             result = "no opinion (documented)" if ok else "validator had no opinion, but the manifest does not say so"

@@ -9,9 +9,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 venv=${PROOFMARK_VENV:-$PWD/.venv}
-if [ ! -x "$venv/bin/python" ]; then
+if ! "$venv/bin/python" -m pip --version >/dev/null 2>&1; then
   echo "==> creating $venv"
-  python3 -m venv "$venv"
+  python3 -m venv --clear "$venv" || {
+    echo "error: python3 -m venv failed; on Debian install python3-venv (apt-get install python3-venv)" >&2
+    exit 1
+  }
 fi
 echo "==> installing the independent checkers into $venv"
 "$venv/bin/pip" install --quiet --disable-pip-version-check -r scripts/requirements-checkers.txt

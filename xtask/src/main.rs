@@ -327,6 +327,16 @@ fn gen_vectors(out: &Path) -> Result<()> {
         Some("signedshot 0.1.9 refuses the legacy layout outright (missing field `attestation`); Proofmark accepts it with the legacy_claim_layout finding (SPEC §1.2)"),
     );
 
+    let mut unbound = good_claims.clone();
+    unbound.device_public_key_fingerprint = None;
+    push(
+        "missing_fingerprint",
+        "Current claim layout without device_public_key_fingerprint: the token does not bind the device key.",
+        &body,
+        sidecar_bytes(&build(jwt::mint(&unbound, &issuer))),
+        Some("signedshot 0.1.9 requires the fingerprint claim (missing field); Proofmark verifies it with the device_key_unbound finding, and --reject-legacy refuses it"),
+    );
+
     s = valid.clone();
     let sig = DeviceSignature::from_base64(&valid.media_integrity.signature)?;
     let high = if sig.is_high_s() { sig } else { sig.flip_s() };

@@ -1,30 +1,54 @@
-//! Loading key sets: from a file, or over HTTP(S) with a timeout and a size cap.
+//! Loading key sets: from a file, or over HTTP(S) with a connect and read timeout, no redirects and a size
+//! cap. Each URL is fetched at most once per run; different URLs are fetched in parallel.
 use std::collections::HashMap;
 use std::io::Read;
-use std::sync::{Arc, Mutex};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use proofmark_core::jwks::MAX_JWKS_BYTES;
 use proofmark_core::Jwks;
 
-/// Fetches JWKS documents, once per URL per run.
+type Slot = Arc<OnceLock<Result<Arc<Jwks>, String>>>;
+
 #[derive(Debug)]
 pub struct KeyFetcher {
     timeout: Duration,
-    agent: std::sync::OnceLock<ureq::Agent>,
-    cache: Mutex<HashMap<String, Result<Arc<Jwks>, String>>>,
+    agent: OnceLock<ureq::Agent>,
+    cache: Mutex<HashMap<String, Slot>>,
 }
 
 impl KeyFetcher {
     pub fn new(timeout: Duration) -> Self {
-        Self { timeout, agent: std::sync::OnceLock::new(), cache: Mutex::new(HashMap::new()) }
+        Self { timeout, agent: OnceLock::new(), cache: Mutex::new(HashMap::new()) }
     }
 
-    /// `{issuer}/.well-known/jwks.json`.
-    pub fn issuer_jwks_url(issuer: &str) -> Result<String> {
-        if !(issuer.starts_with("https://") || issuer.starts_with("http://")) {
-            bail!("issuer {issuer:?} is not an http(s) URL, so its keys cannot be fetched");
+    /// `{issuer}/.well-known/jwks.json` for an issuer named by a sidecar (untrusted input). Unless
+    /// `allow_insecure`, only https to a public host name is accepted: no plain http, no loopback, private or
+    /// link-local address, no userinfo, query or fragment.
+    pub fn issuer_jwks_url(issuer: &str, allow_insecure: bool) -> Result<String> {
+        let rest = match (issuer.strip_prefix("https://"), issuer.strip_prefix("http://")) {
+            (Some(rest), _) => rest,
+            (None, Some(rest)) if allow_insecure => rest,
+            (None, Some(_)) => {
+                bail!("issuer {issuer:?} is plain http; its keys are not fetched (--allow-insecure-issuer allows it)")
+            }
+            _ => bail!("issuer {issuer:?} is not an https URL, so its keys cannot be fetched"),
+        };
+        if issuer.chars().any(|c| c.is_control() || c.is_whitespace()) || rest.contains(['?', '#', '@', '\\']) {
+            bail!("issuer {issuer:?} is not a plain URL (query, fragment, userinfo or spaces)");
+        }
+        let host = rest.split('/').next().unwrap_or("");
+        let host_only = match host.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or(""),
+            None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+        };
+        if host_only.is_empty() {
+            bail!("issuer {issuer:?} has no host");
+        }
+        if !allow_insecure && is_local(host_only) {
+            bail!("issuer {issuer:?} is a local or private address; its keys are not fetched (--allow-insecure-issuer allows it)");
         }
         Ok(format!("{}/.well-known/jwks.json", issuer.trim_end_matches('/')))
     }
@@ -32,11 +56,12 @@ impl KeyFetcher {
     /// A key set from a URL (cached for the run) or a file path.
     pub fn load(&self, file_or_url: &str) -> Result<Arc<Jwks>> {
         if file_or_url.starts_with("https://") || file_or_url.starts_with("http://") {
-            let mut cache = self.cache.lock().map_err(|_| anyhow::anyhow!("key cache poisoned"))?;
-            let entry = cache
-                .entry(file_or_url.to_owned())
-                .or_insert_with(|| self.fetch(file_or_url).map(Arc::new).map_err(|e| format!("{e:#}")));
-            return entry.clone().map_err(anyhow::Error::msg);
+            let slot = {
+                let mut cache = self.cache.lock().map_err(|_| anyhow::anyhow!("key cache poisoned"))?;
+                cache.entry(file_or_url.to_owned()).or_default().clone()
+            };
+            let result = slot.get_or_init(|| self.fetch(file_or_url).map(Arc::new).map_err(|e| format!("{e:#}")));
+            return result.clone().map_err(anyhow::Error::msg);
         }
         let bytes = std::fs::read(file_or_url).with_context(|| format!("cannot read JWKS file {file_or_url}"))?;
         let jwks = Jwks::parse(&bytes).with_context(|| format!("JWKS file {file_or_url}"))?;
@@ -44,7 +69,9 @@ impl KeyFetcher {
     }
 
     fn fetch(&self, url: &str) -> Result<Jwks> {
-        let agent = self.agent.get_or_init(|| ureq::AgentBuilder::new().timeout(self.timeout).redirects(3).build());
+        let agent = self.agent.get_or_init(|| {
+            ureq::AgentBuilder::new().timeout_connect(self.timeout).timeout(self.timeout).redirects(0).build()
+        });
         let response = match agent.get(url).set("Accept", "application/json").call() {
             Ok(r) => r,
             Err(ureq::Error::Status(code, _)) => bail!("fetching {url}: HTTP {code}"),
@@ -57,5 +84,58 @@ impl KeyFetcher {
             .read_to_end(&mut body)
             .with_context(|| format!("reading {url}"))?;
         Jwks::parse(&body).with_context(|| format!("JWKS from {url}"))
+    }
+}
+
+fn is_local(host: &str) -> bool {
+    let lower = host.to_ascii_lowercase();
+    if lower == "localhost"
+        || lower.ends_with(".localhost")
+        || lower.ends_with(".local")
+        || lower.ends_with(".internal")
+    {
+        return true;
+    }
+    match lower.parse::<IpAddr>() {
+        Ok(IpAddr::V4(ip)) => {
+            ip.is_loopback() || ip.is_private() || ip.is_link_local() || ip.is_unspecified() || ip.is_broadcast()
+        }
+        Ok(IpAddr::V6(ip)) => {
+            ip.is_loopback()
+                || ip.is_unspecified()
+                || (ip.segments()[0] & 0xfe00) == 0xfc00
+                || (ip.segments()[0] & 0xffc0) == 0xfe80
+                || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback() || v4.is_private())
+        }
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::KeyFetcher;
+
+    #[test]
+    fn issuer_urls() {
+        let ok = |i: &str| KeyFetcher::issuer_jwks_url(i, false).unwrap();
+        assert_eq!(ok("https://api.example/"), "https://api.example/.well-known/jwks.json");
+        assert_eq!(ok("https://api.example:8443/v1"), "https://api.example:8443/v1/.well-known/jwks.json");
+        for bad in [
+            "http://api.example",
+            "ftp://x",
+            "https://127.0.0.1",
+            "https://10.1.2.3:443",
+            "https://[::1]/",
+            "https://localhost",
+            "https://169.254.169.254/latest",
+            "https://a.example/?x=",
+            "https://user@a.example",
+            "https://a.example/#",
+            "https://a.example/\n",
+            "https://",
+        ] {
+            assert!(KeyFetcher::issuer_jwks_url(bad, false).is_err(), "{bad}");
+        }
+        assert!(KeyFetcher::issuer_jwks_url("http://127.0.0.1:8080", true).is_ok());
     }
 }

@@ -62,7 +62,8 @@ pub struct Policy {
     pub trust_provided_keys: bool,
     /// Accept devices registered without attestation (`sandbox`). True by default.
     pub allow_sandbox: bool,
-    /// Accept the legacy claim layout, which does not bind the device key to the token. True by default.
+    /// Accept tokens that do not bind the device key (the legacy claim layout, or a current-layout token
+    /// without `device_public_key_fingerprint`). True by default, so real pre-2026 sidecars verify.
     pub allow_legacy_layout: bool,
 }
 
@@ -538,8 +539,16 @@ fn attestation_policy(b: &mut Builder, claims: Option<&CaptureClaims>, policy: &
         b.na(CheckCode::AttestationPolicy, "not run: the token's claims could not be read");
         return;
     };
-    if c.layout == ClaimLayout::Legacy && !policy.allow_legacy_layout {
-        b.fail(CheckCode::AttestationPolicy, "legacy_layout_rejected", "the policy refuses the legacy claim layout");
+    if c.device_public_key_fingerprint.is_none() && !policy.allow_legacy_layout {
+        let (reason, what) = match c.layout {
+            ClaimLayout::Legacy => ("legacy_layout_rejected", "the legacy claim layout"),
+            ClaimLayout::Current => ("device_key_unbound_rejected", "a token without a device key fingerprint"),
+        };
+        b.fail(
+            CheckCode::AttestationPolicy,
+            reason,
+            format!("the policy refuses {what}: nothing binds the device key to the token"),
+        );
         return;
     }
     match c.attestation.method {

@@ -86,11 +86,11 @@ fn folder_gives_a_summary_table() {
     assert_eq!(out.status.code(), Some(1));
     let text = stdout(&out);
     let last = text.lines().last().unwrap();
-    expect!["23 files: 5 trusted, 0 valid, 18 invalid, 0 could not be verified"].assert_eq(last);
+    expect!["24 files: 6 trusted, 0 valid, 18 invalid, 0 could not be verified"].assert_eq(last);
     assert!(text.lines().next().unwrap().starts_with("FILE"));
     let json = proofmark(&["verify", "--json", "-j", "2", vectors().to_str().unwrap(), "--jwks", &trusted_jwks()]);
     let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
-    assert_eq!(v.as_array().unwrap().len(), 23);
+    assert_eq!(v.as_array().unwrap().len(), 24);
 }
 
 #[test]
@@ -112,12 +112,18 @@ fn issuer_keys_are_fetched_once_and_reported_untrusted() {
     let capturer = Capturer { iss: server.url.clone(), ..placeholder };
     capturer.capture(dir.path(), "a.jpg", b"first photo");
     capturer.capture(dir.path(), "b.mp4", b"second clip");
+    // A local plain-http issuer named only by the file is not contacted unless allowed.
     let out = proofmark(&["verify", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains("plain http"), "{}", stdout(&out));
+    assert_eq!(server.hits(), 0);
+
+    let out = proofmark(&["verify", "--allow-insecure-issuer", dir.path().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
     assert!(stdout(&out).contains("VALID (issuer not trusted)"), "{}", stdout(&out));
     assert_eq!(server.hits(), 1, "one fetch per issuer per run");
 
-    let out = proofmark(&["verify", "--require-trusted", dir.path().to_str().unwrap()]);
+    let out = proofmark(&["verify", "--allow-insecure-issuer", "--require-trusted", dir.path().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
 
     let out = proofmark(&["verify", "--trust-issuer", &server.url, dir.path().join("a.jpg").to_str().unwrap()]);
@@ -144,9 +150,50 @@ fn unreachable_issuer_exits_2() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let capturer = Capturer::new(&format!("http://127.0.0.1:{port}"));
     let media = capturer.capture(dir.path(), "photo.jpg", b"pixels");
-    let out = proofmark(&["verify", "--timeout", "2", media.to_str().unwrap()]);
+    let out = proofmark(&["verify", "--allow-insecure-issuer", "--timeout", "2", media.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
     assert!(stdout(&out).contains("could not fetch the issuer's keys"), "{}", stdout(&out));
+
+    // Without the keys nothing is proven either way, unless another check fails: then it is invalid.
+    std::fs::write(&media, b"pixels, edited").unwrap();
+    let out = proofmark(&["verify", "--allow-insecure-issuer", "--timeout", "2", media.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stdout(&out).contains("[content_hash_mismatch]"), "{}", stdout(&out));
+}
+
+#[test]
+fn companion_files_sharing_a_sidecar_are_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let capturer = Capturer::new("https://capture.example");
+    capturer.capture(dir.path(), "IMG_0001.HEIC", b"the still image");
+    std::fs::write(dir.path().join("IMG_0001.MOV"), b"the live-photo clip").unwrap();
+    std::fs::write(dir.path().join("jwks.json"), capturer.jwks()).unwrap();
+    let jwks = dir.path().join("jwks.json");
+    let out = proofmark(&["verify", dir.path().to_str().unwrap(), "--jwks", jwks.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let text = stdout(&out);
+    assert!(text.contains("IMG_0001.MOV") && text.contains("SKIPPED"), "{text}");
+    assert!(text.ends_with("2 files: 1 trusted, 0 valid, 0 invalid, 0 could not be verified, 1 skipped\n"), "{text}");
+    // Always an array for a folder, even with one capture in it.
+    let json = proofmark(&["verify", "--json", dir.path().to_str().unwrap(), "--jwks", jwks.to_str().unwrap()]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn untrusted_strings_cannot_redraw_the_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let media = dir.path().join("photo.jpg");
+    std::fs::write(&media, b"x").unwrap();
+    let mut sidecar: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(vectors().join("valid.sidecar.json")).unwrap()).unwrap();
+    sidecar["media_integrity"]["content_hash"] = "\u{1b}[1A\u{1b}[2K\rphoto.jpg: TRUSTED".into();
+    std::fs::write(dir.path().join("photo.sidecar.json"), sidecar.to_string()).unwrap();
+    let out = proofmark(&["verify", media.to_str().unwrap(), "--jwks", &trusted_jwks()]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(!text.contains('\u{1b}'), "{text:?}");
+    assert!(text.contains("\\u{1b}[1A"), "{text}");
 }
 
 #[test]

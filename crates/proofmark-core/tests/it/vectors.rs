@@ -75,6 +75,14 @@ fn every_vector_is_covered_here() {
 #[test]
 fn valid() {
     check(
+        "missing_fingerprint",
+        expect![[r#"
+        trusted
+        n/a  device_key_fingerprint
+        note device_key_unbound
+    "#]],
+    );
+    check(
         "valid",
         expect![[r#"
         trusted
@@ -321,17 +329,27 @@ fn policy() {
         "legacy_layout",
         &strict,
         expect![[r#"
-        invalid
-        n/a  device_key_fingerprint
-        fail attestation_policy legacy_layout_rejected: the policy refuses the legacy claim layout
-        note legacy_claim_layout
-    "#]],
+            invalid
+            n/a  device_key_fingerprint
+            fail attestation_policy legacy_layout_rejected: the policy refuses the legacy claim layout: nothing binds the device key to the token
+            note legacy_claim_layout
+        "#]],
     );
     check_with(
         "valid",
         &strict,
         expect![[r#"
         trusted
+    "#]],
+    );
+    check_with(
+        "missing_fingerprint",
+        &strict,
+        expect![[r#"
+        invalid
+        n/a  device_key_fingerprint
+        fail attestation_policy device_key_unbound_rejected: the policy refuses a token without a device key fingerprint: nothing binds the device key to the token
+        note device_key_unbound
     "#]],
     );
     let untrusted = Policy { trust_provided_keys: false, ..Policy::default() };
