@@ -3,7 +3,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod client_cmd;
 mod fetch;
+mod server_cmd;
 mod verify_cmd;
 
 #[derive(Debug, Parser)]
@@ -23,11 +25,29 @@ enum Command {
     ///
     /// Exit codes: 0 trusted or valid, 1 invalid (or valid with --require-trusted), 2 could not verify.
     Verify(verify_cmd::VerifyArgs),
+    /// Run the capture-trust server (SQLite in ./proofmark-data unless configured otherwise).
+    Serve(server_cmd::ServerArgs),
+    /// Server administration.
+    #[command(subcommand)]
+    Admin(server_cmd::AdminCommand),
+    /// The server's issuer signing keys.
+    #[command(subcommand)]
+    Keys(server_cmd::KeysCommand),
+    /// This machine as a capture device.
+    #[command(subcommand)]
+    Device(client_cmd::DeviceCommand),
+    /// Sign media files with this device and write their sidecars.
+    Capture(client_cmd::CaptureArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Verify(args) => verify_cmd::run(args),
+        Command::Serve(args) => server_cmd::serve(args),
+        Command::Admin(cmd) => server_cmd::admin(cmd),
+        Command::Keys(cmd) => server_cmd::keys(cmd),
+        Command::Device(cmd) => client_cmd::device(cmd),
+        Command::Capture(args) => client_cmd::capture(args),
     }
 }

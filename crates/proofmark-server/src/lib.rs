@@ -17,7 +17,7 @@ mod routes;
 
 pub use config::Config;
 pub use error::ApiError;
-pub use routes::app;
+pub use routes::{app, random_token, sha256_hex};
 
 /// Seconds since the Unix epoch; injected so tests can move time.
 #[derive(Clone)]

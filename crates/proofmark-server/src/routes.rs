@@ -47,7 +47,8 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
+/// Lower-case hex SHA-256 (how tokens and nonces are stored).
+pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 

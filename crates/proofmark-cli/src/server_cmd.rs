@@ -1,0 +1,160 @@
+//! `proofmark serve`, `proofmark admin token`, `proofmark keys rotate|list`: the server and its chores.
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use proofmark_server::{keys, Config};
+
+/// Configuration sources shared by the server commands: defaults → TOML file → PROOFMARK_* → these flags.
+#[derive(Debug, clap::Args)]
+pub struct ServerArgs {
+    /// TOML configuration file (also PROOFMARK_CONFIG).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, value_name = "ADDR:PORT")]
+    bind: Option<std::net::SocketAddr>,
+    /// Data directory: SQLite database and generated keys [default: ./proofmark-data].
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// postgres://… to use PostgreSQL instead of the embedded SQLite database.
+    #[arg(long, value_name = "URL")]
+    database_url: Option<String>,
+    /// The issuer URL written into trust tokens [default: http://{bind}].
+    #[arg(long, value_name = "URL")]
+    issuer: Option<String>,
+}
+
+impl ServerArgs {
+    pub fn config(&self) -> Result<Config> {
+        let file = self.config.clone().or_else(|| std::env::var_os("PROOFMARK_CONFIG").map(PathBuf::from));
+        let mut config = Config::load(file.as_deref(), std::env::vars())?;
+        if let Some(bind) = self.bind {
+            config.bind = bind;
+        }
+        if let Some(dir) = &self.data_dir {
+            config.data_dir = dir.clone();
+        }
+        if let Some(url) = &self.database_url {
+            config.database_url = Some(url.clone());
+        }
+        if let Some(issuer) = &self.issuer {
+            config.issuer = Some(issuer.clone());
+        }
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum AdminCommand {
+    /// Create an admin token (printed once; only its hash is stored).
+    Token {
+        /// A note to remember what the token is for.
+        #[arg(long, default_value = "admin")]
+        label: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum KeysCommand {
+    /// Make a new issuer key current. The old one stays in the JWKS, so older sidecars still verify; running
+    /// servers switch within 10 seconds.
+    Rotate {
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// List the issuer keys.
+    List {
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")
+}
+
+fn report(result: Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+pub fn serve(args: ServerArgs) -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PROOFMARK_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    report(args.config().and_then(|config| runtime()?.block_on(proofmark_server::serve(config))))
+}
+
+async fn open_store(config: &Config) -> Result<std::sync::Arc<dyn proofmark_store::Store>> {
+    let url = config.database_url();
+    if url.starts_with("sqlite:") {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    }
+    proofmark_store::open(&url).await.with_context(|| format!("opening {}", proofmark_server::redact_url(&url)))
+}
+
+fn now() -> i64 {
+    proofmark_server::Clock::system().now()
+}
+
+pub fn admin(cmd: AdminCommand) -> ExitCode {
+    report((|| {
+        let AdminCommand::Token { label, server } = cmd;
+        let config = server.config()?;
+        runtime()?.block_on(async {
+            let store = open_store(&config).await?;
+            let token = proofmark_server::random_token();
+            let hash = proofmark_server::sha256_hex(token.as_bytes());
+            store.create_admin_token(&hash, &label, now()).await?;
+            println!("{token}");
+            eprintln!(
+                "admin token {label:?} created; use it as `Authorization: Bearer <token>`. It is not shown again."
+            );
+            Ok(())
+        })
+    })())
+}
+
+pub fn keys(cmd: KeysCommand) -> ExitCode {
+    report((|| match cmd {
+        KeysCommand::Rotate { server } => {
+            let config = server.config()?;
+            runtime()?.block_on(async {
+                let store = open_store(&config).await?;
+                let (kek, _) = keys::Kek::load(&config)?;
+                let kid = keys::rotate(store.as_ref(), &kek, now()).await?;
+                println!("{kid}");
+                eprintln!("issuer key {kid} is now current; the previous keys stay published");
+                Ok(())
+            })
+        }
+        KeysCommand::List { server } => {
+            let config = server.config()?;
+            runtime()?.block_on(async {
+                let store = open_store(&config).await?;
+                for k in store.issuer_keys().await? {
+                    let status = if k.is_current { "current".to_owned() } else { "retired".to_owned() };
+                    let created = proofmark_core::sidecar::format_timestamp(k.created_at);
+                    let retired = k.retired_at.map(proofmark_core::sidecar::format_timestamp).unwrap_or_default();
+                    println!("{}  {status:<8} created {created} {retired}", k.kid);
+                }
+                Ok(())
+            })
+        }
+    })())
+}
