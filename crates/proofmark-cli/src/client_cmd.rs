@@ -140,7 +140,7 @@ pub fn device(cmd: DeviceCommand) -> ExitCode {
         }
         let server = server.trim_end_matches('/').to_owned();
         let key = DeviceKey::generate(&mut rand::rngs::OsRng);
-        let external_id = external_id.unwrap_or_else(|| uuid_v4_text());
+        let external_id = external_id.unwrap_or_else(uuid_v4_text);
         let mut headers = vec![("X-Publisher-ID", publisher.as_str())];
         if let Some(t) = &attestation_token {
             headers.push(("X-Attestation-Token", t.as_str()));
