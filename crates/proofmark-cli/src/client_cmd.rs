@@ -140,7 +140,7 @@ pub fn device(cmd: DeviceCommand) -> ExitCode {
         }
         let server = server.trim_end_matches('/').to_owned();
         let key = DeviceKey::generate(&mut rand::rngs::OsRng);
-        let external_id = external_id.unwrap_or_else(uuid_v4_text);
+        let external_id = external_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         let mut headers = vec![("X-Publisher-ID", publisher.as_str())];
         if let Some(t) = &attestation_token {
             headers.push(("X-Attestation-Token", t.as_str()));
@@ -162,19 +162,6 @@ pub fn device(cmd: DeviceCommand) -> ExitCode {
         println!("registered device {} with {}; keystore {}", store.device_id, store.server, path.display());
         Ok(())
     })())
-}
-
-fn uuid_v4_text() -> String {
-    let mut b = [0u8; 16];
-    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut b);
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h = hex_lower(&b);
-    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
-}
-
-fn hex_lower(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn load_keystore(path: &Path) -> Result<(Keystore, DeviceKey)> {

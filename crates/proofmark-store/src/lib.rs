@@ -135,3 +135,22 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
         Err(StoreError::UnsupportedUrl(url.to_owned()))
     }
 }
+
+/// The PostgreSQL test suites' database: `PROOFMARK_TEST_DATABASE_URL`, or the local default.
+pub fn test_postgres_url() -> String {
+    std::env::var("PROOFMARK_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// For test suites and benchmarks: create a new, empty schema in the PostgreSQL database at `base_url` and
+/// return a URL that selects it (`options=-c search_path=…`), so runs never see each other's rows.
+pub async fn create_postgres_schema(base_url: &str) -> Result<String, StoreError> {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(base_url).await?;
+    let name: String = sqlx::query_scalar("SELECT 'pm_test_' || md5(random()::text || clock_timestamp()::text)")
+        .fetch_one(&mut conn)
+        .await?;
+    sqlx::query(&format!("CREATE SCHEMA {name}")).execute(&mut conn).await?;
+    conn.close().await?;
+    let sep = if base_url.contains('?') { '&' } else { '?' };
+    Ok(format!("{base_url}{sep}options=-c%20search_path%3D{name}"))
+}

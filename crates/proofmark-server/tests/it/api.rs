@@ -1,0 +1,334 @@
+//! The capture API: shapes, status codes, `{"detail"}` messages, and nothing persisted on bad input.
+use axum::body::Body;
+use axum::http::{Method, StatusCode};
+use proofmark_core::jwt::{CaptureClaims, ClaimLayout, DecodedJwt};
+use proofmark_core::sidecar::format_timestamp;
+use proofmark_core::{ContentHash, Jwks, Sidecar};
+use serde_json::json;
+
+use crate::support::*;
+
+fn is_api_datetime(v: &serde_json::Value) -> bool {
+    v.as_str().is_some_and(proofmark_core::verify::is_canonical_timestamp)
+}
+
+#[tokio::test]
+async fn health_and_unknown_routes() {
+    let s = TestServer::new().await;
+    let r = s.send(Method::GET, "/health", &[], Body::empty()).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["status"], "ok");
+    assert_eq!(r.body["version"], env!("CARGO_PKG_VERSION"));
+    let r = s.send(Method::GET, "/nope", &[], Body::empty()).await;
+    assert_eq!((r.status, r.detail()), (StatusCode::NOT_FOUND, "Not Found"));
+    let r = s.send(Method::DELETE, "/health", &[], Body::empty()).await;
+    assert_eq!((r.status, r.detail()), (StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed"));
+}
+
+#[tokio::test]
+async fn publishers_need_an_admin_and_are_unique() {
+    let s = TestServer::new().await;
+    let body = json!({"name": "Daily Planet"});
+    let r = s.json(Method::POST, "/publishers", &[], body.clone()).await;
+    assert_eq!((r.status, r.detail()), (StatusCode::UNAUTHORIZED, "Admin token required"));
+    let r = s.json(Method::POST, "/publishers", &[("authorization", "Bearer wrong")], body.clone()).await;
+    assert_eq!((r.status, r.detail()), (StatusCode::UNAUTHORIZED, "Invalid admin token"));
+
+    let id = s.publisher(body.clone()).await;
+    let auth = format!("Bearer {ADMIN}");
+    let r = s.send(Method::GET, &format!("/publishers/{id}"), &[("authorization", &auth)], Body::empty()).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["name"], "Daily Planet");
+    assert_eq!(r.body["sandbox"], true);
+    assert_eq!(r.body["attestation_provider"], "none");
+    assert!(is_api_datetime(&r.body["created_at"]), "{}", r.body);
+
+    let r = s.json(Method::POST, "/publishers", &[("authorization", &auth)], json!({"name": "DAILY planet"})).await;
+    assert_eq!((r.status, r.detail()), (StatusCode::CONFLICT, "Publisher 'DAILY planet' already exists"));
+
+    let r = s.send(Method::GET, "/publishers/not-a-uuid", &[("authorization", &auth)], Body::empty()).await;
+    assert_eq!((r.status, r.detail()), (StatusCode::BAD_REQUEST, "Invalid publisher ID format"));
+    let missing = uuid::Uuid::new_v4();
+    let r = s.send(Method::GET, &format!("/publishers/{missing}"), &[("authorization", &auth)], Body::empty()).await;
+    assert_eq!((r.status, r.detail()), (StatusCode::NOT_FOUND, "Publisher not found"));
+
+    let r = s
+        .json(
+            Method::PATCH,
+            &format!("/publishers/{id}"),
+            &[("authorization", &auth)],
+            json!({"sandbox": false, "attestation_bundle_id": "io.planet"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(
+        (r.body["sandbox"].clone(), r.body["attestation_bundle_id"].clone()),
+        (json!(false), json!("io.planet"))
+    );
+    let r = s
+        .json(
+            Method::PATCH,
+            &format!("/publishers/{id}"),
+            &[("authorization", &auth)],
+            json!({"attestation_bundle_id": null}),
+        )
+        .await;
+    assert_eq!(r.body["attestation_bundle_id"], json!(null));
+    let r = s
+        .json(
+            Method::PATCH,
+            &format!("/publishers/{id}"),
+            &[("authorization", &auth)],
+            json!({"attestation_provider": "firebase_app_check"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "a provider without a project is refused");
+}
+
+#[tokio::test]
+async fn bad_bodies_are_422_or_413_and_write_nothing() {
+    let s = TestServer::with(|c| c.max_body_bytes = 1024).await;
+    let auth = format!("Bearer {ADMIN}");
+    let h = [("authorization", auth.as_str()), ("content-type", "application/json")];
+    let cases: [(&str, &str); 6] = [
+        ("{\"name\": ", "JSON decode error"),
+        ("{\"name\": 42}", "Invalid request body"),
+        ("{}", "Invalid request body"),
+        ("[1, 2]", "Invalid request body"),
+        ("{\"name\": \"\"}", "name must be 1 to 255 characters"),
+        ("{\"name\": \"x\", \"attestation_provider\": \"magic\"}", "attestation_provider"),
+    ];
+    for (body, detail) in cases {
+        let r = s.send(Method::POST, "/publishers", &h, Body::from(body)).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert!(r.detail().contains(detail), "{body}: {}", r.detail());
+    }
+    let big = json!({"name": "x".repeat(2000)}).to_string();
+    let r = s.send(Method::POST, "/publishers", &h, Body::from(big)).await;
+    assert_eq!((r.status, r.detail()), (StatusCode::PAYLOAD_TOO_LARGE, "Request body too large"));
+    let r = s.send(Method::POST, "/publishers", &[("authorization", &auth)], Body::from("{\"name\":\"x\"}")).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "no content type");
+    // None of that created anything: the name is still free.
+    s.publisher(json!({"name": "x"})).await;
+}
+
+#[tokio::test]
+async fn device_registration() {
+    let s = TestServer::new().await;
+    let sandbox = s.publisher(json!({"name": "Sandbox Co"})).await;
+    let (device_id, token, key) = s.device(&sandbox, "phone-1").await;
+    assert_eq!(device_id.len(), 36);
+    assert_eq!(token.len(), 43, "32 bytes base64url");
+
+    let body = json!({"external_id": "phone-1", "public_key": key.public_key().to_base64()});
+    let r = s.json(Method::POST, "/devices", &[("x-publisher-id", &sandbox)], body.clone()).await;
+    assert_eq!((r.status, r.detail()), (StatusCode::CONFLICT, "Device 'phone-1' already exists"));
+    let r = s.json(Method::POST, "/devices", &[("x-publisher-id", "nope")], body.clone()).await;
+    assert_eq!((r.status, r.detail()), (StatusCode::BAD_REQUEST, "Invalid publisher ID format"));
+    let r = s.json(Method::POST, "/devices", &[], body.clone()).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let ghost = uuid::Uuid::new_v4().to_string();
+    let r = s.json(Method::POST, "/devices", &[("x-publisher-id", &ghost)], body.clone()).await;
+    assert_eq!((r.status, r.detail()), (StatusCode::NOT_FOUND, "Publisher not found"));
+    let compressed = json!({"external_id": "phone-2", "public_key": "AnR5"});
+    let r = s.json(Method::POST, "/devices", &[("x-publisher-id", &sandbox)], compressed).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.detail().starts_with("Invalid public key: "), "{}", r.detail());
+
+    let strict = s.publisher(json!({"name": "Strict Co", "sandbox": false})).await;
+    let r = s.json(Method::POST, "/devices", &[("x-publisher-id", &strict)], body).await;
+    assert_eq!(
+        (r.status, r.detail()),
+        (StatusCode::UNAUTHORIZED, "Attestation token required for non-sandbox publishers")
+    );
+}
+
+#[tokio::test]
+async fn capture_flow_issues_a_token_that_verifies() {
+    let s = TestServer::new().await;
+    let publisher = s.publisher(json!({"name": "Flow"})).await;
+    let (device_id, token, key) = s.device(&publisher, "phone").await;
+    let r =
+        s.send(Method::POST, "/capture/session", &[("authorization", &format!("Bearer {token}"))], Body::empty()).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    assert_eq!(r.body["expires_at"], format_timestamp(1_800_000_000 + 300));
+    let (capture_id, nonce) =
+        (r.body["capture_id"].as_str().unwrap().to_owned(), r.body["nonce"].as_str().unwrap().to_owned());
+
+    let r = s.trust(&token, &nonce).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let jwt_text = r.body["trust_token"].as_str().unwrap().to_owned();
+    let jwt = DecodedJwt::decode(&jwt_text).unwrap();
+    let claims = CaptureClaims::from_payload(&jwt.payload).unwrap();
+    assert_eq!(claims.layout, ClaimLayout::Current);
+    assert_eq!(
+        (claims.iss.as_str(), claims.capture_id.as_str(), claims.device_id.as_str()),
+        (ISSUER, capture_id.as_str(), device_id.as_str())
+    );
+    assert_eq!(claims.publisher_id, publisher);
+    assert_eq!(claims.device_public_key_fingerprint, Some(key.public_key().fingerprint()));
+    let payload_keys: Vec<&String> = jwt.payload.keys().collect();
+    assert_eq!(
+        payload_keys,
+        [
+            "iss",
+            "aud",
+            "sub",
+            "iat",
+            "capture_id",
+            "publisher_id",
+            "device_id",
+            "attestation",
+            "device_public_key_fingerprint"
+        ]
+    );
+
+    // The sidecar built from it validates on /validate and against the published JWKS.
+    let media = b"a photo".to_vec();
+    let sidecar = Sidecar::build(&ContentHash::of(&media), &key, &capture_id, "2027-01-15T08:00:00Z", jwt_text);
+    let r = validate(&s, &media, sidecar.to_json_pretty().as_bytes()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["valid"], true, "{}", r.body);
+    assert_eq!(r.body["report"]["verdict"], "trusted");
+    assert_eq!(r.body["media_integrity"]["fingerprint_match"], true);
+    let r = validate(&s, b"another photo", sidecar.to_json_pretty().as_bytes()).await;
+    assert_eq!(
+        (r.body["valid"].clone(), r.body["media_integrity"]["content_hash_valid"].clone()),
+        (json!(false), json!(false))
+    );
+    assert!(r.body["error"].as_str().unwrap().contains("changed after capture"));
+    let r = validate(&s, &media, b"{not json").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.detail().starts_with("Validation failed: "), "{}", r.detail());
+
+    let jwks = s.send(Method::GET, "/.well-known/jwks.json", &[], Body::empty()).await;
+    let set = Jwks::parse(jwks.body.to_string().as_bytes()).unwrap();
+    assert_eq!(set.keys.len(), 1);
+    assert_eq!(Some(set.keys[0].kid.as_str()), jwt.header.kid.as_deref());
+}
+
+async fn validate(s: &TestServer, media: &[u8], sidecar: &[u8]) -> Reply {
+    let boundary = "XyZ0123boundary";
+    let mut body = Vec::new();
+    for (name, bytes) in [("media", media), ("sidecar", sidecar)] {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{name}\"\r\n\r\n")
+                .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    let ct = format!("multipart/form-data; boundary={boundary}");
+    s.send(Method::POST, "/validate", &[("content-type", &ct)], Body::from(body)).await
+}
+
+#[tokio::test]
+async fn nonces_are_single_use_bound_to_the_device_and_expire() {
+    let s = TestServer::new().await;
+    let publisher = s.publisher(json!({"name": "Nonce"})).await;
+    let (_, token_a, _) = s.device(&publisher, "a").await;
+    let (_, token_b, _) = s.device(&publisher, "b").await;
+
+    let r = s.send(Method::POST, "/capture/session", &[], Body::empty()).await;
+    assert_eq!((r.status, r.detail()), (StatusCode::UNAUTHORIZED, "Invalid device token"));
+    let r = s.send(Method::POST, "/capture/session", &[("authorization", "Bearer forged")], Body::empty()).await;
+    assert_eq!((r.status, r.detail()), (StatusCode::UNAUTHORIZED, "Invalid device token"));
+
+    let (_, nonce) = s.session(&token_a).await;
+    let r = s.trust(&token_b, &nonce).await;
+    assert_eq!((r.status, r.detail()), (StatusCode::BAD_REQUEST, "Invalid or expired nonce"), "another device's nonce");
+    assert_eq!(s.trust(&token_a, &nonce).await.status, StatusCode::OK);
+    let r = s.trust(&token_a, &nonce).await;
+    assert_eq!((r.status, r.detail()), (StatusCode::BAD_REQUEST, "Invalid or expired nonce"), "replay");
+    let r = s.trust(&token_a, "never-issued").await;
+    assert_eq!((r.status, r.detail()), (StatusCode::BAD_REQUEST, "Invalid or expired nonce"));
+    let r = s.trust("forged", &nonce).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let r = s
+        .json(Method::POST, "/capture/trust", &[("authorization", &format!("Bearer {token_a}"))], json!({"nonce": 7}))
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    let (_, nonce) = s.session(&token_a).await;
+    s.advance(300);
+    let r = s.trust(&token_a, &nonce).await;
+    assert_eq!((r.status, r.detail()), (StatusCode::BAD_REQUEST, "Invalid or expired nonce"), "expired session");
+}
+
+#[tokio::test]
+async fn rate_limits_answer_429_with_retry_after() {
+    let s = TestServer::with(|c| {
+        c.rate_limit.per_device_per_minute = 3;
+        c.rate_limit.per_ip_per_minute = 0;
+    })
+    .await;
+    let publisher = s.publisher(json!({"name": "Limits"})).await;
+    let (_, token, _) = s.device(&publisher, "a").await;
+    for _ in 0..3 {
+        s.session(&token).await;
+    }
+    let r =
+        s.send(Method::POST, "/capture/session", &[("authorization", &format!("Bearer {token}"))], Body::empty()).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(r.headers.get("retry-after").unwrap(), "20");
+    assert!(r.detail().starts_with("Too many requests"), "{}", r.detail());
+}
+
+#[tokio::test]
+async fn key_rotation_keeps_old_tokens_verifiable() {
+    let s = TestServer::new().await;
+    let before = s.state.keys.current_jwk().unwrap().kid;
+    let (kek, _) = proofmark_server::keys::Kek::load(&s.state.config).unwrap();
+    let after = proofmark_server::keys::rotate(s.state.store.as_ref(), &kek, s.state.now()).await.unwrap();
+    assert_ne!(before, after);
+    s.advance(proofmark_server::keys::REFRESH_SECS);
+    let publisher = s.publisher(json!({"name": "Rotate"})).await;
+    let (_, token, _) = s.device(&publisher, "a").await;
+    let (_, nonce) = s.session(&token).await;
+    let jwt = s.trust(&token, &nonce).await.body["trust_token"].as_str().unwrap().to_owned();
+    assert_eq!(DecodedJwt::decode(&jwt).unwrap().header.kid.as_deref(), Some(after.as_str()), "signs with the new key");
+    let jwks = s.send(Method::GET, "/.well-known/jwks.json", &[], Body::empty()).await;
+    let kids: Vec<String> =
+        Jwks::parse(jwks.body.to_string().as_bytes()).unwrap().keys.into_iter().map(|k| k.kid).collect();
+    assert_eq!(kids, [after, before], "current first, the retired key still published");
+}
+
+#[tokio::test]
+async fn issuer_private_keys_are_not_in_the_database_in_clear() {
+    let s = TestServer::new().await;
+    let stored = s.state.store.issuer_keys().await.unwrap();
+    let db = std::fs::read(s.dir.path().join("proofmark.db")).unwrap();
+    let wal = std::fs::read(s.dir.path().join("proofmark.db-wal")).unwrap_or_default();
+    let (kek, _) = proofmark_server::keys::Kek::load(&s.state.config).unwrap();
+    let scalar = kek.unseal(&stored[0].kid, &stored[0].sealed_private_key).unwrap();
+    for file in [db, wal] {
+        assert!(!file.windows(32).any(|w| w == scalar.as_slice()), "the private scalar appears in the database");
+    }
+}
+
+#[tokio::test]
+async fn openapi_names_every_route() {
+    let s = TestServer::new().await;
+    let doc = s.send(Method::GET, "/openapi.json", &[], Body::empty()).await.body;
+    assert_eq!(doc["openapi"], "3.1.0");
+    let routes = [
+        "/health",
+        "/publishers",
+        "/publishers/{publisher_id}",
+        "/devices",
+        "/capture/session",
+        "/capture/trust",
+        "/validate",
+        "/.well-known/jwks.json",
+        "/openapi.json",
+    ];
+    let documented: Vec<&String> = doc["paths"].as_object().unwrap().keys().collect();
+    assert_eq!(documented.len(), routes.len());
+    for r in routes {
+        assert!(doc["paths"].get(r).is_some(), "{r} is not documented");
+        let probe = r.replace("{publisher_id}", &uuid::Uuid::new_v4().to_string());
+        let status = s.send(Method::GET, &probe, &[], Body::empty()).await.status;
+        assert_ne!(status, StatusCode::NOT_FOUND, "{r} is documented but not routed");
+    }
+}

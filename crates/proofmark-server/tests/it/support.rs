@@ -1,0 +1,123 @@
+//! A test server: the real router and store, a clock the test moves, an admin token.
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use axum::Router;
+use http_body_util::BodyExt;
+use proofmark_core::DeviceKey;
+use proofmark_server::config::Secret;
+use proofmark_server::{app, AppState, Clock, Config};
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+pub const ADMIN: &str = "test-admin-token";
+pub const ISSUER: &str = "https://capture.test";
+
+pub struct TestServer {
+    pub router: Router,
+    pub state: AppState,
+    pub time: Arc<AtomicI64>,
+    pub dir: tempfile::TempDir,
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn detail(&self) -> &str {
+        self.body["detail"].as_str().unwrap_or("")
+    }
+}
+
+pub fn config(dir: &std::path::Path) -> Config {
+    Config {
+        data_dir: dir.to_path_buf(),
+        issuer: Some(ISSUER.into()),
+        admin_token: Some(Secret(ADMIN.into())),
+        ..Config::default()
+    }
+}
+
+impl TestServer {
+    pub async fn new() -> Self {
+        Self::with(|_| {}).await
+    }
+
+    pub async fn with(adjust: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = config(dir.path());
+        adjust(&mut config);
+        let time = Arc::new(AtomicI64::new(1_800_000_000));
+        let t = time.clone();
+        let state = AppState::new(config, Clock::from_fn(move || t.load(Ordering::SeqCst))).await.unwrap();
+        Self { router: app(state.clone()), state, time, dir }
+    }
+
+    pub fn advance(&self, seconds: i64) {
+        self.time.fetch_add(seconds, Ordering::SeqCst);
+    }
+
+    pub async fn send(&self, method: Method, path: &str, headers: &[(&str, &str)], body: Body) -> Reply {
+        let mut req = Request::builder().method(method).uri(path);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let response = self.router.clone().oneshot(req.body(body).unwrap()).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or(Value::Null) };
+        Reply { status, headers, body }
+    }
+
+    pub async fn json(&self, method: Method, path: &str, headers: &[(&str, &str)], body: Value) -> Reply {
+        let mut h = headers.to_vec();
+        h.push(("content-type", "application/json"));
+        self.send(method, path, &h, Body::from(body.to_string())).await
+    }
+
+    pub async fn publisher(&self, body: Value) -> String {
+        let r = self.json(Method::POST, "/publishers", &[("authorization", &format!("Bearer {ADMIN}"))], body).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        r.body["publisher_id"].as_str().unwrap().to_owned()
+    }
+
+    /// Register a device for the publisher; returns (device_id, device_token, key).
+    pub async fn device(&self, publisher_id: &str, external_id: &str) -> (String, String, DeviceKey) {
+        let key = DeviceKey::generate(&mut rand::rngs::OsRng);
+        let r = self
+            .json(
+                Method::POST,
+                "/devices",
+                &[("x-publisher-id", publisher_id)],
+                json!({"external_id": external_id, "public_key": key.public_key().to_base64()}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        (r.body["device_id"].as_str().unwrap().into(), r.body["device_token"].as_str().unwrap().into(), key)
+    }
+
+    /// Open a session; returns (capture_id, nonce).
+    pub async fn session(&self, token: &str) -> (String, String) {
+        let r = self
+            .send(Method::POST, "/capture/session", &[("authorization", &format!("Bearer {token}"))], Body::empty())
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        (r.body["capture_id"].as_str().unwrap().into(), r.body["nonce"].as_str().unwrap().into())
+    }
+
+    pub async fn trust(&self, token: &str, nonce: &str) -> Reply {
+        self.json(
+            Method::POST,
+            "/capture/trust",
+            &[("authorization", &format!("Bearer {token}"))],
+            json!({"nonce": nonce}),
+        )
+        .await
+    }
+}
