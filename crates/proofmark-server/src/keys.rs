@@ -13,7 +13,7 @@ use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
 use anyhow::{anyhow, bail, Context, Result};
 use base64::Engine;
 use proofmark_core::{IssuerKey, Jwk, Jwks};
-use proofmark_store::{Store, StoreError, StoredIssuerKey};
+use proofmark_store::{Store, StoredIssuerKey};
 use rand::RngCore;
 use zeroize::Zeroizing;
 
@@ -149,16 +149,12 @@ impl IssuerKeys {
             Some(key) => key,
             None => {
                 let (key, stored) = seal_new_key(&kek, now);
-                match store.rotate_issuer_key(&stored, now).await {
-                    Ok(()) => {
-                        tracing::info!(kid = key.kid(), "generated the first issuer key");
-                        key
-                    }
+                if store.insert_first_issuer_key(&stored).await? {
+                    tracing::info!(kid = key.kid(), "generated the first issuer key");
+                    key
+                } else {
                     // Another process created the first key at the same moment: use that one.
-                    Err(StoreError::Conflict) => {
-                        Self::read_current(store, &kek).await?.ok_or_else(|| anyhow!("no current issuer key"))?
-                    }
-                    Err(e) => return Err(e.into()),
+                    Self::read_current(store, &kek).await?.ok_or_else(|| anyhow!("no current issuer key"))?
                 }
             }
         };

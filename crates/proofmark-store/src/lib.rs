@@ -117,6 +117,9 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     /// All issuer keys, current first, then newest first.
     async fn issuer_keys(&self) -> Result<Vec<StoredIssuerKey>, StoreError>;
+    /// Insert `key` as the current key only if there is no current key yet. `Ok(false)` when there is one
+    /// (also when another process inserted its first key at the same moment): the caller reads that one.
+    async fn insert_first_issuer_key(&self, key: &StoredIssuerKey) -> Result<bool, StoreError>;
     /// Insert `key` as the current key and retire the previous current key, in one transaction.
     /// [`StoreError::Conflict`] if another process made a key current at the same moment.
     async fn rotate_issuer_key(&self, key: &StoredIssuerKey, now: i64) -> Result<(), StoreError>;

@@ -247,6 +247,27 @@ macro_rules! impl_store {
             }
 
             #[tracing::instrument(skip_all)]
+            async fn insert_first_issuer_key(&self, key: &StoredIssuerKey) -> Result<bool, StoreError> {
+                let done = sqlx::query(
+                    "INSERT INTO issuer_keys (kid, public_jwk, sealed_private_key, is_current, created_at) \
+                     SELECT $1, $2, $3, TRUE, $4 WHERE NOT EXISTS (SELECT 1 FROM issuer_keys WHERE is_current)",
+                )
+                .bind(&key.kid)
+                .bind(&key.public_jwk)
+                .bind(&key.sealed_private_key)
+                .bind(key.created_at)
+                .execute(&self.pool)
+                .await
+                .map_err(map_unique);
+                match done {
+                    Ok(r) => Ok(r.rows_affected() == 1),
+                    // Two first keys at once: the partial unique index lets one in.
+                    Err(StoreError::Conflict) => Ok(false),
+                    Err(e) => Err(e),
+                }
+            }
+
+            #[tracing::instrument(skip_all)]
             async fn rotate_issuer_key(&self, key: &StoredIssuerKey, now: i64) -> Result<(), StoreError> {
                 let mut tx = self.pool.begin().await?;
                 sqlx::query("UPDATE issuer_keys SET is_current = FALSE, retired_at = $1 WHERE is_current")

@@ -3,5 +3,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod interop;
+mod server;
 mod support;
 mod verify;

@@ -151,7 +151,8 @@ async fn issuer_key_rotation() {
     for s in stores {
         let b = s.backend();
         assert!(s.issuer_keys().await.unwrap().is_empty(), "{b}");
-        s.rotate_issuer_key(&key("k1", 100), 100).await.unwrap();
+        assert!(s.insert_first_issuer_key(&key("k1", 100)).await.unwrap(), "{b}");
+        assert!(!s.insert_first_issuer_key(&key("k0", 100)).await.unwrap(), "{b}: only while there is no current key");
         s.rotate_issuer_key(&key("k2", 200), 200).await.unwrap();
         s.rotate_issuer_key(&key("k3", 300), 300).await.unwrap();
         let keys = s.issuer_keys().await.unwrap();
@@ -166,6 +167,29 @@ async fn issuer_key_rotation() {
         let dup = s.rotate_issuer_key(&key("k3", 400), 400).await;
         assert!(matches!(dup, Err(StoreError::Conflict)), "{b}");
         assert_eq!(s.issuer_keys().await.unwrap()[0].kid, "k3", "{b}: a failed rotation changes nothing");
+    }
+}
+
+/// Several processes starting at once on an empty database agree on one first key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_first_keys_leave_exactly_one_current() {
+    let (_dir, stores) = backends().await;
+    for s in stores {
+        let b = s.backend();
+        let tasks: Vec<_> = (0..8)
+            .map(|i| {
+                let s = s.clone();
+                tokio::spawn(async move { s.insert_first_issuer_key(&key(&format!("first-{i}"), 10)).await.unwrap() })
+            })
+            .collect();
+        let mut inserted = 0;
+        for t in tasks {
+            inserted += usize::from(t.await.unwrap());
+        }
+        assert_eq!(inserted, 1, "{b}");
+        let keys = s.issuer_keys().await.unwrap();
+        assert_eq!(keys.len(), 1, "{b}");
+        assert!(keys[0].is_current, "{b}");
     }
 }
 
