@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # The project's test command (README): every test, against the real independent checkers.
+#  0. PostgreSQL reachable at $PROOFMARK_TEST_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test)
 #  1. a virtualenv (.venv, or $PROOFMARK_VENV) with the pinned checkers (scripts/requirements-checkers.txt)
 #  2. cargo test over the whole workspace, with PROOFMARK_PYTHON pointing at that virtualenv
 #  3. proofmark-core builds for wasm32-unknown-unknown
@@ -20,6 +21,17 @@ echo "==> installing the independent checkers into $venv"
 "$venv/bin/pip" install --quiet --disable-pip-version-check -r scripts/requirements-checkers.txt
 export PROOFMARK_PYTHON="$venv/bin/python"
 export PROOFMARK_REQUIRE_CHECKERS=1
+
+# PostgreSQL: the storage, server and CLI suites need it and fail without it (they never skip).
+pg_url=${PROOFMARK_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}
+if command -v pg_isready >/dev/null && ! pg_isready -q -d "$pg_url"; then
+  if command -v pg_ctlcluster >/dev/null; then
+    echo "==> starting the local PostgreSQL cluster"
+    for v in /etc/postgresql/*; do pg_ctlcluster --skip-systemctl-redirect "$(basename "$v")" main start || true; done
+    sleep 2
+  fi
+  pg_isready -q -d "$pg_url" || { echo "error: PostgreSQL at $pg_url is not reachable" >&2; exit 1; }
+fi
 
 echo "==> cargo test"
 log=$(mktemp)

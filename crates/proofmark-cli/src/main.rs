@@ -3,6 +3,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bench_cmd;
 mod client_cmd;
 mod fetch;
 mod server_cmd;
@@ -38,6 +39,9 @@ enum Command {
     Device(client_cmd::DeviceCommand),
     /// Sign media files with this device and write their sidecars.
     Capture(client_cmd::CaptureArgs),
+    /// Benchmarks against a server on this machine.
+    #[command(subcommand)]
+    Bench(bench_cmd::BenchCommand),
 }
 
 fn main() -> ExitCode {
@@ -49,5 +53,6 @@ fn main() -> ExitCode {
         Command::Keys(cmd) => server_cmd::keys(cmd),
         Command::Device(cmd) => client_cmd::device(cmd),
         Command::Capture(args) => client_cmd::capture(args),
+        Command::Bench(cmd) => bench_cmd::run(cmd),
     }
 }

@@ -166,7 +166,8 @@ pub fn derive_kid(key: &VerifyingKey) -> String {
 /// The capture-trust issuer's ES256 private key (the server side). `Debug` does not show the secret.
 #[derive(Clone)]
 pub struct IssuerKey {
-    secret: SecretKey,
+    /// The signing key keeps its public key precomputed (deriving it costs a scalar multiplication).
+    signing: SigningKey,
     kid: String,
 }
 
@@ -188,13 +189,14 @@ impl IssuerKey {
     }
 
     fn from_secret(secret: SecretKey) -> Self {
-        let kid = derive_kid(&VerifyingKey::from(&SigningKey::from(&secret)));
-        Self { secret, kid }
+        let signing = SigningKey::from(&secret);
+        let kid = derive_kid(signing.verifying_key());
+        Self { signing, kid }
     }
 
     /// The 32-byte scalar (for encrypted storage by the caller).
     pub fn scalar_bytes(&self) -> Zeroizing<[u8; 32]> {
-        Zeroizing::new(self.secret.to_bytes().into())
+        Zeroizing::new(self.signing.to_bytes().into())
     }
 
     pub fn kid(&self) -> &str {
@@ -202,11 +204,11 @@ impl IssuerKey {
     }
 
     pub fn public_jwk(&self) -> Jwk {
-        Jwk { kid: self.kid.clone(), key: VerifyingKey::from(&SigningKey::from(&self.secret)) }
+        Jwk { kid: self.kid.clone(), key: *self.signing.verifying_key() }
     }
 
-    pub(crate) fn signing_key(&self) -> SigningKey {
-        SigningKey::from(&self.secret)
+    pub(crate) fn signing_key(&self) -> &SigningKey {
+        &self.signing
     }
 }
 

@@ -121,11 +121,10 @@ impl Config {
             "PROOFMARK_RATE_LIMIT_PER_IP" => self.rate_limit.per_ip_per_minute = num(&value)? as u32,
             "PROOFMARK_RATE_LIMIT_PER_DEVICE" => self.rate_limit.per_device_per_minute = num(&value)? as u32,
             "PROOFMARK_FIREBASE_JWKS" => self.firebase.jwks = value,
-            // Variables the CLI reads itself, and anything else with the prefix that is not ours to judge.
-            "PROOFMARK_CONFIG" | "PROOFMARK_SERVER" | "PROOFMARK_KEYSTORE" => {}
-            k if k.starts_with("PROOFMARK_") && !k.starts_with("PROOFMARK_TEST") => {
-                bail!("unknown configuration variable {k}")
-            }
+            // Read by the CLI itself.
+            "PROOFMARK_CONFIG" | "PROOFMARK_KEYSTORE" | "PROOFMARK_LOG" => {}
+            // A misspelt setting should not pass unnoticed, but other tools may use the prefix too.
+            k if k.starts_with("PROOFMARK_") => tracing::warn!("ignoring unknown configuration variable {k}"),
             _ => {}
         }
         Ok(())
@@ -174,7 +173,8 @@ mod tests {
         assert_eq!(c.issuer(), "https://b.example");
         assert_eq!(c.rate_limit.per_ip_per_minute, 5);
         assert_eq!(c.rate_limit.per_device_per_minute, 120);
-        assert!(Config::load(None, [("PROOFMARK_BIN".into(), "x".into())]).is_err());
+        assert!(Config::load(None, [("PROOFMARK_BIND".into(), "nonsense".into())]).is_err());
+        assert!(Config::load(None, [("PROOFMARK_SOMETHING_ELSE".into(), "x".into())]).is_ok());
         std::fs::write(&file, "bnid = 1\n").unwrap();
         assert!(Config::load(Some(&file), []).is_err(), "unknown keys are refused");
         let c = Config { admin_token: Some(Secret("hunter2".into())), ..Config::default() };

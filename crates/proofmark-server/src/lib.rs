@@ -56,6 +56,8 @@ pub struct Inner {
     pub issuer: String,
     pub config: Config,
     pub clock: Clock,
+    /// Devices by token hash. Device records never change once registered, so a short cache is exact.
+    devices: DeviceCache,
     ip_limiter: ratelimit::RateLimiter,
     device_limiter: ratelimit::RateLimiter,
     appcheck: appcheck::AppCheckVerifier,
@@ -98,6 +100,7 @@ impl AppState {
         let keys = keys::IssuerKeys::load_or_create(store.as_ref(), kek, clock.now()).await?;
         Ok(Self(Arc::new(Inner {
             issuer: config.issuer(),
+            devices: DeviceCache::default(),
             ip_limiter: ratelimit::RateLimiter::new(config.rate_limit.per_ip_per_minute),
             device_limiter: ratelimit::RateLimiter::new(config.rate_limit.per_device_per_minute),
             appcheck: appcheck::AppCheckVerifier::new(config.firebase.jwks.clone()),
@@ -110,6 +113,32 @@ impl AppState {
 
     pub fn now(&self) -> i64 {
         self.clock.now()
+    }
+}
+
+/// Registered devices by token hash, kept for [`DeviceCache::TTL`]; saves a database read on every session
+/// and trust request. Bounded: cleared when it reaches [`DeviceCache::MAX`] entries.
+#[derive(Debug, Default)]
+pub struct DeviceCache(
+    std::sync::Mutex<std::collections::HashMap<String, (proofmark_store::Device, std::time::Instant)>>,
+);
+
+impl DeviceCache {
+    pub const TTL: Duration = Duration::from_secs(60);
+    pub const MAX: usize = 100_000;
+
+    pub fn get(&self, token_hash: &str) -> Option<proofmark_store::Device> {
+        let map = self.0.lock().ok()?;
+        map.get(token_hash).filter(|(_, at)| at.elapsed() < Self::TTL).map(|(d, _)| d.clone())
+    }
+
+    pub fn put(&self, token_hash: String, device: proofmark_store::Device) {
+        if let Ok(mut map) = self.0.lock() {
+            if map.len() >= Self::MAX {
+                map.clear();
+            }
+            map.insert(token_hash, (device, std::time::Instant::now()));
+        }
     }
 }
 

@@ -99,7 +99,12 @@ async fn require_device(state: &AppState, headers: &HeaderMap) -> Result<Device,
     let token = bearer(headers).ok_or_else(invalid)?;
     let hash = sha256_hex(token.as_bytes());
     state.device_limiter.check(&hash, Instant::now()).map_err(|retry_after| ApiError::RateLimited { retry_after })?;
-    state.store.device_by_token_hash(&hash).await?.ok_or_else(invalid)
+    if let Some(device) = state.devices.get(&hash) {
+        return Ok(device);
+    }
+    let device = state.store.device_by_token_hash(&hash).await?.ok_or_else(invalid)?;
+    state.devices.put(hash, device.clone());
+    Ok(device)
 }
 
 fn parse_publisher_id(id: &str) -> Result<String, ApiError> {

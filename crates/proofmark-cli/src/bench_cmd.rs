@@ -1,0 +1,211 @@
+//! `proofmark bench capture`: load on the capture hot path (session + trust) of a server on this machine.
+//! Workers loop session → trust for a fixed time; the report gives trust tokens per second, p50/p99
+//! latency, errors, and duplicate redemptions (every redeemed nonce is replayed afterwards and must fail;
+//! every token's capture id must be distinct).
+use std::collections::HashSet;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use base64::Engine;
+use serde_json::{json, Value};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum BenchCommand {
+    /// Load the capture hot path of a running `proofmark serve` (loopback addresses only).
+    Capture(CaptureBenchArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CaptureBenchArgs {
+    /// The server, e.g. http://127.0.0.1:8080 (must be a loopback address).
+    #[arg(long, value_name = "URL")]
+    server: String,
+    /// An admin token, to create the benchmark's publisher.
+    #[arg(long, env = "PROOFMARK_ADMIN_TOKEN", value_name = "TOKEN")]
+    admin_token: String,
+    /// Concurrent clients, each with its own device and connection.
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+    /// How long to run, in seconds.
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+struct WorkerResult {
+    trust_latencies: Vec<Duration>,
+    session_latencies: Vec<Duration>,
+    errors: Vec<String>,
+    redeemed: Vec<(String, String)>,
+    capture_ids: Vec<String>,
+}
+
+fn call(agent: &ureq::Agent, url: &str, token: &str, body: Option<Value>) -> Result<Value, String> {
+    let req = agent.post(url).set("Authorization", &format!("Bearer {token}"));
+    let result = match body {
+        Some(b) => req.send_json(b),
+        None => req.call(),
+    };
+    match result {
+        Ok(r) => r.into_json().map_err(|e| e.to_string()),
+        Err(ureq::Error::Status(code, r)) => Err(format!("HTTP {code} {}", r.into_string().unwrap_or_default())),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_secs_f64() * 1000.0
+}
+
+pub fn run(cmd: BenchCommand) -> ExitCode {
+    let BenchCommand::Capture(args) = cmd;
+    match capture(&args) {
+        Ok(ok) => ExitCode::from(u8::from(!ok)),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn capture(args: &CaptureBenchArgs) -> Result<bool> {
+    let server = args.server.trim_end_matches('/').to_owned();
+    let host = server.strip_prefix("http://").unwrap_or("").split('/').next().unwrap_or("");
+    let loopback = host.starts_with("127.") || host.starts_with("localhost:") || host.starts_with("[::1]");
+    if !loopback {
+        bail!("the benchmark only targets a server on this machine (http://127.x.x.x:PORT or localhost)");
+    }
+    let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(30)).build();
+    let name = format!("bench-{}", uuid::Uuid::new_v4());
+    let publisher: Value = agent
+        .post(&format!("{server}/publishers"))
+        .set("Authorization", &format!("Bearer {}", args.admin_token))
+        .send_json(json!({ "name": name }))
+        .context("creating the benchmark publisher")?
+        .into_json()?;
+    let publisher_id = publisher["publisher_id"].as_str().context("no publisher_id")?.to_owned();
+    let mut tokens = Vec::new();
+    for i in 0..args.concurrency.max(1) {
+        let key = proofmark_core::DeviceKey::generate(&mut rand::rngs::OsRng);
+        let device: Value = agent
+            .post(&format!("{server}/devices"))
+            .set("X-Publisher-ID", &publisher_id)
+            .send_json(json!({"external_id": format!("bench-{i}"), "public_key": key.public_key().to_base64()}))
+            .context("registering a benchmark device")?
+            .into_json()?;
+        tokens.push(device["device_token"].as_str().context("no device_token")?.to_owned());
+    }
+
+    let deadline = Instant::now() + Duration::from_secs(args.duration.max(1));
+    let started = Instant::now();
+    let results: Vec<WorkerResult> = std::thread::scope(|s| {
+        let handles: Vec<_> = tokens
+            .iter()
+            .map(|token| {
+                let server = server.as_str();
+                s.spawn(move || {
+                    let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(30)).build();
+                    let mut r = WorkerResult {
+                        trust_latencies: Vec::new(),
+                        session_latencies: Vec::new(),
+                        errors: Vec::new(),
+                        redeemed: Vec::new(),
+                        capture_ids: Vec::new(),
+                    };
+                    while Instant::now() < deadline {
+                        let t0 = Instant::now();
+                        let session = match call(&agent, &format!("{server}/capture/session"), token, None) {
+                            Ok(v) => v,
+                            Err(e) => {
+                                r.errors.push(format!("session: {e}"));
+                                continue;
+                            }
+                        };
+                        r.session_latencies.push(t0.elapsed());
+                        let nonce = session["nonce"].as_str().unwrap_or("").to_owned();
+                        let t1 = Instant::now();
+                        match call(&agent, &format!("{server}/capture/trust"), token, Some(json!({ "nonce": nonce }))) {
+                            Ok(v) => {
+                                r.trust_latencies.push(t1.elapsed());
+                                let capture_id = v["trust_token"]
+                                    .as_str()
+                                    .and_then(|t| t.split('.').nth(1))
+                                    .and_then(|p| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(p).ok())
+                                    .and_then(|p| serde_json::from_slice::<Value>(&p).ok())
+                                    .and_then(|c| c["capture_id"].as_str().map(str::to_owned))
+                                    .unwrap_or_default();
+                                r.capture_ids.push(capture_id);
+                                r.redeemed.push((token.clone(), nonce));
+                            }
+                            Err(e) => r.errors.push(format!("trust: {e}")),
+                        }
+                    }
+                    r
+                })
+            })
+            .collect();
+        handles.into_iter().filter_map(|h| h.join().ok()).collect()
+    });
+    let elapsed = started.elapsed().as_secs_f64();
+
+    let mut trust: Vec<Duration> = results.iter().flat_map(|r| r.trust_latencies.iter().copied()).collect();
+    let mut session: Vec<Duration> = results.iter().flat_map(|r| r.session_latencies.iter().copied()).collect();
+    trust.sort();
+    session.sort();
+    let errors: Vec<&String> = results.iter().flat_map(|r| r.errors.iter()).collect();
+    let ids: Vec<&String> = results.iter().flat_map(|r| r.capture_ids.iter()).collect();
+    let distinct: HashSet<&&String> = ids.iter().collect();
+    // Every redeemed nonce must now be refused (single use), checked on a sample of up to 2,000.
+    let replays: Vec<&(String, String)> = results.iter().flat_map(|r| r.redeemed.iter()).take(2000).collect();
+    let mut replay_accepted = 0;
+    for (token, nonce) in &replays {
+        if call(&agent, &format!("{server}/capture/trust"), token, Some(json!({ "nonce": nonce }))).is_ok() {
+            replay_accepted += 1;
+        }
+    }
+    let duplicates = (ids.len() - distinct.len()) + replay_accepted;
+    let tokens_per_s = trust.len() as f64 / elapsed;
+    let requests_per_s = (trust.len() + session.len() + errors.len()) as f64 / elapsed;
+    let summary = json!({
+        "concurrency": args.concurrency,
+        "seconds": elapsed,
+        "trust_tokens": trust.len(),
+        "trust_tokens_per_s": tokens_per_s,
+        "requests_per_s": requests_per_s,
+        "trust_p50_ms": percentile(&trust, 0.50),
+        "trust_p99_ms": percentile(&trust, 0.99),
+        "session_p50_ms": percentile(&session, 0.50),
+        "session_p99_ms": percentile(&session, 0.99),
+        "errors": errors.len(),
+        "duplicate_redemptions": duplicates,
+        "replays_checked": replays.len(),
+    });
+    if args.json {
+        println!("{summary}");
+    } else {
+        println!(
+            "{} trust tokens in {elapsed:.1} s with {} clients: {tokens_per_s:.0} tokens/s ({requests_per_s:.0} requests/s)\n\
+             trust   p50 {:.2} ms  p99 {:.2} ms\nsession p50 {:.2} ms  p99 {:.2} ms\n\
+             errors {}, duplicate redemptions {duplicates} ({} replays checked)",
+            trust.len(),
+            args.concurrency,
+            percentile(&trust, 0.5),
+            percentile(&trust, 0.99),
+            percentile(&session, 0.5),
+            percentile(&session, 0.99),
+            errors.len(),
+            replays.len()
+        );
+    }
+    for e in errors.iter().take(5) {
+        eprintln!("error sample: {e}");
+    }
+    Ok(errors.is_empty() && duplicates == 0)
+}
