@@ -149,9 +149,22 @@ pub fn test_postgres_url() -> String {
 pub async fn create_postgres_schema(base_url: &str) -> Result<String, StoreError> {
     use sqlx::Connection;
     let mut conn = sqlx::PgConnection::connect(base_url).await?;
-    let name: String = sqlx::query_scalar("SELECT 'pm_test_' || md5(random()::text || clock_timestamp()::text)")
-        .fetch_one(&mut conn)
-        .await?;
+    // Names carry their creation time; schemas left by runs over an hour ago are dropped here.
+    let stale: Vec<String> = sqlx::query_scalar(
+        "SELECT nspname::text FROM pg_namespace WHERE nspname ~ '^pm_test_[0-9]+_' \
+         AND split_part(nspname::text, '_', 3)::bigint < extract(epoch FROM now())::bigint - 3600",
+    )
+    .fetch_all(&mut conn)
+    .await?;
+    for old in stale {
+        sqlx::query(&format!("DROP SCHEMA IF EXISTS {old} CASCADE")).execute(&mut conn).await?;
+    }
+    let name: String = sqlx::query_scalar(
+        "SELECT 'pm_test_' || extract(epoch FROM now())::bigint || '_' || \
+         substr(md5(random()::text || clock_timestamp()::text), 1, 12)",
+    )
+    .fetch_one(&mut conn)
+    .await?;
     sqlx::query(&format!("CREATE SCHEMA {name}")).execute(&mut conn).await?;
     conn.close().await?;
     let sep = if base_url.contains('?') { '&' } else { '?' };
