@@ -25,16 +25,14 @@ impl KeyFetcher {
     }
 
     /// `{issuer}/.well-known/jwks.json` for an issuer named by a sidecar (untrusted input). Unless
-    /// `allow_insecure`, only https to a public host name is accepted: no plain http, no loopback, private or
-    /// link-local address, no userinfo, query or fragment.
+    /// `allow_insecure`: https to a public host, or plain http to this machine's loopback address (a
+    /// development server, as `proofmark serve` runs by default); never a private or link-local address,
+    /// plain http to another host, userinfo, a query or a fragment.
     pub fn issuer_jwks_url(issuer: &str, allow_insecure: bool) -> Result<String> {
-        let rest = match (issuer.strip_prefix("https://"), issuer.strip_prefix("http://")) {
-            (Some(rest), _) => rest,
-            (None, Some(rest)) if allow_insecure => rest,
-            (None, Some(_)) => {
-                bail!("issuer {issuer:?} is plain http; its keys are not fetched (--allow-insecure-issuer allows it)")
-            }
-            _ => bail!("issuer {issuer:?} is not an https URL, so its keys cannot be fetched"),
+        let (https, rest) = match (issuer.strip_prefix("https://"), issuer.strip_prefix("http://")) {
+            (Some(rest), _) => (true, rest),
+            (None, Some(rest)) => (false, rest),
+            _ => bail!("issuer {issuer:?} is not an http(s) URL, so its keys cannot be fetched"),
         };
         if issuer.chars().any(|c| c.is_control() || c.is_whitespace()) || rest.contains(['?', '#', '@', '\\']) {
             bail!("issuer {issuer:?} is not a plain URL (query, fragment, userinfo or spaces)");
@@ -47,8 +45,14 @@ impl KeyFetcher {
         if host_only.is_empty() {
             bail!("issuer {issuer:?} has no host");
         }
-        if !allow_insecure && is_local(host_only) {
-            bail!("issuer {issuer:?} is a local or private address; its keys are not fetched (--allow-insecure-issuer allows it)");
+        if !allow_insecure {
+            let loopback = is_loopback(host_only);
+            if !loopback && is_private(host_only) {
+                bail!("issuer {issuer:?} is a private-network address; its keys are not fetched (--allow-insecure-issuer allows it)");
+            }
+            if !https && !loopback {
+                bail!("issuer {issuer:?} is plain http; its keys are not fetched (--allow-insecure-issuer allows it)");
+            }
         }
         Ok(format!("{}/.well-known/jwks.json", issuer.trim_end_matches('/')))
     }
@@ -87,25 +91,24 @@ impl KeyFetcher {
     }
 }
 
-fn is_local(host: &str) -> bool {
+fn is_loopback(host: &str) -> bool {
     let lower = host.to_ascii_lowercase();
-    if lower == "localhost"
-        || lower.ends_with(".localhost")
-        || lower.ends_with(".local")
-        || lower.ends_with(".internal")
-    {
+    lower == "localhost" || lower.ends_with(".localhost") || lower.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Private, link-local (cloud metadata), unspecified or broadcast addresses, and internal-only names.
+fn is_private(host: &str) -> bool {
+    let lower = host.to_ascii_lowercase();
+    if lower.ends_with(".local") || lower.ends_with(".internal") {
         return true;
     }
     match lower.parse::<IpAddr>() {
-        Ok(IpAddr::V4(ip)) => {
-            ip.is_loopback() || ip.is_private() || ip.is_link_local() || ip.is_unspecified() || ip.is_broadcast()
-        }
+        Ok(IpAddr::V4(ip)) => ip.is_private() || ip.is_link_local() || ip.is_unspecified() || ip.is_broadcast(),
         Ok(IpAddr::V6(ip)) => {
-            ip.is_loopback()
-                || ip.is_unspecified()
+            ip.is_unspecified()
                 || (ip.segments()[0] & 0xfe00) == 0xfc00
                 || (ip.segments()[0] & 0xffc0) == 0xfe80
-                || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback() || v4.is_private())
+                || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_private() || v4.is_link_local())
         }
         Err(_) => false,
     }
@@ -120,14 +123,17 @@ mod tests {
         let ok = |i: &str| KeyFetcher::issuer_jwks_url(i, false).unwrap();
         assert_eq!(ok("https://api.example/"), "https://api.example/.well-known/jwks.json");
         assert_eq!(ok("https://api.example:8443/v1"), "https://api.example:8443/v1/.well-known/jwks.json");
+        assert_eq!(ok("http://127.0.0.1:8080"), "http://127.0.0.1:8080/.well-known/jwks.json", "a local dev server");
+        assert!(KeyFetcher::issuer_jwks_url("http://localhost:8080/", false).is_ok());
+        assert!(KeyFetcher::issuer_jwks_url("https://[::1]/", false).is_ok());
         for bad in [
             "http://api.example",
             "ftp://x",
-            "https://127.0.0.1",
             "https://10.1.2.3:443",
-            "https://[::1]/",
-            "https://localhost",
+            "http://192.168.1.10",
             "https://169.254.169.254/latest",
+            "https://[fd00::1]/",
+            "https://printer.local",
             "https://a.example/?x=",
             "https://user@a.example",
             "https://a.example/#",
@@ -136,6 +142,6 @@ mod tests {
         ] {
             assert!(KeyFetcher::issuer_jwks_url(bad, false).is_err(), "{bad}");
         }
-        assert!(KeyFetcher::issuer_jwks_url("http://127.0.0.1:8080", true).is_ok());
+        assert!(KeyFetcher::issuer_jwks_url("http://10.0.0.5:8080", true).is_ok());
     }
 }

@@ -49,8 +49,9 @@ pub struct VerifyArgs {
     /// Refuse tokens in the legacy claim layout (no device-key binding).
     #[arg(long)]
     reject_legacy: bool,
-    /// Also fetch keys of issuers named by a sidecar over plain http or from loopback/private addresses
-    /// (development servers). Issuers given with --trust-issuer are always fetched as typed.
+    /// Also fetch keys of issuers named by a sidecar over plain http to other hosts, or from private-network
+    /// addresses. (https to public hosts and http to this machine's loopback are always allowed; issuers given
+    /// with --trust-issuer are fetched as typed.)
     #[arg(long)]
     allow_insecure_issuer: bool,
     /// Network timeout for fetching keys (connect, and the whole response), in seconds.

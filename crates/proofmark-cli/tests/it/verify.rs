@@ -112,18 +112,13 @@ fn issuer_keys_are_fetched_once_and_reported_untrusted() {
     let capturer = Capturer { iss: server.url.clone(), ..placeholder };
     capturer.capture(dir.path(), "a.jpg", b"first photo");
     capturer.capture(dir.path(), "b.mp4", b"second clip");
-    // A local plain-http issuer named only by the file is not contacted unless allowed.
+    // A development server on this machine (plain http on loopback) is fetched from by default.
     let out = proofmark(&["verify", dir.path().to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(2), "{}{}", stdout(&out), stderr(&out));
-    assert!(stdout(&out).contains("plain http"), "{}", stdout(&out));
-    assert_eq!(server.hits(), 0);
-
-    let out = proofmark(&["verify", "--allow-insecure-issuer", dir.path().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
     assert!(stdout(&out).contains("VALID (issuer not trusted)"), "{}", stdout(&out));
     assert_eq!(server.hits(), 1, "one fetch per issuer per run");
 
-    let out = proofmark(&["verify", "--allow-insecure-issuer", "--require-trusted", dir.path().to_str().unwrap()]);
+    let out = proofmark(&["verify", "--require-trusted", dir.path().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
 
     let out = proofmark(&["verify", "--trust-issuer", &server.url, dir.path().join("a.jpg").to_str().unwrap()]);
@@ -144,19 +139,29 @@ fn issuer_keys_are_fetched_once_and_reported_untrusted() {
 }
 
 #[test]
+fn private_network_issuers_are_not_contacted() {
+    let dir = tempfile::tempdir().unwrap();
+    let capturer = Capturer::new("http://10.255.255.1:8080");
+    let media = capturer.capture(dir.path(), "photo.jpg", b"pixels");
+    let out = proofmark(&["verify", media.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(stdout(&out).contains("private-network address"), "{}", stdout(&out));
+}
+
+#[test]
 fn unreachable_issuer_exits_2() {
     let dir = tempfile::tempdir().unwrap();
     // A port that was free a moment ago: nothing listens there.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let capturer = Capturer::new(&format!("http://127.0.0.1:{port}"));
     let media = capturer.capture(dir.path(), "photo.jpg", b"pixels");
-    let out = proofmark(&["verify", "--allow-insecure-issuer", "--timeout", "2", media.to_str().unwrap()]);
+    let out = proofmark(&["verify", "--timeout", "2", media.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
     assert!(stdout(&out).contains("could not fetch the issuer's keys"), "{}", stdout(&out));
 
     // Without the keys nothing is proven either way, unless another check fails: then it is invalid.
     std::fs::write(&media, b"pixels, edited").unwrap();
-    let out = proofmark(&["verify", "--allow-insecure-issuer", "--timeout", "2", media.to_str().unwrap()]);
+    let out = proofmark(&["verify", "--timeout", "2", media.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     assert!(stdout(&out).contains("[content_hash_mismatch]"), "{}", stdout(&out));
 }
