@@ -22,7 +22,7 @@ pub struct CaptureBenchArgs {
     #[arg(long, value_name = "URL")]
     server: String,
     /// An admin token, to create the benchmark's publisher.
-    #[arg(long, env = "PROOFMARK_ADMIN_TOKEN", value_name = "TOKEN")]
+    #[arg(long, env = "PROOFMARK_ADMIN_TOKEN", hide_env_values = true, value_name = "TOKEN")]
     admin_token: String,
     /// Concurrent clients, each with its own device and connection.
     #[arg(long, default_value_t = 16)]
@@ -43,16 +43,23 @@ struct WorkerResult {
     capture_ids: Vec<String>,
 }
 
-fn call(agent: &ureq::Agent, url: &str, token: &str, body: Option<Value>) -> Result<Value, String> {
+/// `Err((status, text))`; status 0 for a transport error.
+fn call(agent: &ureq::Agent, url: &str, token: &str, body: Option<Value>) -> Result<Value, (u16, String)> {
     let req = agent.post(url).set("Authorization", &format!("Bearer {token}"));
     let result = match body {
         Some(b) => req.send_json(b),
         None => req.call(),
     };
     match result {
-        Ok(r) => r.into_json().map_err(|e| e.to_string()),
-        Err(ureq::Error::Status(code, r)) => Err(format!("HTTP {code} {}", r.into_string().unwrap_or_default())),
-        Err(e) => Err(e.to_string()),
+        Ok(r) => r.into_json().map_err(|e| (0, e.to_string())),
+        Err(ureq::Error::Status(code, r)) => {
+            let retry = r.header("retry-after").and_then(|v| v.parse::<u64>().ok()).unwrap_or(1);
+            if code == 429 {
+                std::thread::sleep(Duration::from_secs(retry.min(5)));
+            }
+            Err((code, format!("HTTP {code} {}", r.into_string().unwrap_or_default())))
+        }
+        Err(e) => Err((0, e.to_string())),
     }
 }
 
@@ -77,8 +84,11 @@ pub fn run(cmd: BenchCommand) -> ExitCode {
 
 fn capture(args: &CaptureBenchArgs) -> Result<bool> {
     let server = args.server.trim_end_matches('/').to_owned();
-    let host = server.strip_prefix("http://").unwrap_or("").split('/').next().unwrap_or("");
-    let loopback = host.starts_with("127.") || host.starts_with("localhost:") || host.starts_with("[::1]");
+    let authority = server.strip_prefix("http://").unwrap_or("").split('/').next().unwrap_or("");
+    let loopback = authority
+        .parse::<std::net::SocketAddr>()
+        .map(|a| a.ip().is_loopback())
+        .unwrap_or_else(|_| authority.split(':').next() == Some("localhost"));
     if !loopback {
         bail!("the benchmark only targets a server on this machine (http://127.x.x.x:PORT or localhost)");
     }
@@ -123,8 +133,10 @@ fn capture(args: &CaptureBenchArgs) -> Result<bool> {
                         let t0 = Instant::now();
                         let session = match call(&agent, &format!("{server}/capture/session"), token, None) {
                             Ok(v) => v,
-                            Err(e) => {
-                                r.errors.push(format!("session: {e}"));
+                            Err((_, e)) => {
+                                if r.errors.len() < 1000 {
+                                    r.errors.push(format!("session: {e}"));
+                                }
                                 continue;
                             }
                         };
@@ -144,7 +156,11 @@ fn capture(args: &CaptureBenchArgs) -> Result<bool> {
                                 r.capture_ids.push(capture_id);
                                 r.redeemed.push((token.clone(), nonce));
                             }
-                            Err(e) => r.errors.push(format!("trust: {e}")),
+                            Err((_, e)) => {
+                                if r.errors.len() < 1000 {
+                                    r.errors.push(format!("trust: {e}"));
+                                }
+                            }
                         }
                     }
                     r
@@ -166,8 +182,10 @@ fn capture(args: &CaptureBenchArgs) -> Result<bool> {
     let replays: Vec<&(String, String)> = results.iter().flat_map(|r| r.redeemed.iter()).take(2000).collect();
     let mut replay_accepted = 0;
     for (token, nonce) in &replays {
-        if call(&agent, &format!("{server}/capture/trust"), token, Some(json!({ "nonce": nonce }))).is_ok() {
-            replay_accepted += 1;
+        // A replay must be refused as a spent nonce (400), not merely fail (a 429 would hide a duplicate).
+        match call(&agent, &format!("{server}/capture/trust"), token, Some(json!({ "nonce": nonce }))) {
+            Err((400, _)) => {}
+            _ => replay_accepted += 1,
         }
     }
     let duplicates = (ids.len() - distinct.len()) + replay_accepted;

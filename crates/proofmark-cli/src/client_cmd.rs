@@ -139,11 +139,36 @@ pub fn device(cmd: DeviceCommand) -> ExitCode {
             bail!("{} exists: this machine is registered already (--force replaces it)", path.display());
         }
         let server = server.trim_end_matches('/').to_owned();
+        // Claim the keystore file (mode 0600) before registering, so a token is never issued that cannot be kept.
+        let tmp = path.with_extension("json.new");
+        let _ = std::fs::remove_file(&tmp);
+        proofmark_server::keys::write_private_file(&tmp, b"")?;
+        let result = register(&server, &publisher, external_id, attestation_token.as_deref(), &tmp);
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        let device_id = result?;
+        std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+        println!("registered device {device_id} with {server}; keystore {}", path.display());
+        Ok(())
+    })())
+}
+
+/// Register a new key with the server and write the keystore to `out` (already created, mode 0600).
+fn register(
+    server: &str,
+    publisher: &str,
+    external_id: Option<String>,
+    attestation_token: Option<&str>,
+    out: &Path,
+) -> Result<String> {
+    let server = server.to_owned();
+    {
         let key = DeviceKey::generate(&mut rand::rngs::OsRng);
         let external_id = external_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-        let mut headers = vec![("X-Publisher-ID", publisher.as_str())];
-        if let Some(t) = &attestation_token {
-            headers.push(("X-Attestation-Token", t.as_str()));
+        let mut headers = vec![("X-Publisher-ID", publisher)];
+        if let Some(t) = attestation_token {
+            headers.push(("X-Attestation-Token", t));
         }
         let body = json!({"external_id": external_id, "public_key": key.public_key().to_base64()});
         let reply = post(&agent(), &format!("{server}/devices"), &headers, Some(body))?;
@@ -155,16 +180,22 @@ pub fn device(cmd: DeviceCommand) -> ExitCode {
             device_token: field(&reply, "device_token")?,
             private_key: base64::engine::general_purpose::STANDARD.encode(key.scalar_bytes().as_ref()),
         };
-        if path.exists() {
-            std::fs::remove_file(&path).with_context(|| format!("replacing {}", path.display()))?;
-        }
-        proofmark_server::keys::write_private_file(&path, serde_json::to_string_pretty(&store)?.as_bytes())?;
-        println!("registered device {} with {}; keystore {}", store.device_id, store.server, path.display());
-        Ok(())
-    })())
+        std::fs::write(out, serde_json::to_string_pretty(&store)?)
+            .with_context(|| format!("writing {}", out.display()))?;
+        Ok(store.device_id)
+    }
 }
 
 fn load_keystore(path: &Path) -> Result<(Keystore, DeviceKey)> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path) {
+            if meta.permissions().mode() & 0o077 != 0 {
+                bail!("keystore {} is readable by other users; chmod 600 it", path.display());
+            }
+        }
+    }
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read keystore {} (run `proofmark device register` first)", path.display()))?;
     let store: Keystore = serde_json::from_str(&text).with_context(|| format!("keystore {}", path.display()))?;

@@ -36,7 +36,7 @@ impl ServerArgs {
             config.data_dir = dir.clone();
         }
         if let Some(url) = &self.database_url {
-            config.database_url = Some(url.clone());
+            config.database_url = Some(proofmark_server::config::DatabaseUrl(url.clone()));
         }
         if let Some(issuer) = &self.issuer {
             config.issuer = Some(issuer.clone());
@@ -87,7 +87,8 @@ fn report(result: Result<()>) -> ExitCode {
     }
 }
 
-pub fn serve(args: ServerArgs) -> ExitCode {
+/// Logs to stderr, filtered by PROOFMARK_LOG (default `info`).
+fn init_logging() {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("PROOFMARK_LOG")
@@ -96,6 +97,10 @@ pub fn serve(args: ServerArgs) -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+}
+
+pub fn serve(args: ServerArgs) -> ExitCode {
+    init_logging();
     report(args.config().and_then(|config| runtime()?.block_on(proofmark_server::serve(config))))
 }
 
@@ -113,6 +118,7 @@ fn now() -> i64 {
 }
 
 pub fn admin(cmd: AdminCommand) -> ExitCode {
+    init_logging();
     report((|| {
         let AdminCommand::Token { label, server } = cmd;
         let config = server.config()?;
@@ -131,12 +137,18 @@ pub fn admin(cmd: AdminCommand) -> ExitCode {
 }
 
 pub fn keys(cmd: KeysCommand) -> ExitCode {
+    init_logging();
     report((|| match cmd {
         KeysCommand::Rotate { server } => {
             let config = server.config()?;
             runtime()?.block_on(async {
                 let store = open_store(&config).await?;
-                let (kek, _) = keys::Kek::load(&config)?;
+                // Never a new KEK here: a key sealed under one the servers do not have would stop them all.
+                let kek = keys::Kek::load_existing(&config)?.ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "no key-encryption key: set PROOFMARK_KEK (or `kek` in the config) as the servers have it, or point --data-dir at the server's data directory"
+                    )
+                })?;
                 let kid = keys::rotate(store.as_ref(), &kek, now()).await?;
                 println!("{kid}");
                 eprintln!("issuer key {kid} is now current; the previous keys stay published");

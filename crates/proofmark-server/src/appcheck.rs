@@ -22,7 +22,18 @@ const MIN_REFETCH: Duration = Duration::from_secs(60);
 #[derive(Debug)]
 pub struct AppCheckVerifier {
     source: String,
-    cache: RwLock<Option<(Instant, HashMap<String, RsaPublicKey>)>>,
+    cache: RwLock<Cache>,
+    /// One fetch at a time: concurrent registrations wait for it instead of each starting their own.
+    fetching: tokio::sync::Mutex<()>,
+}
+
+#[derive(Debug, Default)]
+struct Cache {
+    keys: HashMap<String, RsaPublicKey>,
+    /// When the keys were last fetched successfully.
+    fetched: Option<Instant>,
+    /// When a fetch was last attempted (successful or not): no new attempt within [`MIN_REFETCH`].
+    attempted: Option<Instant>,
 }
 
 /// What a valid App Check token says.
@@ -35,7 +46,7 @@ pub struct AppCheckClaims {
 
 impl AppCheckVerifier {
     pub fn new(source: String) -> Self {
-        Self { source, cache: RwLock::new(None) }
+        Self { source, cache: RwLock::new(Cache::default()), fetching: tokio::sync::Mutex::new(()) }
     }
 
     /// Verify `token` for the publisher's Firebase project. `Err` is a message for the 401 detail.
@@ -79,31 +90,47 @@ impl AppCheckVerifier {
     }
 
     async fn key(&self, kid: &str) -> Result<RsaPublicKey, String> {
-        let fresh = |age: Duration| age < CACHE_TTL;
-        if let Ok(cache) = self.cache.read() {
-            if let Some((at, keys)) = cache.as_ref() {
-                match keys.get(kid) {
-                    Some(k) if fresh(at.elapsed()) => return Ok(k.clone()),
-                    None if at.elapsed() < MIN_REFETCH => return Err(format!("unknown kid {kid}")),
-                    _ => {}
-                }
+        let lookup = |cache: &Cache| -> Option<Result<RsaPublicKey, String>> {
+            let fresh = cache.fetched.is_some_and(|at| at.elapsed() < CACHE_TTL);
+            let recently_tried = cache.attempted.is_some_and(|at| at.elapsed() < MIN_REFETCH);
+            match cache.keys.get(kid) {
+                Some(k) if fresh || recently_tried => Some(Ok(k.clone())),
+                None if recently_tried => Some(Err(format!("unknown kid {kid}"))),
+                _ => None,
             }
+        };
+        if let Some(answer) = self.cache.read().ok().and_then(|c| lookup(&c)) {
+            return answer;
+        }
+        let _one_fetch = self.fetching.lock().await;
+        if let Some(answer) = self.cache.read().ok().and_then(|c| lookup(&c)) {
+            return answer; // another request fetched while this one waited
         }
         let source = self.source.clone();
-        let keys = tokio::task::spawn_blocking(move || load_jwks(&source))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| format!("App Check keys unavailable: {e}"))?;
-        let key = keys.get(kid).cloned();
-        if let Ok(mut cache) = self.cache.write() {
-            *cache = Some((Instant::now(), keys));
+        let fetched = tokio::task::spawn_blocking(move || load_jwks(&source)).await.map_err(|e| e.to_string())?;
+        let mut cache = self.cache.write().map_err(|_| "App Check key cache poisoned".to_owned())?;
+        cache.attempted = Some(Instant::now());
+        match fetched {
+            Ok(keys) => {
+                cache.keys = keys;
+                cache.fetched = cache.attempted;
+            }
+            // Keep serving the keys we had; the cause goes to the log, not to the client.
+            Err(e) => tracing::error!("fetching the App Check JWKS from {}: {e}", self.source),
         }
-        key.ok_or_else(|| format!("unknown kid {kid}"))
+        match cache.keys.get(kid) {
+            Some(k) => Ok(k.clone()),
+            None if cache.keys.is_empty() => Err("App Check keys are unavailable".into()),
+            None => Err(format!("unknown kid {kid}")),
+        }
     }
 }
 
 fn load_jwks(source: &str) -> Result<HashMap<String, RsaPublicKey>, String> {
-    let body = if source.starts_with("https://") || source.starts_with("http://") {
+    if source.starts_with("http://") {
+        return Err("the App Check JWKS must be fetched over https".into());
+    }
+    let body = if source.starts_with("https://") {
         let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(10)).build();
         let response = agent.get(source).call().map_err(|e| e.to_string())?;
         let mut buf = Vec::new();

@@ -7,6 +7,20 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 
+/// A database URL; `Debug` shows it with any password replaced.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(pub String);
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&crate::redact_url(&self.0))
+    }
+}
+
+fn database_url<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<DatabaseUrl>, D::Error> {
+    Option::<String>::deserialize(d).map(|o| o.map(DatabaseUrl))
+}
+
 /// A secret string; `Debug` never shows it.
 #[derive(Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(transparent)]
@@ -25,8 +39,10 @@ pub struct Config {
     pub bind: SocketAddr,
     /// Where the SQLite database and the generated key-encryption key live.
     pub data_dir: PathBuf,
-    /// `sqlite://…` or `postgres://…`; default: `sqlite://{data_dir}/proofmark.db`.
-    pub database_url: Option<String>,
+    /// `sqlite://…` or `postgres://…`; default: `sqlite://{data_dir}/proofmark.db`. May hold a password, so
+    /// `Debug` redacts it.
+    #[serde(deserialize_with = "database_url")]
+    pub database_url: Option<DatabaseUrl>,
     /// The `iss` of every trust token; default `http://{bind}`.
     pub issuer: Option<String>,
     /// A static admin token (in addition to tokens made by `proofmark admin token`).
@@ -48,8 +64,11 @@ pub struct Config {
 pub struct RateLimitConfig {
     /// Requests per minute per client IP on registration, session and trust endpoints (0 = unlimited).
     pub per_ip_per_minute: u32,
-    /// Requests per minute per device token on session and trust endpoints (0 = unlimited).
+    /// Requests per minute per device on session and trust endpoints (0 = unlimited).
     pub per_device_per_minute: u32,
+    /// Behind a reverse proxy: the header it sets to the client address (e.g. `x-forwarded-for`); the last
+    /// address in it is used. Leave unset when clients connect directly, or they could pick their own.
+    pub client_ip_header: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -79,7 +98,7 @@ impl Default for Config {
 
 impl Default for RateLimitConfig {
     fn default() -> Self {
-        Self { per_ip_per_minute: 600, per_device_per_minute: 120 }
+        Self { per_ip_per_minute: 600, per_device_per_minute: 120, client_ip_header: None }
     }
 }
 
@@ -108,18 +127,20 @@ impl Config {
 
     fn apply_env(&mut self, key: &str, value: String) -> Result<()> {
         let num = |v: &str| v.parse::<u64>().with_context(|| format!("{key} must be a whole number"));
+        let small = |v: &str| v.parse::<u32>().with_context(|| format!("{key} must be a whole number below 2^32"));
         match key {
             "PROOFMARK_BIND" => self.bind = value.parse().with_context(|| format!("{key}: not ADDR:PORT"))?,
             "PROOFMARK_DATA_DIR" => self.data_dir = PathBuf::from(value),
-            "PROOFMARK_DATABASE_URL" => self.database_url = Some(value),
+            "PROOFMARK_DATABASE_URL" => self.database_url = Some(DatabaseUrl(value)),
             "PROOFMARK_ISSUER" => self.issuer = Some(value),
             "PROOFMARK_ADMIN_TOKEN" => self.admin_token = Some(Secret(value)),
             "PROOFMARK_KEK" => self.kek = Some(Secret(value)),
             "PROOFMARK_NONCE_TTL_SECS" => self.nonce_ttl_secs = num(&value)?,
             "PROOFMARK_MAX_BODY_BYTES" => self.max_body_bytes = num(&value)? as usize,
             "PROOFMARK_MAX_UPLOAD_BYTES" => self.max_upload_bytes = num(&value)? as usize,
-            "PROOFMARK_RATE_LIMIT_PER_IP" => self.rate_limit.per_ip_per_minute = num(&value)? as u32,
-            "PROOFMARK_RATE_LIMIT_PER_DEVICE" => self.rate_limit.per_device_per_minute = num(&value)? as u32,
+            "PROOFMARK_RATE_LIMIT_PER_IP" => self.rate_limit.per_ip_per_minute = small(&value)?,
+            "PROOFMARK_RATE_LIMIT_PER_DEVICE" => self.rate_limit.per_device_per_minute = small(&value)?,
+            "PROOFMARK_CLIENT_IP_HEADER" => self.rate_limit.client_ip_header = Some(value),
             "PROOFMARK_FIREBASE_JWKS" => self.firebase.jwks = value,
             // Read by the CLI itself.
             "PROOFMARK_CONFIG" | "PROOFMARK_KEYSTORE" | "PROOFMARK_LOG" => {}
@@ -131,9 +152,10 @@ impl Config {
     }
 
     pub fn database_url(&self) -> String {
-        self.database_url
-            .clone()
-            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("proofmark.db").display()))
+        match &self.database_url {
+            Some(url) => url.0.clone(),
+            None => format!("sqlite://{}", self.data_dir.join("proofmark.db").display()),
+        }
     }
 
     /// The issuer URL without a trailing slash.
@@ -147,8 +169,15 @@ impl Config {
         if !(issuer.starts_with("http://") || issuer.starts_with("https://")) {
             bail!("issuer {issuer:?} must be an http(s) URL: verifiers fetch {{issuer}}/.well-known/jwks.json");
         }
-        if self.nonce_ttl_secs == 0 {
-            bail!("nonce_ttl_secs must be at least 1");
+        if !(1..=86_400).contains(&self.nonce_ttl_secs) {
+            bail!("nonce_ttl_secs must be between 1 and 86400");
+        }
+        if self.issuer.is_none() && self.bind.ip().is_unspecified() {
+            bail!(
+                "bind {} listens on every address, so http://{} is not an issuer URL clients can reach: set issuer",
+                self.bind,
+                self.bind
+            );
         }
         Ok(())
     }

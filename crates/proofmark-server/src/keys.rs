@@ -36,18 +36,40 @@ impl Kek {
     /// From configuration, or the data directory's `kek` file (created if missing). The bool says whether
     /// the KEK lives beside the data (the embedded default), which deserves a warning.
     pub fn load(config: &Config) -> Result<(Self, bool)> {
-        if let Some(secret) = &config.kek {
-            return Ok((Self::from_base64(&secret.0).context("kek")?, false));
+        if let Some(kek) = Self::load_existing(config)? {
+            return Ok((kek, config.kek.is_none()));
         }
         let path = config.data_dir.join("kek");
-        if path.exists() {
-            let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-            return Ok((Self::from_base64(text.trim()).with_context(|| path.display().to_string())?, true));
-        }
         let mut bytes = Zeroizing::new([0u8; 32]);
         rand::rngs::OsRng.fill_bytes(bytes.as_mut());
-        write_private_file(&path, base64::engine::general_purpose::STANDARD.encode(bytes.as_ref()).as_bytes())?;
-        Ok((Self(bytes), true))
+        let text = Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(bytes.as_ref()));
+        // Write a temporary file, then link it into place: a concurrent starter either wins or reads the
+        // complete file the winner wrote; a crash never leaves a half-written `kek`.
+        let tmp = config.data_dir.join(format!("kek.tmp.{}", std::process::id()));
+        let _ = std::fs::remove_file(&tmp);
+        write_private_file(&tmp, text.as_bytes())?;
+        let linked = std::fs::hard_link(&tmp, &path);
+        let _ = std::fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => Ok((Self(bytes), true)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                Ok((Self::load_existing(config)?.ok_or_else(|| anyhow!("{} vanished", path.display()))?, true))
+            }
+            Err(e) => Err(e).with_context(|| format!("creating {}", path.display())),
+        }
+    }
+
+    /// From configuration or an existing `{data_dir}/kek`; never generates one (for `keys rotate`).
+    pub fn load_existing(config: &Config) -> Result<Option<Self>> {
+        if let Some(secret) = &config.kek {
+            return Ok(Some(Self::from_base64(&secret.0).context("kek")?));
+        }
+        let path = config.data_dir.join("kek");
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Ok(Some(Self::from_base64(text.trim()).with_context(|| path.display().to_string())?)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+        }
     }
 
     pub fn from_base64(text: &str) -> Result<Self> {
@@ -110,7 +132,13 @@ fn seal_new_key(kek: &Kek, now: i64) -> (IssuerKey, StoredIssuerKey) {
 }
 
 /// Make a new key current, retiring the previous one (`proofmark keys rotate`). Returns the new kid.
+/// Refuses unless `kek` opens the current key: a key sealed under another KEK would stop every server.
 pub async fn rotate(store: &dyn Store, kek: &Kek, now: i64) -> Result<String> {
+    match IssuerKeys::read_current(store, kek).await {
+        Ok(Some(_)) => {}
+        Ok(None) => bail!("the store has no issuer key yet; start `proofmark serve` once to create the first one"),
+        Err(e) => return Err(e.context("this key-encryption key does not open the current issuer key; give the servers' KEK (PROOFMARK_KEK or the same --data-dir)")),
+    }
     let (key, stored) = seal_new_key(kek, now);
     store.rotate_issuer_key(&stored, now).await.context("storing the new issuer key")?;
     Ok(key.kid().to_owned())
@@ -138,7 +166,8 @@ pub async fn published(store: &dyn Store) -> Result<Jwks> {
 #[derive(Debug)]
 pub struct IssuerKeys {
     kek: Kek,
-    current: RwLock<Arc<IssuerKey>>,
+    /// The signing key and its `created_at`; a refresh only ever moves to a newer key.
+    current: RwLock<(Arc<IssuerKey>, i64)>,
     checked_at: AtomicI64,
 }
 
@@ -146,22 +175,22 @@ impl IssuerKeys {
     /// Load the current key, creating the first one if the store has none.
     pub async fn load_or_create(store: &dyn Store, kek: Kek, now: i64) -> Result<Self> {
         let key = match Self::read_current(store, &kek).await? {
-            Some(key) => key,
+            Some(found) => found,
             None => {
                 let (key, stored) = seal_new_key(&kek, now);
                 if store.insert_first_issuer_key(&stored).await? {
                     tracing::info!(kid = key.kid(), "generated the first issuer key");
-                    key
+                    (key, stored.created_at)
                 } else {
                     // Another process created the first key at the same moment: use that one.
                     Self::read_current(store, &kek).await?.ok_or_else(|| anyhow!("no current issuer key"))?
                 }
             }
         };
-        Ok(Self { kek, current: RwLock::new(Arc::new(key)), checked_at: AtomicI64::new(now) })
+        Ok(Self { kek, current: RwLock::new((Arc::new(key.0), key.1)), checked_at: AtomicI64::new(now) })
     }
 
-    async fn read_current(store: &dyn Store, kek: &Kek) -> Result<Option<IssuerKey>> {
+    async fn read_current(store: &dyn Store, kek: &Kek) -> Result<Option<(IssuerKey, i64)>> {
         let keys = store.issuer_keys().await?;
         let Some(k) = keys.into_iter().find(|k| k.is_current) else { return Ok(None) };
         let scalar = kek.unseal(&k.kid, &k.sealed_private_key)?;
@@ -169,7 +198,7 @@ impl IssuerKeys {
         if key.kid() != k.kid {
             bail!("issuer key {} does not match its kid", k.kid);
         }
-        Ok(Some(key))
+        Ok(Some((key, k.created_at)))
     }
 
     /// The key to sign with now.
@@ -179,23 +208,25 @@ impl IssuerKeys {
             && self.checked_at.compare_exchange(checked, now, Ordering::AcqRel, Ordering::Relaxed).is_ok()
         {
             match Self::read_current(store, &self.kek).await {
-                Ok(Some(key)) => {
+                Ok(Some((key, created_at))) => {
                     let mut slot = self.current.write().map_err(|_| anyhow!("key cache poisoned"))?;
-                    if slot.kid() != key.kid() {
+                    if slot.0.kid() != key.kid() && created_at >= slot.1 {
                         tracing::info!(kid = key.kid(), "issuer key rotated");
-                        *slot = Arc::new(key);
+                        *slot = (Arc::new(key), created_at);
                     }
                 }
                 Ok(None) => tracing::warn!("no current issuer key in the store; keeping the cached one"),
-                Err(e) => tracing::warn!("could not refresh the issuer key: {e:#}"),
+                Err(e) => {
+                    tracing::error!("cannot use the current issuer key, still signing with the cached one: {e:#}")
+                }
             }
         }
         let slot = self.current.read().map_err(|_| anyhow!("key cache poisoned"))?;
-        Ok(slot.clone())
+        Ok(slot.0.clone())
     }
 
     pub fn current_jwk(&self) -> Option<Jwk> {
-        self.current.read().ok().map(|k| k.public_jwk())
+        self.current.read().ok().map(|k| k.0.public_jwk())
     }
 }
 

@@ -142,9 +142,9 @@ impl DeviceCache {
     }
 }
 
-/// A database URL with any password replaced, for logs.
+/// A database URL with any password replaced (in the userinfo, or a `password=` parameter), for logs.
 pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.find('@')) {
+    let mut out = match (url.find("://"), url.find('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             let userinfo = &url[scheme + 3..at];
             match userinfo.find(':') {
@@ -153,7 +153,22 @@ pub fn redact_url(url: &str) -> String {
             }
         }
         _ => url.to_owned(),
+    };
+    if let Some(q) = out.find('?') {
+        let (base, query) = out.split_at(q + 1);
+        let query: Vec<String> = query
+            .split('&')
+            .map(|kv| {
+                if kv.to_ascii_lowercase().starts_with("password=") {
+                    "password=***".to_owned()
+                } else {
+                    kv.to_owned()
+                }
+            })
+            .collect();
+        out = format!("{base}{}", query.join("&"));
     }
+    out
 }
 
 /// Run the server until Ctrl-C or SIGTERM.
@@ -168,6 +183,19 @@ pub async fn serve(config: Config) -> Result<()> {
         state.keys.current_jwk().map(|k| k.kid).unwrap_or_default(),
         state.store.backend()
     );
+    let pruner = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            tick.tick().await;
+            // Unredeemed sessions a day past their expiry carry no information any more.
+            match pruner.store.prune_sessions(pruner.now() - 86_400).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!("pruned {n} expired capture sessions"),
+                Err(e) => tracing::warn!("pruning capture sessions: {e}"),
+            }
+        }
+    });
     let app = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("server")?;
     tracing::info!("stopped");
@@ -201,5 +229,9 @@ mod tests {
         assert_eq!(super::redact_url("postgres://u:pw@h/db"), "postgres://u:***@h/db");
         assert_eq!(super::redact_url("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(super::redact_url("sqlite://x.db"), "sqlite://x.db");
+        assert_eq!(
+            super::redact_url("postgres://h/db?user=u&password=pw&x=1"),
+            "postgres://h/db?user=u&password=***&x=1"
+        );
     }
 }

@@ -7,7 +7,13 @@ use std::time::Instant;
 #[derive(Debug)]
 pub struct RateLimiter {
     per_minute: u32,
-    buckets: Mutex<HashMap<String, Bucket>>,
+    buckets: Mutex<Buckets>,
+}
+
+#[derive(Debug)]
+struct Buckets {
+    map: HashMap<String, Bucket>,
+    swept: Instant,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -19,7 +25,7 @@ struct Bucket {
 impl RateLimiter {
     /// `per_minute` requests per minute, in bursts of up to `per_minute`; 0 means unlimited.
     pub fn new(per_minute: u32) -> Self {
-        Self { per_minute, buckets: Mutex::new(HashMap::new()) }
+        Self { per_minute, buckets: Mutex::new(Buckets { map: HashMap::new(), swept: Instant::now() }) }
     }
 
     /// Take one token for `key`. `Err(seconds)` says when to retry.
@@ -30,11 +36,15 @@ impl RateLimiter {
         let capacity = f64::from(self.per_minute);
         let rate = capacity / 60.0;
         let Ok(mut buckets) = self.buckets.lock() else { return Ok(()) };
-        if buckets.len() > 100_000 {
-            // Forget buckets that have refilled completely; they carry no state.
-            buckets.retain(|_, b| b.tokens + now.saturating_duration_since(b.updated).as_secs_f64() * rate < capacity);
+        // Once a minute, forget buckets that have refilled completely: they carry no state. The map holds
+        // about one minute's worth of distinct clients, and no request pays for a scan more than once a minute.
+        if now.saturating_duration_since(buckets.swept).as_secs() >= 60 {
+            buckets
+                .map
+                .retain(|_, b| b.tokens + now.saturating_duration_since(b.updated).as_secs_f64() * rate < capacity);
+            buckets.swept = now;
         }
-        let bucket = buckets.entry(key.to_owned()).or_insert(Bucket { tokens: capacity, updated: now });
+        let bucket = buckets.map.entry(key.to_owned()).or_insert(Bucket { tokens: capacity, updated: now });
         let elapsed = now.saturating_duration_since(bucket.updated).as_secs_f64();
         bucket.tokens = (bucket.tokens + elapsed * rate).min(capacity);
         bucket.updated = now;

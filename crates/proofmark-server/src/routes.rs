@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use axum::extract::multipart::MultipartRejection;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, Multipart, Path, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -11,7 +12,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use base64::Engine;
 use proofmark_core::jwt::{self, Attestation, AttestationMethod, CaptureClaims, ClaimLayout};
-use proofmark_core::sidecar::format_timestamp;
+use proofmark_core::sidecar::{format_timestamp, MAX_SIDECAR_BYTES};
 use proofmark_core::verify::{verify, VerifyInput};
 use proofmark_core::{CheckCode, ContentHasher, DevicePublicKey, KeyRing, KeySource, Policy, Report, Status, Verdict};
 use proofmark_store::{CaptureSession, Device, Publisher, StoreError};
@@ -59,14 +60,31 @@ pub fn random_token() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// The peer address (when served with connect info), for per-IP rate limits.
+/// The client address for per-IP rate limits: the peer address, or — when `rate_limit.client_ip_header` names
+/// a header set by a trusted reverse proxy — the last address in that header. IPv6 clients are grouped by
+/// their /64, which one subscriber usually holds whole.
 struct ClientIp(String);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+impl FromRequestParts<AppState> for ClientIp {
     type Rejection = std::convert::Infallible;
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
-        Ok(ClientIp(ip.unwrap_or_else(|| "unknown".into())))
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let from_header = state.config.rate_limit.client_ip_header.as_deref().and_then(|name| {
+            let value = parts.headers.get(name)?.to_str().ok()?;
+            value.rsplit(',').next()?.trim().parse::<std::net::IpAddr>().ok()
+        });
+        let ip = from_header.or_else(|| parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()));
+        let key = match ip {
+            Some(std::net::IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+                Some(v4) => v4.to_string(),
+                None => {
+                    let s = v6.segments();
+                    format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+                }
+            },
+            Some(ip) => ip.to_string(),
+            None => "unknown".into(),
+        };
+        Ok(ClientIp(key))
     }
 }
 
@@ -80,17 +98,26 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
 }
 
-async fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    let token = bearer(headers).ok_or_else(|| ApiError::Unauthorized("Admin token required".into()))?;
-    if let Some(configured) = &state.config.admin_token {
-        if bool::from(configured.0.as_bytes().ct_eq(token.as_bytes())) {
-            return Ok(());
+/// An authenticated admin. As an extractor it runs before the body is read, so an unauthenticated request
+/// gets 401 whatever its body; attempts count against the client's IP budget.
+struct Admin;
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let Ok(ip) = ClientIp::from_request_parts(parts, state).await;
+        limit_ip(state, &ip)?;
+        let token = bearer(&parts.headers).ok_or_else(|| ApiError::Unauthorized("Admin token required".into()))?;
+        if let Some(configured) = &state.config.admin_token {
+            if bool::from(configured.0.as_bytes().ct_eq(token.as_bytes())) {
+                return Ok(Admin);
+            }
         }
+        if state.store.admin_token_exists(&sha256_hex(token.as_bytes())).await? {
+            return Ok(Admin);
+        }
+        Err(ApiError::Unauthorized("Invalid admin token".into()))
     }
-    if state.store.admin_token_exists(&sha256_hex(token.as_bytes())).await? {
-        return Ok(());
-    }
-    Err(ApiError::Unauthorized("Invalid admin token".into()))
 }
 
 /// The device a Bearer device token belongs to (401 `Invalid device token` otherwise), rate-limited.
@@ -98,12 +125,19 @@ async fn require_device(state: &AppState, headers: &HeaderMap) -> Result<Device,
     let invalid = || ApiError::Unauthorized("Invalid device token".into());
     let token = bearer(headers).ok_or_else(invalid)?;
     let hash = sha256_hex(token.as_bytes());
-    state.device_limiter.check(&hash, Instant::now()).map_err(|retry_after| ApiError::RateLimited { retry_after })?;
-    if let Some(device) = state.devices.get(&hash) {
-        return Ok(device);
-    }
-    let device = state.store.device_by_token_hash(&hash).await?.ok_or_else(invalid)?;
-    state.devices.put(hash, device.clone());
+    let device = match state.devices.get(&hash) {
+        Some(device) => device,
+        None => {
+            let device = state.store.device_by_token_hash(&hash).await?.ok_or_else(invalid)?;
+            state.devices.put(hash, device.clone());
+            device
+        }
+    };
+    // Keyed by device id after the lookup: made-up tokens cannot fill the limiter.
+    state
+        .device_limiter
+        .check(&device.device_id, Instant::now())
+        .map_err(|retry_after| ApiError::RateLimited { retry_after })?;
     Ok(device)
 }
 
@@ -198,10 +232,9 @@ fn check_publisher(p: &Publisher) -> Result<(), ApiError> {
 #[tracing::instrument(skip_all)]
 async fn create_publisher(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: Admin,
     Json(body): Json<CreatePublisher>,
 ) -> Result<Response, ApiError> {
-    require_admin(&state, &headers).await?;
     let p = Publisher {
         publisher_id: uuid::Uuid::new_v4().to_string(),
         name: body.name,
@@ -225,23 +258,17 @@ async fn find_publisher(state: &AppState, id: &str) -> Result<Publisher, ApiErro
 }
 
 #[tracing::instrument(skip_all)]
-async fn get_publisher(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    require_admin(&state, &headers).await?;
+async fn get_publisher(State(state): State<AppState>, _: Admin, Path(id): Path<String>) -> Result<Response, ApiError> {
     Ok(axum::Json(publisher_json(&find_publisher(&state, &id).await?)).into_response())
 }
 
 #[tracing::instrument(skip_all)]
 async fn patch_publisher(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: Admin,
     Path(id): Path<String>,
     Json(body): Json<PatchPublisher>,
 ) -> Result<Response, ApiError> {
-    require_admin(&state, &headers).await?;
     let mut p = find_publisher(&state, &id).await?;
     if let Some(name) = body.name {
         p.name = name;
@@ -382,13 +409,15 @@ async fn trust(
     limit_ip(&state, &ip)?;
     let device = require_device(&state, &headers).await?;
     let now = state.now();
+    // Everything that could fail comes before the nonce is spent.
+    let method = AttestationMethod::parse(&device.attestation_method).ok_or_else(|| {
+        anyhow::anyhow!("device {} has unknown method {}", device.device_id, device.attestation_method)
+    })?;
+    let key = state.keys.current(state.store.as_ref(), now).await?;
     let Some(capture_id) = state.store.redeem_nonce(&sha256_hex(body.nonce.as_bytes()), &device.device_id, now).await?
     else {
         return Err(ApiError::BadRequest("Invalid or expired nonce".into()));
     };
-    let method = AttestationMethod::parse(&device.attestation_method).ok_or_else(|| {
-        anyhow::anyhow!("device {} has unknown method {}", device.device_id, device.attestation_method)
-    })?;
     let claims = CaptureClaims {
         iss: state.issuer.clone(),
         aud: jwt::AUDIENCE.into(),
@@ -401,7 +430,6 @@ async fn trust(
         device_public_key_fingerprint: Some(device.public_key_fingerprint),
         layout: ClaimLayout::Current,
     };
-    let key = state.keys.current(state.store.as_ref(), now).await?;
     Ok(axum::Json(json!({ "trust_token": jwt::mint(&claims, &key) })).into_response())
 }
 
@@ -409,46 +437,54 @@ async fn trust(
 async fn jwks(State(state): State<AppState>) -> Result<Response, ApiError> {
     let set = crate::keys::published(state.store.as_ref()).await?;
     let body: Value = serde_json::from_str(&set.to_json()).map_err(anyhow::Error::from)?;
-    Ok(([(header::CACHE_CONTROL, "public, max-age=300")], axum::Json(body)).into_response())
+    // Short, because a rotated key is used within REFRESH_SECS and verifiers must see it by then.
+    let cache = format!("public, max-age={}", crate::keys::REFRESH_SECS);
+    Ok(([(header::CACHE_CONTROL, cache)], axum::Json(body)).into_response())
 }
 
 /// `POST /validate`: multipart `media` and `sidecar`, verified against this server's keys (current and
 /// retired). The media is hashed as it streams in. Answers 200 with the reference's shape plus `report`,
 /// also when invalid; 400 when the sidecar cannot be read at all.
 #[tracing::instrument(skip_all)]
-async fn validate(State(state): State<AppState>, mut multipart: Multipart) -> Result<Response, ApiError> {
+async fn validate(
+    State(state): State<AppState>,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<Response, ApiError> {
+    let mut multipart = multipart.map_err(|e| ApiError::BadRequest(format!("Validation failed: {}", e.body_text())))?;
     let mut media_hash = None;
-    let mut sidecar = None;
-    let too_large = |e: &axum::extract::multipart::MultipartError| e.status() == StatusCode::PAYLOAD_TOO_LARGE;
-    loop {
-        let field = match multipart.next_field().await {
-            Ok(Some(f)) => f,
-            Ok(None) => break,
-            Err(e) if too_large(&e) => return Err(ApiError::TooLarge("Request body too large".into())),
-            Err(e) => return Err(ApiError::BadRequest(format!("Validation failed: malformed multipart body: {e}"))),
-        };
+    let mut sidecar: Option<Vec<u8>> = None;
+    let read_error = |e: axum::extract::multipart::MultipartError| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::TooLarge("Request body too large".into())
+        } else {
+            ApiError::BadRequest(format!("Validation failed: malformed multipart body: {e}"))
+        }
+    };
+    while let Some(mut field) = multipart.next_field().await.map_err(read_error)? {
         match field.name() {
             Some("media") => {
+                if media_hash.is_some() {
+                    return Err(ApiError::BadRequest("Validation failed: more than one media part".into()));
+                }
                 let mut hasher = ContentHasher::new();
-                let mut field = field;
-                loop {
-                    match field.chunk().await {
-                        Ok(Some(chunk)) => hasher.update(&chunk),
-                        Ok(None) => break,
-                        Err(e) if too_large(&e) => return Err(ApiError::TooLarge("Request body too large".into())),
-                        Err(e) => return Err(ApiError::BadRequest(format!("Validation failed: {e}"))),
-                    }
+                while let Some(chunk) = field.chunk().await.map_err(read_error)? {
+                    hasher.update(&chunk);
                 }
                 media_hash = Some(hasher.finish());
             }
             Some("sidecar") => {
-                let bytes = field.bytes().await.map_err(|e| {
-                    if too_large(&e) {
-                        ApiError::TooLarge("Request body too large".into())
-                    } else {
-                        ApiError::BadRequest(format!("Validation failed: {e}"))
+                if sidecar.is_some() {
+                    return Err(ApiError::BadRequest("Validation failed: more than one sidecar part".into()));
+                }
+                let mut bytes = Vec::new();
+                while let Some(chunk) = field.chunk().await.map_err(read_error)? {
+                    if bytes.len() + chunk.len() > MAX_SIDECAR_BYTES {
+                        return Err(ApiError::TooLarge(format!(
+                            "The sidecar is larger than {MAX_SIDECAR_BYTES} bytes"
+                        )));
                     }
-                })?;
+                    bytes.extend_from_slice(&chunk);
+                }
                 sidecar = Some(bytes);
             }
             _ => {}

@@ -86,7 +86,8 @@ pub enum StoreError {
     #[error("not found")]
     NotFound,
     /// The URL does not name a supported database.
-    #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://…")]
+    /// Only the URL's scheme is kept: the rest may hold a password.
+    #[error("unsupported database URL scheme {0:?}: use sqlite://PATH or postgres://…")]
     UnsupportedUrl(String),
     #[error("database error: {0}")]
     Backend(#[from] sqlx::Error),
@@ -115,6 +116,10 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// `now` and was never redeemed. Returns its capture id, or `None` (unknown, expired, used, other device).
     async fn redeem_nonce(&self, nonce_hash: &str, device_id: &str, now: i64) -> Result<Option<String>, StoreError>;
 
+    /// Delete sessions that expired before `before` without being redeemed. (Redeemed ones stay: they
+    /// record which device each capture id was issued to.) Returns how many were deleted.
+    async fn prune_sessions(&self, before: i64) -> Result<u64, StoreError>;
+
     /// All issuer keys, current first, then newest first.
     async fn issuer_keys(&self) -> Result<Vec<StoredIssuerKey>, StoreError>;
     /// Insert `key` as the current key only if there is no current key yet. `Ok(false)` when there is one
@@ -135,7 +140,7 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Ok(Arc::new(PostgresStore::open(url).await?))
     } else {
-        Err(StoreError::UnsupportedUrl(url.to_owned()))
+        Err(StoreError::UnsupportedUrl(url.split(':').next().unwrap_or("").chars().take(32).collect()))
     }
 }
 

@@ -223,6 +223,15 @@ macro_rules! impl_store {
             }
 
             #[tracing::instrument(skip_all)]
+            async fn prune_sessions(&self, before: i64) -> Result<u64, StoreError> {
+                let done = sqlx::query("DELETE FROM capture_sessions WHERE redeemed_at IS NULL AND expires_at < $1")
+                    .bind(before)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected())
+            }
+
+            #[tracing::instrument(skip_all)]
             async fn issuer_keys(&self) -> Result<Vec<StoredIssuerKey>, StoreError> {
                 let rows = sqlx::query(
                     "SELECT kid, public_jwk, sealed_private_key, is_current, created_at, retired_at \

@@ -113,10 +113,22 @@ fn round_trip_serve_register_capture_verify() {
     let jwks = ureq::get(&format!("{}/.well-known/jwks.json", server.url)).call().unwrap().into_string().unwrap();
     official_validator_accepts(&photo, &dir.path().join("photo.sidecar.json"), &jwks);
 
-    // Rotating the key keeps the old sidecar verifiable: retired keys stay in the JWKS.
+    // Rotating needs the servers' key-encryption key; without it nothing changes.
     let data = dir.path().join("data");
     let out = proofmark(&["keys", "rotate", "--data-dir", data.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("no key-encryption key"), "{}", stderr(&out));
+    let wrong = proofmark_env(
+        &["keys", "rotate", "--data-dir", data.to_str().unwrap()],
+        &[("PROOFMARK_KEK", "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA=")],
+    );
+    assert_eq!(wrong.status.code(), Some(2));
+    assert!(stderr(&wrong).contains("does not open the current issuer key"), "{}", stderr(&wrong));
+
+    // Rotating the key keeps the old sidecar verifiable: retired keys stay in the JWKS.
+    let out = proofmark_env(&["keys", "rotate", "--data-dir", data.to_str().unwrap()], &[("PROOFMARK_KEK", KEK)]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let new_kid = stdout(&out).trim().to_owned();
     let jwks: Value = ureq::get(&format!("{}/.well-known/jwks.json", server.url)).call().unwrap().into_json().unwrap();
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
     let out = proofmark(&["verify", photo.to_str().unwrap(), "--trust-issuer", &server.url]);
@@ -126,6 +138,23 @@ fn round_trip_serve_register_capture_verify() {
     std::fs::write(&clip, vec![8u8; 300_000]).unwrap();
     let out = proofmark(&["verify", clip.to_str().unwrap(), "--trust-issuer", &server.url]);
     assert_eq!(out.status.code(), Some(1));
+
+    // After a restart the server opens the rotated key with its KEK and signs new captures with it.
+    drop(server);
+    let server = Server::start(&data, &[]);
+    let again = dir.path().join("again.jpg");
+    std::fs::copy(&photo, &again).unwrap();
+    let ks_json: Value = serde_json::from_slice(&std::fs::read(&keystore).unwrap()).unwrap();
+    assert!(ks_json["server"].is_string());
+    let out = proofmark(&["capture", again.to_str().unwrap(), "--keystore", ks]);
+    assert_eq!(out.status.code(), Some(2), "the keystore still names the old port");
+    let token = ks_json["device_token"].as_str().unwrap();
+    let (_, session) = post(&format!("{}/capture/session", server.url), Some(token), &[], None);
+    let (status, trust) =
+        post(&format!("{}/capture/trust", server.url), Some(token), &[], Some(json!({"nonce": session["nonce"]})));
+    assert_eq!(status, 200, "{trust}");
+    let jwt = proofmark_core::jwt::DecodedJwt::decode(trust["trust_token"].as_str().unwrap()).unwrap();
+    assert_eq!(jwt.header.kid.as_deref(), Some(new_kid.as_str()));
 }
 
 fn official_validator_accepts(media: &Path, sidecar: &Path, jwks: &str) {

@@ -18,7 +18,16 @@ pub fn vectors() -> PathBuf {
 }
 
 pub fn proofmark(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_proofmark")).args(args).output().expect("run proofmark")
+    proofmark_env(args, &[])
+}
+
+pub fn proofmark_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_proofmark"));
+    cmd.args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run proofmark")
 }
 
 pub fn stdout(o: &Output) -> String {

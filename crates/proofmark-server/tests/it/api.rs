@@ -33,6 +33,9 @@ async fn publishers_need_an_admin_and_are_unique() {
     assert_eq!((r.status, r.detail()), (StatusCode::UNAUTHORIZED, "Admin token required"));
     let r = s.json(Method::POST, "/publishers", &[("authorization", "Bearer wrong")], body.clone()).await;
     assert_eq!((r.status, r.detail()), (StatusCode::UNAUTHORIZED, "Invalid admin token"));
+    // Authentication comes before the body is read.
+    let r = s.send(Method::POST, "/publishers", &[("content-type", "application/json")], Body::from("{oops")).await;
+    assert_eq!((r.status, r.detail()), (StatusCode::UNAUTHORIZED, "Admin token required"));
 
     let id = s.publisher(body.clone()).await;
     let auth = format!("Bearer {ADMIN}");
@@ -200,6 +203,11 @@ async fn capture_flow_issues_a_token_that_verifies() {
     let r = validate(&s, &media, b"{not json").await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(r.detail().starts_with("Validation failed: "), "{}", r.detail());
+    let r = validate(&s, &media, &vec![b' '; 70_000]).await;
+    assert_eq!((r.status, r.detail()), (StatusCode::PAYLOAD_TOO_LARGE, "The sidecar is larger than 65536 bytes"));
+    let r = s.send(Method::POST, "/validate", &[("content-type", "application/json")], Body::from("{}")).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.detail().starts_with("Validation failed: "), "errors are JSON too: {}", r.detail());
 
     let jwks = s.send(Method::GET, "/.well-known/jwks.json", &[], Body::empty()).await;
     let set = Jwks::parse(jwks.body.to_string().as_bytes()).unwrap();

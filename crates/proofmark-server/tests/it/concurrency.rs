@@ -36,7 +36,7 @@ fn post(url: &str, auth: Option<&str>, headers: &[(&str, &str)], body: Option<Va
 async fn race(database_url: Option<String>) {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(dir.path());
-    cfg.database_url = database_url;
+    cfg.database_url = database_url.map(proofmark_server::config::DatabaseUrl);
     cfg.rate_limit.per_device_per_minute = 0;
     cfg.rate_limit.per_ip_per_minute = 0;
     let state = AppState::new(cfg, Clock::system()).await.unwrap();

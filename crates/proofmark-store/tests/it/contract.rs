@@ -104,6 +104,10 @@ async fn nonce_redemption_rules() {
         assert_eq!(s.redeem_nonce("n2", "d1", 1_500).await.unwrap().as_deref(), Some("c2"), "{b}");
         let dup = s.create_session(&session("c3", "d1", "n2", 3_000)).await;
         assert!(matches!(dup, Err(StoreError::Conflict)), "{b}");
+        s.create_session(&session("c4", "d1", "n4", 2_500)).await.unwrap();
+        s.create_session(&session("c5", "d1", "n5", 9_000)).await.unwrap();
+        assert_eq!(s.prune_sessions(3_000).await.unwrap(), 1, "{b}: only c4 (expired, never redeemed)");
+        assert_eq!(s.redeem_nonce("n5", "d1", 5_000).await.unwrap().as_deref(), Some("c5"), "{b}");
     }
 }
 
@@ -207,5 +211,7 @@ async fn admin_tokens() {
 
 #[tokio::test]
 async fn unsupported_url() {
-    assert!(matches!(proofmark_store::open("mysql://x").await, Err(StoreError::UnsupportedUrl(_))));
+    let e = proofmark_store::open("mysql://root:hunter2@db/x").await.unwrap_err();
+    assert!(matches!(&e, StoreError::UnsupportedUrl(s) if s == "mysql"));
+    assert!(!e.to_string().contains("hunter2"));
 }
