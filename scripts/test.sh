@@ -2,10 +2,11 @@
 # The project's test command (README): every test, against the real independent checkers.
 #  0. PostgreSQL reachable at $PROOFMARK_TEST_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test)
 #  1. a virtualenv (.venv, or $PROOFMARK_VENV) with the pinned checkers (scripts/requirements-checkers.txt)
-#  2. cargo test over the whole workspace, with PROOFMARK_PYTHON pointing at that virtualenv
-#  3. proofmark-core builds for wasm32-unknown-unknown
-#  4. the fuzz targets compile
-#  5. the committed test vectors are exactly what `cargo xtask gen-vectors` writes
+#  2. golden pHash vectors made by imagehash (scripts/phash_golden.py) in a temporary folder
+#  3. cargo test over the whole workspace, with PROOFMARK_PYTHON and PROOFMARK_PHASH_GOLDEN set
+#  4. proofmark-core builds for wasm32-unknown-unknown
+#  5. the fuzz targets compile
+#  6. the committed test vectors are exactly what `cargo xtask gen-vectors` writes
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +23,11 @@ echo "==> installing the independent checkers into $venv"
 export PROOFMARK_PYTHON="$venv/bin/python"
 export PROOFMARK_REQUIRE_CHECKERS=1
 
+echo "==> golden pHash vectors from imagehash"
+golden=$(mktemp -d)
+"$venv/bin/python" scripts/phash_golden.py "$golden" ../shared/images
+export PROOFMARK_PHASH_GOLDEN="$golden"
+
 # PostgreSQL: the storage, server and CLI suites need it and fail without it (they never skip).
 pg_url=${PROOFMARK_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}
 if command -v pg_isready >/dev/null && ! pg_isready -q -d "$pg_url"; then
@@ -35,7 +41,7 @@ fi
 
 echo "==> cargo test"
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+trap 'rm -rf "$log" "$golden"' EXIT
 cargo test --workspace --locked 2>&1 | tee "$log"
 
 echo "==> proofmark-core for wasm32-unknown-unknown"
@@ -47,7 +53,7 @@ cargo check --locked --quiet --manifest-path fuzz/Cargo.toml
 
 echo "==> test vectors are reproducible"
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp" "$log"' EXIT
+trap 'rm -rf "$tmp" "$log" "$golden"' EXIT
 cargo xtask gen-vectors --out "$tmp/capture" >/dev/null
 diff -r testdata/capture "$tmp/capture"
 echo "test vectors: identical to cargo xtask gen-vectors"

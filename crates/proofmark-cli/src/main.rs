@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 mod bench_cmd;
 mod client_cmd;
 mod fetch;
+mod media_cmd;
 mod server_cmd;
 mod verify_cmd;
 
@@ -39,6 +40,8 @@ enum Command {
     Device(client_cmd::DeviceCommand),
     /// Sign media files with this device and write their sidecars.
     Capture(client_cmd::CaptureArgs),
+    /// Perceptual hashes (pHash), identical to Python imagehash's `phash`.
+    Phash(media_cmd::PhashArgs),
     /// Benchmarks against a server on this machine.
     #[command(subcommand)]
     Bench(bench_cmd::BenchCommand),
@@ -53,6 +56,7 @@ fn main() -> ExitCode {
         Command::Keys(cmd) => server_cmd::keys(cmd),
         Command::Device(cmd) => client_cmd::device(cmd),
         Command::Capture(args) => client_cmd::capture(args),
+        Command::Phash(args) => media_cmd::phash(args),
         Command::Bench(cmd) => bench_cmd::run(cmd),
     }
 }

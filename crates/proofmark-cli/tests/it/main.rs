@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod interop;
+mod media;
 mod server;
 mod support;
 mod verify;

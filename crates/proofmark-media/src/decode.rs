@@ -1,0 +1,156 @@
+//! Decoding to an 8-bit grey ("L") image exactly as Pillow's `Image.open(…).convert("L")` does (SPEC §3.1):
+//! JPEG through libjpeg-turbo (ISLOW IDCT, fancy upsampling, libjpeg's YCbCr→RGB), PNG with 16-bit colour
+//! channels reduced to their high byte and 16-bit grey clamped to 255, palette entries converted through their
+//! RGB, alpha ignored, EXIF orientation not applied. Grey is `(R*19595 + G*38470 + B*7471 + 0x8000) >> 16`.
+use std::io::Cursor;
+
+/// Images with more pixels than this are refused before their pixels are decoded (decompression bombs).
+pub const MAX_PIXELS: u64 = 100_000_000;
+
+/// An 8-bit single-channel image, row-major.
+#[derive(Clone, PartialEq, Eq)]
+pub struct LumaImage {
+    pub width: usize,
+    pub height: usize,
+    pub pixels: Vec<u8>,
+}
+
+impl std::fmt::Debug for LumaImage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "LumaImage({}x{})", self.width, self.height)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    #[error("not a supported image (JPEG or PNG)")]
+    Unsupported,
+    #[error("the {format} image is truncated or corrupt: {detail}")]
+    Corrupt { format: &'static str, detail: String },
+    #[error("the image is {width}x{height}, more than the {max}-pixel limit")]
+    TooLarge { width: u64, height: u64, max: u64 },
+    #[error("the JPEG uses the {0} colour space, which is not supported")]
+    ColorSpace(String),
+}
+
+/// Pillow's `L = R*299/1000 + G*587/1000 + B*114/1000` in its integer form.
+#[inline]
+pub fn luma(r: u8, g: u8, b: u8) -> u8 {
+    ((u32::from(r) * 19595 + u32::from(g) * 38470 + u32::from(b) * 7471 + 0x8000) >> 16) as u8
+}
+
+fn check_size(width: u64, height: u64) -> Result<(), DecodeError> {
+    if width == 0 || height == 0 {
+        return Err(DecodeError::Corrupt { format: "image", detail: "zero width or height".into() });
+    }
+    if width * height > MAX_PIXELS {
+        return Err(DecodeError::TooLarge { width, height, max: MAX_PIXELS });
+    }
+    Ok(())
+}
+
+/// Decode JPEG or PNG bytes (sniffed by content) to Pillow's "L".
+pub fn decode_luma(bytes: &[u8]) -> Result<LumaImage, DecodeError> {
+    if bytes.starts_with(&[0xff, 0xd8, 0xff]) {
+        decode_jpeg(bytes)
+    } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        decode_png(bytes)
+    } else {
+        Err(DecodeError::Unsupported)
+    }
+}
+
+fn decode_jpeg(bytes: &[u8]) -> Result<LumaImage, DecodeError> {
+    // libjpeg only warns about a file that ends early (and fills the rest with grey); Pillow refuses it.
+    // Entropy-coded data never contains FF D9, so the end-of-image marker must follow the last scan header.
+    let last_scan = bytes.windows(2).rposition(|w| w == [0xff, 0xda]);
+    let has_end = last_scan.is_some_and(|at| bytes[at..].windows(2).any(|w| w == [0xff, 0xd9]));
+    if !has_end {
+        return Err(DecodeError::Corrupt {
+            format: "JPEG",
+            detail: "the data ends before the end-of-image marker".into(),
+        });
+    }
+    // libjpeg reports errors by unwinding out of its error handler; catch that here.
+    let result = std::panic::catch_unwind(|| -> Result<LumaImage, DecodeError> {
+        let d = mozjpeg::Decompress::with_markers(&[]).from_mem(bytes).map_err(|e| corrupt_jpeg(&e))?;
+        let (width, height) = d.size();
+        check_size(width as u64, height as u64)?;
+        let pixels = match d.color_space() {
+            mozjpeg::ColorSpace::JCS_GRAYSCALE => {
+                let mut img = d.grayscale().map_err(|e| corrupt_jpeg(&e))?;
+                let px: Vec<[u8; 1]> = img.read_scanlines().map_err(|e| corrupt_jpeg(&e))?;
+                img.finish().map_err(|e| corrupt_jpeg(&e))?;
+                px.into_iter().map(|[v]| v).collect::<Vec<u8>>()
+            }
+            mozjpeg::ColorSpace::JCS_YCbCr | mozjpeg::ColorSpace::JCS_RGB => {
+                let mut img = d.rgb().map_err(|e| corrupt_jpeg(&e))?;
+                let px: Vec<[u8; 3]> = img.read_scanlines().map_err(|e| corrupt_jpeg(&e))?;
+                img.finish().map_err(|e| corrupt_jpeg(&e))?;
+                px.into_iter().map(|[r, g, b]| luma(r, g, b)).collect()
+            }
+            other => return Err(DecodeError::ColorSpace(format!("{other:?}"))),
+        };
+        if pixels.len() != width * height {
+            return Err(DecodeError::Corrupt { format: "JPEG", detail: "fewer scanlines than the header says".into() });
+        }
+        Ok(LumaImage { width, height, pixels })
+    });
+    match result {
+        Ok(r) => r,
+        Err(panic) => {
+            let detail = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                .unwrap_or_else(|| "libjpeg error".into());
+            Err(DecodeError::Corrupt { format: "JPEG", detail })
+        }
+    }
+}
+
+fn corrupt_jpeg(e: &dyn std::fmt::Display) -> DecodeError {
+    DecodeError::Corrupt { format: "JPEG", detail: e.to_string() }
+}
+
+fn decode_png(bytes: &[u8]) -> Result<LumaImage, DecodeError> {
+    let corrupt = |e: png::DecodingError| DecodeError::Corrupt { format: "PNG", detail: e.to_string() };
+    let mut decoder = png::Decoder::new(Cursor::new(bytes));
+    // Palette → RGB(A), low bit depths → 8 bits (scaled as Pillow does), tRNS → alpha. 16-bit kept.
+    decoder.set_transformations(png::Transformations::EXPAND);
+    decoder.set_limits(png::Limits { bytes: 1 << 30 });
+    let mut reader = decoder.read_info().map_err(corrupt)?;
+    let (w, h) = {
+        let i = reader.info();
+        (i.width as u64, i.height as u64)
+    };
+    check_size(w, h)?;
+    let mut buf =
+        vec![0u8; reader.output_buffer_size().ok_or(DecodeError::TooLarge { width: w, height: h, max: MAX_PIXELS })?];
+    let frame = reader.next_frame(&mut buf).map_err(corrupt)?;
+    let data = &buf[..frame.buffer_size()];
+    let (width, height) = (frame.width as usize, frame.height as usize);
+    let sixteen = frame.bit_depth == png::BitDepth::Sixteen;
+    let step = if sixteen { 2 } else { 1 };
+    let channels = frame.color_type.samples();
+    // 16-bit colour keeps the high byte; 16-bit grey (Pillow's "I;16") is clamped to 255.
+    let sample = |i: usize| -> u8 { data[i * step] };
+    let grey16 = |i: usize| -> u8 { u16::from_be_bytes([data[i * 2], data[i * 2 + 1]]).min(255) as u8 };
+    let n = width * height;
+    let pixels: Vec<u8> = match (frame.color_type, sixteen) {
+        (png::ColorType::Grayscale, false) => data[..n].to_vec(),
+        (png::ColorType::Grayscale, true) => (0..n).map(grey16).collect(),
+        (png::ColorType::GrayscaleAlpha, _) => (0..n).map(|p| sample(p * 2)).collect(),
+        (png::ColorType::Rgb | png::ColorType::Rgba, _) => (0..n)
+            .map(|p| {
+                let base = p * channels;
+                luma(sample(base), sample(base + 1), sample(base + 2))
+            })
+            .collect(),
+        (png::ColorType::Indexed, _) => {
+            return Err(DecodeError::Corrupt { format: "PNG", detail: "palette was not expanded".into() })
+        }
+    };
+    Ok(LumaImage { width, height, pixels })
+}

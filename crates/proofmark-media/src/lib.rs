@@ -1,0 +1,12 @@
+//! Proofmark's pixels (SPEC §3): decoding with Pillow's semantics, and the perceptual hash bit-identical to
+//! Python `imagehash` 4.3.2. Split from `proofmark-core` because it links C codecs (libjpeg-turbo via
+//! `mozjpeg`) and does not build for wasm32.
+#![forbid(unsafe_code)]
+
+pub mod decode;
+pub mod fuzzing;
+pub mod phash;
+mod resample;
+
+pub use decode::{decode_luma, DecodeError, LumaImage};
+pub use phash::{phash, phash_luma, phash_with_margin, PHash};

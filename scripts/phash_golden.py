@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""Golden pHash vectors from Python imagehash (SPEC §3.1).
+
+usage: phash_golden.py OUT_DIR [IMAGES_DIR]
+
+Writes OUT_DIR/<name> for every derived variant of every image in IMAGES_DIR (default ../shared/images)
+and OUT_DIR/golden.tsv: `file<TAB>imagehash.phash hex`, one line per file (the originals are listed with
+their path relative to IMAGES_DIR, prefixed `shared:`). The first lines are comments with the versions.
+Variants: JPEG q95/q75/q50 (4:2:0), palette PNG, RGBA PNG, 16-bit RGB PNG, 16-bit grey PNG, grey PNG,
+a tiny 7x5 PNG, and uniform grey / black / white images.
+"""
+import os
+import sys
+
+import imagehash
+import numpy as np
+import PIL
+from PIL import Image
+
+
+def main() -> int:
+    out = sys.argv[1]
+    images = sys.argv[2] if len(sys.argv) > 2 else os.path.join(os.path.dirname(__file__), "..", "..", "shared", "images")
+    os.makedirs(out, exist_ok=True)
+    rows = []
+
+    def add(label: str, path: str) -> None:
+        with Image.open(path) as im:
+            rows.append((label, str(imagehash.phash(im))))
+
+    for name in sorted(os.listdir(images)):
+        if not name.lower().endswith((".png", ".jpg", ".jpeg")):
+            continue
+        src = os.path.join(images, name)
+        add(f"shared:{name}", src)
+        stem = os.path.splitext(name)[0]
+        with Image.open(src) as im:
+            im.load()
+            rgb = im.convert("RGB")
+            for q in (95, 75, 50):
+                p = os.path.join(out, f"{stem}.q{q}.jpg")
+                rgb.save(p, "JPEG", quality=q, subsampling="4:2:0")
+                add(os.path.basename(p), p)
+            variants = {
+                "palette.png": rgb.quantize(colors=64),
+                "rgba.png": rgb.convert("RGBA"),
+                "grey.png": rgb.convert("L"),
+                "tiny.png": rgb.resize((7, 5), Image.Resampling.BILINEAR),
+            }
+            alpha = rgb.convert("RGBA")
+            a = np.array(alpha)
+            a[..., 3] = np.linspace(0, 255, a.shape[1], dtype=np.uint8)[None, :]
+            variants["alpha-gradient.png"] = Image.fromarray(a, "RGBA")
+            for suffix, img in variants.items():
+                p = os.path.join(out, f"{stem}.{suffix}")
+                img.save(p, "PNG")
+                add(os.path.basename(p), p)
+            # 16-bit grey: values spread over the full 16-bit range (Pillow clamps to 255 in convert("L")).
+            grey16 = (np.array(rgb.convert("L"), dtype=np.uint16) * 257).astype(np.uint16)
+            p = os.path.join(out, f"{stem}.grey16.png")
+            Image.fromarray(grey16).save(p, "PNG")
+            add(os.path.basename(p), p)
+    for label, value in (("uniform-grey", 128), ("uniform-black", 0), ("uniform-white", 255)):
+        p = os.path.join(out, f"{label}.png")
+        Image.new("L", (64, 48), value).save(p, "PNG")
+        add(os.path.basename(p), p)
+    with open(os.path.join(out, "golden.tsv"), "w") as f:
+        f.write(f"# imagehash {imagehash.__version__}, Pillow {PIL.__version__}, numpy {np.__version__}\n")
+        f.write("# file\tphash (imagehash.phash, hash_size=8, highfreq_factor=4)\n")
+        for label, h in rows:
+            f.write(f"{label}\t{h}\n")
+    print(f"{len(rows)} golden hashes in {os.path.join(out, 'golden.tsv')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
