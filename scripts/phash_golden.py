@@ -60,6 +60,10 @@ def main() -> int:
             p = os.path.join(out, f"{stem}.grey16.png")
             Image.fromarray(grey16).save(p, "PNG")
             add(os.path.basename(p), p)
+    # A real 12-MP camera JPEG (the SignedShot iOS capture beside the shared images).
+    ios = os.path.join(images, "..", "signedshot-vectors", "ios-sandbox-2026-01-27", "photo_20260127_073124.jpg")
+    if os.path.exists(ios):
+        add("shared:../signedshot-vectors/ios-sandbox-2026-01-27/photo_20260127_073124.jpg", ios)
     for label, value in (("uniform-grey", 128), ("uniform-black", 0), ("uniform-white", 255)):
         p = os.path.join(out, f"{label}.png")
         Image.new("L", (64, 48), value).save(p, "PNG")

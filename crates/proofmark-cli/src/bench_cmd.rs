@@ -14,6 +14,33 @@ use serde_json::{json, Value};
 pub enum BenchCommand {
     /// Load the capture hot path of a running `proofmark serve` (loopback addresses only).
     Capture(CaptureBenchArgs),
+    /// Similarity search: query latency and recall at Hamming ≤ 10, next to the 4-hex-prefix method.
+    PhashIndex(IndexBenchArgs),
+    /// pHash speed: decode + hash each file repeatedly, one core.
+    Phash(PhashBenchArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct IndexBenchArgs {
+    /// Stored hashes (random, plus planted near-duplicates of the queries).
+    #[arg(long, default_value_t = 1_000_000)]
+    hashes: usize,
+    /// Queries; each has 5 near-duplicates (1–10 bits flipped) planted among the stored hashes.
+    #[arg(long, default_value_t = 200)]
+    queries: usize,
+    /// Largest Hamming distance that counts as a match.
+    #[arg(long, default_value_t = 10)]
+    distance: u32,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PhashBenchArgs {
+    /// Image files.
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<std::path::PathBuf>,
+    /// Runs per file (the median is reported).
+    #[arg(long, default_value_t = 20)]
+    runs: usize,
 }
 
 #[derive(Debug, clap::Args)]
@@ -72,8 +99,12 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 }
 
 pub fn run(cmd: BenchCommand) -> ExitCode {
-    let BenchCommand::Capture(args) = cmd;
-    match capture(&args) {
+    let result = match cmd {
+        BenchCommand::Capture(args) => capture(&args),
+        BenchCommand::PhashIndex(args) => phash_index(&args),
+        BenchCommand::Phash(args) => phash_speed(&args),
+    };
+    match result {
         Ok(ok) => ExitCode::from(u8::from(!ok)),
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -226,4 +257,121 @@ fn capture(args: &CaptureBenchArgs) -> Result<bool> {
         eprintln!("error sample: {e}");
     }
     Ok(errors.is_empty() && duplicates == 0)
+}
+
+/// xorshift64*: a fixed-seed generator, so every run measures the same data.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+}
+
+fn phash_index(args: &IndexBenchArgs) -> Result<bool> {
+    use proofmark_media::{PHash, PHashIndex};
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    // Real pHashes almost always have the DC bit (the first) set; so do these.
+    let top = 1u64 << 63;
+    let queries: Vec<u64> = (0..args.queries).map(|_| rng.next() | top).collect();
+    let planted = args.queries * 5;
+    if planted > args.hashes {
+        bail!("--hashes must be at least 5 × --queries");
+    }
+    let mut index = PHashIndex::with_capacity(args.hashes);
+    let mut all = Vec::with_capacity(args.hashes);
+    for (i, q) in queries.iter().enumerate() {
+        for j in 0..5 {
+            let flips = 1 + (rng.next() % 10) as u32;
+            let mut h = *q;
+            let mut done = 0;
+            while done < flips {
+                let bit = 1u64 << (rng.next() % 63);
+                if (h ^ q) & bit == 0 {
+                    h ^= bit;
+                    done += 1;
+                }
+            }
+            all.push(h);
+            index.insert((i * 5 + j) as u64, PHash(h));
+        }
+    }
+    for id in planted..args.hashes {
+        let h = rng.next() | top;
+        all.push(h);
+        index.insert(id as u64, PHash(h));
+    }
+    // The 4-hex-prefix method of the reference: bucket by the first 16 bits, search only the query's bucket.
+    let mut buckets: std::collections::HashMap<u16, Vec<u32>> = std::collections::HashMap::new();
+    for (i, h) in all.iter().enumerate() {
+        buckets.entry((h >> 48) as u16).or_default().push(i as u32);
+    }
+    let (mut truth_total, mut found_total, mut prefix_total) = (0usize, 0usize, 0usize);
+    let mut latencies = Vec::with_capacity(queries.len());
+    for q in &queries {
+        let truth: HashSet<u64> = all
+            .iter()
+            .enumerate()
+            .filter(|(_, h)| (*h ^ q).count_ones() <= args.distance)
+            .map(|(i, _)| i as u64)
+            .collect();
+        let t = Instant::now();
+        let found = index.query(PHash(*q), args.distance);
+        latencies.push(t.elapsed());
+        let found: HashSet<u64> = found.iter().map(|m| m.id).collect();
+        let prefix = buckets
+            .get(&((q >> 48) as u16))
+            .map(|b| b.iter().filter(|&&i| (all[i as usize] ^ q).count_ones() <= args.distance).count())
+            .unwrap_or(0);
+        truth_total += truth.len();
+        found_total += found.intersection(&truth).count();
+        prefix_total += prefix;
+        if found.len() != truth.len() {
+            bail!("the index returned {} matches where there are {}", found.len(), truth.len());
+        }
+    }
+    latencies.sort();
+    let mean = latencies.iter().map(Duration::as_secs_f64).sum::<f64>() / latencies.len() as f64 * 1000.0;
+    println!(
+        "{} hashes, {} queries, distance ≤ {}: {truth_total} true matches\n\
+         index (linear popcount scan, 1 core): recall {:.2} %, query mean {mean:.2} ms, p50 {:.2} ms, p99 {:.2} ms, {} MiB\n\
+         4-hex-prefix buckets (reference):     recall {:.2} %",
+        args.hashes,
+        args.queries,
+        args.distance,
+        100.0 * found_total as f64 / truth_total.max(1) as f64,
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99),
+        args.hashes * 16 / (1 << 20),
+        100.0 * prefix_total as f64 / truth_total.max(1) as f64,
+    );
+    Ok(found_total == truth_total)
+}
+
+fn phash_speed(args: &PhashBenchArgs) -> Result<bool> {
+    for file in &args.files {
+        let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+        let mut times = Vec::with_capacity(args.runs);
+        let mut hash = None;
+        for _ in 0..args.runs.max(1) {
+            let t = Instant::now();
+            hash = Some(proofmark_media::phash(&bytes).with_context(|| file.display().to_string())?);
+            times.push(t.elapsed());
+        }
+        times.sort();
+        let img = proofmark_media::decode_luma(&bytes)?;
+        println!(
+            "{}  {}x{}  median {:.2} ms  min {:.2} ms  ({})",
+            file.display(),
+            img.width,
+            img.height,
+            percentile(&times, 0.5),
+            percentile(&times, 0.0),
+            hash.map(|h| h.to_string()).unwrap_or_default()
+        );
+    }
+    Ok(true)
 }

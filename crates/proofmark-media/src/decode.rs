@@ -86,9 +86,19 @@ fn decode_jpeg(bytes: &[u8]) -> Result<LumaImage, DecodeError> {
             }
             mozjpeg::ColorSpace::JCS_YCbCr | mozjpeg::ColorSpace::JCS_RGB => {
                 let mut img = d.rgb().map_err(|e| corrupt_jpeg(&e))?;
-                let px: Vec<[u8; 3]> = img.read_scanlines().map_err(|e| corrupt_jpeg(&e))?;
+                // A band of rows at a time, straight to grey: no 3-bytes-per-pixel copy of the whole image.
+                const BAND: usize = 16;
+                let mut band = vec![0u8; width * 3 * BAND];
+                let mut grey = Vec::with_capacity(width * height);
+                while grey.len() < width * height {
+                    // Never ask for more rows than remain: the reader treats that as a truncated file.
+                    let rows_left = height - grey.len() / width;
+                    let want = &mut band[..width * 3 * rows_left.min(BAND)];
+                    let rows = img.read_scanlines_into(want).map_err(|e| corrupt_jpeg(&e))?;
+                    grey.extend(rows.chunks_exact(3).map(|p| luma(p[0], p[1], p[2])));
+                }
                 img.finish().map_err(|e| corrupt_jpeg(&e))?;
-                px.into_iter().map(|[r, g, b]| luma(r, g, b)).collect()
+                grey
             }
             other => return Err(DecodeError::ColorSpace(format!("{other:?}"))),
         };

@@ -5,8 +5,10 @@
 
 pub mod decode;
 pub mod fuzzing;
+pub mod index;
 pub mod phash;
 mod resample;
 
 pub use decode::{decode_luma, DecodeError, LumaImage};
+pub use index::{Match, PHashIndex};
 pub use phash::{phash, phash_luma, phash_with_margin, PHash};
