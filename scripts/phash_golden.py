@@ -68,6 +68,19 @@ def main() -> int:
         p = os.path.join(out, f"{label}.png")
         Image.new("L", (64, 48), value).save(p, "PNG")
         add(os.path.basename(p), p)
+    # The DCT itself, bit for bit: scipy.fftpack.dct of pixel rows and of arbitrary doubles (dct.tsv: 32 inputs
+    # then 32 outputs, each as the hex of its IEEE-754 bits).
+    import scipy
+    import scipy.fftpack
+    rng = np.random.default_rng(20261122)
+    vectors = [rng.integers(0, 256, 32).astype(np.float64) for _ in range(500)]
+    vectors += [rng.normal(0.0, 1000.0, 32) for _ in range(500)]
+    vectors += [np.full(32, 128.0), np.zeros(32), np.arange(32, dtype=np.float64)]
+    with open(os.path.join(out, "dct.tsv"), "w") as f:
+        f.write(f"# scipy {scipy.__version__} scipy.fftpack.dct (type II, norm None), n=32\n")
+        for v in vectors:
+            y = scipy.fftpack.dct(v)
+            f.write(" ".join(float(x).hex() for x in v) + "\t" + " ".join(float(x).hex() for x in y) + "\n")
     with open(os.path.join(out, "golden.tsv"), "w") as f:
         f.write(f"# imagehash {imagehash.__version__}, Pillow {PIL.__version__}, numpy {np.__version__}\n")
         f.write("# file\tphash (imagehash.phash, hash_size=8, highfreq_factor=4)\n")

@@ -3,6 +3,7 @@
 //! `mozjpeg`) and does not build for wasm32.
 #![forbid(unsafe_code)]
 
+pub mod dct;
 pub mod decode;
 pub mod fuzzing;
 pub mod index;

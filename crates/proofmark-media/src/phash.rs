@@ -1,9 +1,11 @@
 //! The perceptual hash, bit-identical to Python `imagehash` 4.3.2 `phash(image)` (hash_size 8, highfreq 4;
-//! SPEC §3.1): grey, Pillow Lanczos to 32×32, unnormalised 2-D DCT-II, the top-left 8×8 including DC,
+//! SPEC §3.1): grey, Pillow Lanczos to 32×32, unnormalised 2-D DCT-II computed exactly as scipy computes it
+//! (so even a coefficient that ties the median gets imagehash's bit), the top-left 8×8 including DC,
 //! bit = value > median, row-major, first bit most significant.
 use std::fmt;
 use std::str::FromStr;
 
+use crate::dct::Dct32;
 use crate::decode::{decode_luma, DecodeError, LumaImage};
 use crate::resample::lanczos_resize;
 
@@ -51,39 +53,29 @@ pub fn phash_luma(img: &LumaImage) -> PHash {
 }
 
 /// The hash, and how far the coefficient nearest the median is from it, relative to the median's magnitude
-/// (at least 1). A margin below about 1e-12 means a coefficient ties the median: its bit then depends on
-/// floating-point rounding, and imagehash (scipy's pocketfft) may round it the other way.
+/// (at least 1). A tiny margin means a coefficient ties the median and its bit is decided by rounding — which
+/// is why the DCT reproduces scipy's operations exactly.
 pub fn phash_with_margin(img: &LumaImage) -> (PHash, f64) {
     let small = if img.width == SIZE && img.height == SIZE { img.clone() } else { lanczos_resize(img, SIZE, SIZE) };
-    // cos table: c[k][n] = cos(pi * k * (2n + 1) / (2N)), scipy's DCT-II without normalisation: y[k] = 2 Σ x[n] c[k][n].
-    let mut c = [[0f64; SIZE]; KEEP];
-    for (k, row) in c.iter_mut().enumerate() {
-        for (n, v) in row.iter_mut().enumerate() {
-            *v = (std::f64::consts::PI * k as f64 * (2 * n + 1) as f64 / (2 * SIZE) as f64).cos();
+    // scipy.fftpack.dct(scipy.fftpack.dct(pixels, axis=0), axis=1), computed as scipy does (crate::dct).
+    static DCT: std::sync::OnceLock<Dct32> = std::sync::OnceLock::new();
+    let dct = DCT.get_or_init(Dct32::new);
+    let mut cols = [[0f64; SIZE]; SIZE]; // cols[x] = DCT of column x
+    for (x, out) in cols.iter_mut().enumerate() {
+        let mut column = [0f64; SIZE];
+        for (y, v) in column.iter_mut().enumerate() {
+            *v = f64::from(small.pixels[y * SIZE + x]);
         }
+        *out = dct.forward(&column);
     }
-    // Along columns (axis 0) first: only the first KEEP output rows are needed.
-    let mut cols = [[0f64; SIZE]; KEEP];
-    for (k, out) in cols.iter_mut().enumerate() {
-        for (x, o) in out.iter_mut().enumerate() {
-            let mut s = 0.0;
-            for (y, cy) in c[k].iter().enumerate() {
-                s += f64::from(small.pixels[y * SIZE + x]) * cy;
-            }
-            *o = 2.0 * s;
-        }
-    }
-    // Then along rows (axis 1), first KEEP outputs.
     let mut block = [0f64; KEEP * KEEP];
     for k in 0..KEEP {
-        for l in 0..KEEP {
-            let mut s = 0.0;
-            for (col, cx) in cols[k].iter().zip(c[l].iter()) {
-                s += col * cx;
-            }
-            let v = 2.0 * s;
-            block[k * KEEP + l] = if v.abs() < 1e-6 { 0.0 } else { v };
+        let mut row = [0f64; SIZE];
+        for (x, v) in row.iter_mut().enumerate() {
+            *v = cols[x][k];
         }
+        let out = dct.forward(&row);
+        block[k * KEEP..(k + 1) * KEEP].copy_from_slice(&out[..KEEP]);
     }
     let mut sorted = block;
     sorted.sort_by(f64::total_cmp);
