@@ -82,7 +82,7 @@ fn dct_matches_scipy_bit_for_bit() {
     };
     let table = std::fs::read_to_string(Path::new(&dir).join("dct.tsv")).unwrap();
     let dct = proofmark_media::dct::Dct32::new();
-    let parse = |s: &str| -> Vec<f64> { s.split(' ').map(|h| hexf(h)).collect() };
+    let parse = |s: &str| -> Vec<f64> { s.split(' ').map(hexf).collect() };
     let mut checked = 0;
     for line in table.lines().filter(|l| !l.starts_with('#')) {
         let (input, expected) = line.split_once('\t').unwrap();
