@@ -6,8 +6,9 @@ usage: phash_golden.py OUT_DIR [IMAGES_DIR]
 Writes OUT_DIR/<name> for every derived variant of every image in IMAGES_DIR (default ../shared/images)
 and OUT_DIR/golden.tsv: `file<TAB>imagehash.phash hex`, one line per file (the originals are listed with
 their path relative to IMAGES_DIR, prefixed `shared:`). The first lines are comments with the versions.
-Variants: JPEG q95/q75/q50 (4:2:0), palette PNG, RGBA PNG, 16-bit RGB PNG, 16-bit grey PNG, grey PNG,
-a tiny 7x5 PNG, and uniform grey / black / white images.
+Variants: JPEG q95/q75/q50 (4:2:0), palette PNG, RGBA PNG, alpha-gradient PNG, 16-bit grey PNG, grey PNG,
+a tiny 7x5 PNG, a 256-colour GIF and an animated GIF with transparency (first frame), and uniform grey /
+black / white images; plus dct.tsv (see below).
 """
 import os
 import sys
@@ -55,6 +56,15 @@ def main() -> int:
                 p = os.path.join(out, f"{stem}.{suffix}")
                 img.save(p, "PNG")
                 add(os.path.basename(p), p)
+            # GIF, first frame: a 256-colour image, and one with a transparent index and a smaller frame
+            # offset on its canvas (a second frame follows and must be ignored).
+            p = os.path.join(out, f"{stem}.gif")
+            rgb.quantize(colors=256).save(p, "GIF")
+            add(os.path.basename(p), p)
+            small = rgb.resize((max(1, rgb.width // 2), max(1, rgb.height // 2))).quantize(colors=32)
+            p = os.path.join(out, f"{stem}.anim.gif")
+            small.save(p, "GIF", save_all=True, append_images=[small.rotate(90)], transparency=3, duration=100)
+            add(os.path.basename(p), p)
             # 16-bit grey: values spread over the full 16-bit range (Pillow clamps to 255 in convert("L")).
             grey16 = (np.array(rgb.convert("L"), dtype=np.uint16) * 257).astype(np.uint16)
             p = os.path.join(out, f"{stem}.grey16.png")

@@ -24,7 +24,7 @@ impl std::fmt::Debug for LumaImage {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum DecodeError {
-    #[error("not a supported image (JPEG or PNG)")]
+    #[error("not a supported image (JPEG, PNG or GIF)")]
     Unsupported,
     #[error("the {format} image is truncated or corrupt: {detail}")]
     Corrupt { format: &'static str, detail: String },
@@ -50,12 +50,14 @@ fn check_size(width: u64, height: u64) -> Result<(), DecodeError> {
     Ok(())
 }
 
-/// Decode JPEG or PNG bytes (sniffed by content) to Pillow's "L".
+/// Decode JPEG, PNG or GIF bytes (sniffed by content) to Pillow's "L".
 pub fn decode_luma(bytes: &[u8]) -> Result<LumaImage, DecodeError> {
     if bytes.starts_with(&[0xff, 0xd8, 0xff]) {
         decode_jpeg(bytes)
     } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
         decode_png(bytes)
+    } else if bytes.starts_with(b"GIF87a") || bytes.starts_with(b"GIF89a") {
+        decode_gif(bytes)
     } else {
         Err(DecodeError::Unsupported)
     }
@@ -163,4 +165,44 @@ fn decode_png(bytes: &[u8]) -> Result<LumaImage, DecodeError> {
         }
     };
     Ok(LumaImage { width, height, pixels })
+}
+
+/// The first frame of a GIF as Pillow shows it: a canvas the size of the logical screen, filled with the
+/// frame's transparency index (or 0), the frame's indices written at its offset, then every index mapped
+/// through the frame's palette (local, else global) to grey; an index past the palette's end is black.
+fn decode_gif(bytes: &[u8]) -> Result<LumaImage, DecodeError> {
+    let corrupt = |e: gif::DecodingError| DecodeError::Corrupt { format: "GIF", detail: e.to_string() };
+    let mut options = gif::DecodeOptions::new();
+    options.set_color_output(gif::ColorOutput::Indexed);
+    let mut decoder = options.read_info(Cursor::new(bytes)).map_err(corrupt)?;
+    let (width, height) = (usize::from(decoder.width()), usize::from(decoder.height()));
+    check_size(width as u64, height as u64)?;
+    let global = decoder.global_palette().map(<[u8]>::to_vec);
+    let frame = decoder
+        .read_next_frame()
+        .map_err(corrupt)?
+        .ok_or_else(|| DecodeError::Corrupt { format: "GIF", detail: "no image in the file".into() })?;
+    let palette = frame.palette.clone().or(global).unwrap_or_default();
+    let mut canvas = vec![frame.transparent.unwrap_or(0); width * height];
+    let (left, top) = (usize::from(frame.left), usize::from(frame.top));
+    let fw = usize::from(frame.width);
+    for (row, line) in frame.buffer.chunks(fw.max(1)).enumerate() {
+        let y = top + row;
+        if y >= height {
+            break;
+        }
+        for (col, &v) in line.iter().enumerate() {
+            let x = left + col;
+            if x < width {
+                canvas[y * width + x] = v;
+            }
+        }
+    }
+    let grey: Vec<u8> = (0..256)
+        .map(|i| match palette.get(i * 3..i * 3 + 3) {
+            Some(rgb) => luma(rgb[0], rgb[1], rgb[2]),
+            None => 0,
+        })
+        .collect();
+    Ok(LumaImage { width, height, pixels: canvas.into_iter().map(|v| grey[usize::from(v)]).collect() })
 }
