@@ -61,6 +61,14 @@ def main() -> int:
             p = os.path.join(out, f"{stem}.gif")
             rgb.quantize(colors=256).save(p, "GIF")
             add(os.path.basename(p), p)
+            for q, lossless in ((75, False), (90, False), (100, True)):
+                kind = "lossless" if lossless else f"q{q}"
+                p = os.path.join(out, f"{stem}.{kind}.webp")
+                rgb.save(p, "WEBP", quality=q, lossless=lossless)
+                add(os.path.basename(p), p)
+            p = os.path.join(out, f"{stem}.alpha.webp")
+            variants["alpha-gradient.png"].save(p, "WEBP", quality=80)
+            add(os.path.basename(p), p)
             small = rgb.resize((max(1, rgb.width // 2), max(1, rgb.height // 2))).quantize(colors=32)
             p = os.path.join(out, f"{stem}.anim.gif")
             small.save(p, "GIF", save_all=True, append_images=[small.rotate(90)], transparency=3, duration=100)

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
 pub struct PhashArgs {
-    /// Image files (JPEG, PNG or GIF).
+    /// Image files (JPEG, PNG, GIF or WebP).
     #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
 }

@@ -24,7 +24,7 @@ impl std::fmt::Debug for LumaImage {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum DecodeError {
-    #[error("not a supported image (JPEG, PNG or GIF)")]
+    #[error("not a supported image (JPEG, PNG, GIF or WebP)")]
     Unsupported,
     #[error("the {format} image is truncated or corrupt: {detail}")]
     Corrupt { format: &'static str, detail: String },
@@ -50,7 +50,7 @@ fn check_size(width: u64, height: u64) -> Result<(), DecodeError> {
     Ok(())
 }
 
-/// Decode JPEG, PNG or GIF bytes (sniffed by content) to Pillow's "L".
+/// Decode JPEG, PNG, GIF or WebP bytes (sniffed by content) to Pillow's "L".
 pub fn decode_luma(bytes: &[u8]) -> Result<LumaImage, DecodeError> {
     if bytes.starts_with(&[0xff, 0xd8, 0xff]) {
         decode_jpeg(bytes)
@@ -58,6 +58,8 @@ pub fn decode_luma(bytes: &[u8]) -> Result<LumaImage, DecodeError> {
         decode_png(bytes)
     } else if bytes.starts_with(b"GIF87a") || bytes.starts_with(b"GIF89a") {
         decode_gif(bytes)
+    } else if bytes.len() >= 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
+        decode_webp(bytes)
     } else {
         Err(DecodeError::Unsupported)
     }
@@ -205,4 +207,20 @@ fn decode_gif(bytes: &[u8]) -> Result<LumaImage, DecodeError> {
         })
         .collect();
     Ok(LumaImage { width, height, pixels: canvas.into_iter().map(|v| grey[usize::from(v)]).collect() })
+}
+
+/// WebP (lossy or lossless, first frame) through libwebp, as Pillow decodes it: RGB(A) with libwebp's
+/// default (fancy) chroma upsampling, alpha ignored for grey.
+fn decode_webp(bytes: &[u8]) -> Result<LumaImage, DecodeError> {
+    let corrupt = |detail: &str| DecodeError::Corrupt { format: "WebP", detail: detail.to_owned() };
+    let features = webp::BitstreamFeatures::new(bytes).ok_or_else(|| corrupt("unreadable header"))?;
+    check_size(u64::from(features.width()), u64::from(features.height()))?;
+    let image = webp::Decoder::new(bytes).decode().ok_or_else(|| corrupt("the data does not decode"))?;
+    let (width, height) = (image.width() as usize, image.height() as usize);
+    let channels = if image.is_alpha() { 4 } else { 3 };
+    if image.len() != width * height * channels {
+        return Err(corrupt("unexpected pixel layout"));
+    }
+    let pixels = image.chunks_exact(channels).map(|p| luma(p[0], p[1], p[2])).collect();
+    Ok(LumaImage { width, height, pixels })
 }

@@ -1,4 +1,4 @@
-//! Proofmark's pixels (SPEC §3): decoding (JPEG, PNG, GIF) with Pillow's semantics, and the perceptual hash bit-identical to
+//! Proofmark's pixels (SPEC §3): decoding (JPEG, PNG, GIF, WebP) with Pillow's semantics, and the perceptual hash bit-identical to
 //! Python `imagehash` 4.3.2. Split from `proofmark-core` because it links C codecs (libjpeg-turbo via
 //! `mozjpeg`) and does not build for wasm32.
 #![forbid(unsafe_code)]

@@ -42,7 +42,7 @@ impl FromStr for PHash {
     }
 }
 
-/// pHash of encoded image bytes (JPEG, PNG or GIF).
+/// pHash of encoded image bytes (JPEG, PNG, GIF or WebP).
 pub fn phash(bytes: &[u8]) -> Result<PHash, DecodeError> {
     Ok(phash_luma(&decode_luma(bytes)?))
 }

@@ -30,6 +30,6 @@ fn phash_prints_imagehash_format_and_fails_cleanly() {
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(err.contains("truncated.jpg: the JPEG image is truncated or corrupt"), "{err}");
-    assert!(err.contains("notes.txt: not a supported image (JPEG, PNG or GIF)"), "{err}");
+    assert!(err.contains("notes.txt: not a supported image (JPEG, PNG, GIF or WebP)"), "{err}");
     assert!(stdout(&out).starts_with("bff1c1c0434e8cbc  "), "the readable file is still hashed");
 }
