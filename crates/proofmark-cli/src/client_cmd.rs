@@ -121,19 +121,9 @@ fn field(v: &Value, name: &str) -> Result<String> {
     v.get(name).and_then(Value::as_str).map(str::to_owned).ok_or_else(|| anyhow!("server response has no {name}"))
 }
 
-fn done(result: Result<()>) -> ExitCode {
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(2)
-        }
-    }
-}
-
 pub fn device(cmd: DeviceCommand) -> ExitCode {
     let DeviceCommand::Register { server, publisher, external_id, attestation_token, force, keystore } = cmd;
-    done((|| {
+    crate::exit_status((|| {
         let path = keystore.path()?;
         if path.exists() && !force {
             bail!("{} exists: this machine is registered already (--force replaces it)", path.display());
@@ -211,7 +201,7 @@ fn zeroize_vec(v: Option<Vec<u8>>) -> Option<zeroize::Zeroizing<Vec<u8>>> {
 }
 
 pub fn capture(args: CaptureArgs) -> ExitCode {
-    done((|| {
+    crate::exit_status((|| {
         let (store, key) = load_keystore(&args.keystore.path()?)?;
         let agent = agent();
         let auth = format!("Bearer {}", store.device_token);

@@ -47,6 +47,17 @@ enum Command {
     Bench(bench_cmd::BenchCommand),
 }
 
+/// Exit 0, or print the error chain and exit 2 (could not run), for the commands without a verdict.
+fn exit_status(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {

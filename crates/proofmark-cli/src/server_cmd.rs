@@ -77,16 +77,6 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")
 }
 
-fn report(result: Result<()>) -> ExitCode {
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(2)
-        }
-    }
-}
-
 /// Logs to stderr, filtered by PROOFMARK_LOG (default `info`).
 fn init_logging() {
     tracing_subscriber::fmt()
@@ -101,7 +91,7 @@ fn init_logging() {
 
 pub fn serve(args: ServerArgs) -> ExitCode {
     init_logging();
-    report(args.config().and_then(|config| runtime()?.block_on(proofmark_server::serve(config))))
+    crate::exit_status(args.config().and_then(|config| runtime()?.block_on(proofmark_server::serve(config))))
 }
 
 async fn open_store(config: &Config) -> Result<std::sync::Arc<dyn proofmark_store::Store>> {
@@ -119,7 +109,7 @@ fn now() -> i64 {
 
 pub fn admin(cmd: AdminCommand) -> ExitCode {
     init_logging();
-    report((|| {
+    crate::exit_status((|| {
         let AdminCommand::Token { label, server } = cmd;
         let config = server.config()?;
         runtime()?.block_on(async {
@@ -138,7 +128,7 @@ pub fn admin(cmd: AdminCommand) -> ExitCode {
 
 pub fn keys(cmd: KeysCommand) -> ExitCode {
     init_logging();
-    report((|| match cmd {
+    crate::exit_status((|| match cmd {
         KeysCommand::Rotate { server } => {
             let config = server.config()?;
             runtime()?.block_on(async {

@@ -48,6 +48,19 @@ fn check_golden(dir: &Path, shared: &Path) -> (usize, Vec<String>, Vec<String>) 
     (checked, wrong, ties)
 }
 
+/// The folder `scripts/phash_golden.py` wrote (PROOFMARK_PHASH_GOLDEN). Required in CI and under
+/// scripts/test.sh; elsewhere the test says it skipped.
+fn golden_dir(test: &str) -> Option<PathBuf> {
+    let Some(dir) = std::env::var_os("PROOFMARK_PHASH_GOLDEN") else {
+        if std::env::var_os("CI").is_some() || std::env::var_os("PROOFMARK_REQUIRE_CHECKERS").is_some() {
+            panic!("PROOFMARK_PHASH_GOLDEN is not set: run the tests with scripts/test.sh");
+        }
+        eprintln!("SKIPPED {test}: PROOFMARK_PHASH_GOLDEN not set (scripts/test.sh sets it)");
+        return None;
+    };
+    Some(PathBuf::from(dir))
+}
+
 #[test]
 fn shared_images_match_imagehash() {
     let (checked, wrong, ties) = check_golden(&repo().join("testdata/phash"), &repo().join("../shared/images"));
@@ -57,13 +70,7 @@ fn shared_images_match_imagehash() {
 
 #[test]
 fn derived_variants_match_imagehash() {
-    let Some(dir) = std::env::var_os("PROOFMARK_PHASH_GOLDEN") else {
-        if std::env::var_os("CI").is_some() || std::env::var_os("PROOFMARK_REQUIRE_CHECKERS").is_some() {
-            panic!("PROOFMARK_PHASH_GOLDEN is not set: run the tests with scripts/test.sh");
-        }
-        eprintln!("SKIPPED derived_variants_match_imagehash: PROOFMARK_PHASH_GOLDEN not set (scripts/test.sh sets it)");
-        return;
-    };
+    let Some(dir) = golden_dir("derived_variants_match_imagehash") else { return };
     let (checked, wrong, ties) = check_golden(Path::new(&dir), &repo().join("../shared/images"));
     assert!(checked >= 100, "{checked}");
     println!("{checked} files, {} differ", wrong.len() + ties.len());
@@ -73,13 +80,7 @@ fn derived_variants_match_imagehash() {
 /// The DCT-II agrees with scipy.fftpack.dct to the last bit on 1,003 vectors (scripts/phash_golden.py).
 #[test]
 fn dct_matches_scipy_bit_for_bit() {
-    let Some(dir) = std::env::var_os("PROOFMARK_PHASH_GOLDEN") else {
-        if std::env::var_os("CI").is_some() || std::env::var_os("PROOFMARK_REQUIRE_CHECKERS").is_some() {
-            panic!("PROOFMARK_PHASH_GOLDEN is not set: run the tests with scripts/test.sh");
-        }
-        eprintln!("SKIPPED dct_matches_scipy_bit_for_bit: PROOFMARK_PHASH_GOLDEN not set (scripts/test.sh sets it)");
-        return;
-    };
+    let Some(dir) = golden_dir("dct_matches_scipy_bit_for_bit") else { return };
     let table = std::fs::read_to_string(Path::new(&dir).join("dct.tsv")).unwrap();
     let dct = proofmark_media::dct::Dct32::new();
     let parse = |s: &str| -> Vec<f64> { s.split(' ').map(hexf).collect() };
