@@ -40,7 +40,7 @@ pub fn luma(r: u8, g: u8, b: u8) -> u8 {
     ((u32::from(r) * 19595 + u32::from(g) * 38470 + u32::from(b) * 7471 + 0x8000) >> 16) as u8
 }
 
-fn check_size(width: u64, height: u64) -> Result<(), DecodeError> {
+pub(crate) fn check_size(width: u64, height: u64) -> Result<(), DecodeError> {
     if width == 0 || height == 0 {
         return Err(DecodeError::Corrupt { format: "image", detail: "zero width or height".into() });
     }
@@ -66,11 +66,7 @@ pub fn decode_luma(bytes: &[u8]) -> Result<LumaImage, DecodeError> {
 }
 
 fn decode_jpeg(bytes: &[u8]) -> Result<LumaImage, DecodeError> {
-    // libjpeg only warns about a file that ends early (and fills the rest with grey); Pillow refuses it.
-    // Entropy-coded data never contains FF D9, so the end-of-image marker must follow the last scan header.
-    let last_scan = bytes.windows(2).rposition(|w| w == [0xff, 0xda]);
-    let has_end = last_scan.is_some_and(|at| bytes[at..].windows(2).any(|w| w == [0xff, 0xd9]));
-    if !has_end {
+    if !jpeg_has_end(bytes) {
         return Err(DecodeError::Corrupt {
             format: "JPEG",
             detail: "the data ends before the end-of-image marker".into(),
@@ -111,20 +107,26 @@ fn decode_jpeg(bytes: &[u8]) -> Result<LumaImage, DecodeError> {
         }
         Ok(LumaImage { width, height, pixels })
     });
-    match result {
-        Ok(r) => r,
-        Err(panic) => {
-            let detail = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-                .unwrap_or_else(|| "libjpeg error".into());
-            Err(DecodeError::Corrupt { format: "JPEG", detail })
-        }
-    }
+    result.unwrap_or_else(|panic| Err(DecodeError::Corrupt { format: "JPEG", detail: panic_detail(panic) }))
 }
 
-fn corrupt_jpeg(e: &dyn std::fmt::Display) -> DecodeError {
+/// libjpeg only warns about a file that ends early (and fills the rest with grey); Pillow refuses it.
+/// Entropy-coded data never contains FF D9, so the end-of-image marker must follow the last scan header.
+pub(crate) fn jpeg_has_end(bytes: &[u8]) -> bool {
+    let last_scan = bytes.windows(2).rposition(|w| w == [0xff, 0xda]);
+    last_scan.is_some_and(|at| bytes[at..].windows(2).any(|w| w == [0xff, 0xd9]))
+}
+
+/// The message of a panic unwound out of libjpeg's error handler.
+pub(crate) fn panic_detail(panic: Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_else(|| "libjpeg error".into())
+}
+
+pub(crate) fn corrupt_jpeg(e: &dyn std::fmt::Display) -> DecodeError {
     DecodeError::Corrupt { format: "JPEG", detail: e.to_string() }
 }
 
@@ -185,6 +187,19 @@ fn decode_gif(bytes: &[u8]) -> Result<LumaImage, DecodeError> {
         .map_err(corrupt)?
         .ok_or_else(|| DecodeError::Corrupt { format: "GIF", detail: "no image in the file".into() })?;
     let palette = frame.palette.clone().or(global).unwrap_or_default();
+    let canvas = gif_canvas(frame, width, height);
+    let grey: Vec<u8> = (0..256)
+        .map(|i| match palette.get(i * 3..i * 3 + 3) {
+            Some(rgb) => luma(rgb[0], rgb[1], rgb[2]),
+            None => 0,
+        })
+        .collect();
+    Ok(LumaImage { width, height, pixels: canvas.into_iter().map(|v| grey[usize::from(v)]).collect() })
+}
+
+/// A GIF frame's palette indices on a canvas the size of the logical screen, filled with the frame's
+/// transparency index (or 0) where the frame does not reach.
+pub(crate) fn gif_canvas(frame: &gif::Frame<'_>, width: usize, height: usize) -> Vec<u8> {
     let mut canvas = vec![frame.transparent.unwrap_or(0); width * height];
     let (left, top) = (usize::from(frame.left), usize::from(frame.top));
     let fw = usize::from(frame.width);
@@ -200,13 +215,7 @@ fn decode_gif(bytes: &[u8]) -> Result<LumaImage, DecodeError> {
             }
         }
     }
-    let grey: Vec<u8> = (0..256)
-        .map(|i| match palette.get(i * 3..i * 3 + 3) {
-            Some(rgb) => luma(rgb[0], rgb[1], rgb[2]),
-            None => 0,
-        })
-        .collect();
-    Ok(LumaImage { width, height, pixels: canvas.into_iter().map(|v| grey[usize::from(v)]).collect() })
+    canvas
 }
 
 /// WebP (lossy or lossless, first frame) through libwebp, as Pillow decodes it: RGB(A) with libwebp's

@@ -3,13 +3,17 @@
 //! `mozjpeg`) and does not build for wasm32.
 #![forbid(unsafe_code)]
 
+pub mod attack;
 pub mod dct;
 pub mod decode;
 pub mod fuzzing;
+pub mod image;
 pub mod index;
 pub mod phash;
 mod resample;
+pub mod watermark;
 
 pub use decode::{decode_luma, DecodeError, LumaImage};
+pub use image::{decode_image, encode_image, Encoding, Format, Image};
 pub use index::{Match, PHashIndex};
 pub use phash::{phash, phash_luma, phash_with_margin, PHash};

@@ -1,0 +1,144 @@
+//! Float planes and the resampling between an image's luma and the watermark's canonical frame.
+//! Separable triangle (bilinear) filtering, widened by the scale factor when shrinking (area-like
+//! anti-aliasing), with weights precomputed per output index.
+
+/// A row-major f32 plane.
+#[derive(Clone, PartialEq)]
+pub struct Plane {
+    pub width: usize,
+    pub height: usize,
+    pub data: Vec<f32>,
+}
+
+impl std::fmt::Debug for Plane {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Plane({}x{})", self.width, self.height)
+    }
+}
+
+impl Plane {
+    pub fn new(width: usize, height: usize) -> Plane {
+        Plane { width, height, data: vec![0.0; width * height] }
+    }
+}
+
+/// Per output index: first input index and weights (summing to 1).
+struct Taps {
+    start: Vec<usize>,
+    len: Vec<usize>,
+    weights: Vec<f32>,
+    stride: usize,
+}
+
+fn taps(in_size: usize, out_size: usize) -> Taps {
+    let scale = in_size as f64 / out_size as f64;
+    let support = scale.max(1.0);
+    let stride = (support.ceil() as usize) * 2 + 2;
+    let mut t = Taps { start: Vec::with_capacity(out_size), len: Vec::new(), weights: vec![0.0; out_size * stride], stride };
+    for o in 0..out_size {
+        let center = (o as f64 + 0.5) * scale;
+        let lo = ((center - support).floor().max(0.0)) as usize;
+        let hi = ((center + support).ceil() as usize).min(in_size);
+        let mut ws = Vec::with_capacity(hi - lo);
+        for i in lo..hi {
+            let d = ((i as f64 + 0.5 - center) / support).abs();
+            ws.push((1.0 - d).max(0.0));
+        }
+        // Trim zero weights at the ends, normalise.
+        let first = ws.iter().position(|&w| w > 0.0).unwrap_or(0);
+        let last = ws.iter().rposition(|&w| w > 0.0).map_or(first + 1, |p| p + 1);
+        let sum: f64 = ws[first..last].iter().sum();
+        let n = (last - first).min(stride);
+        for (k, w) in ws[first..first + n].iter().enumerate() {
+            t.weights[o * stride + k] = if sum > 0.0 { (w / sum) as f32 } else { 0.0 };
+        }
+        if sum <= 0.0 {
+            // Degenerate (cannot happen for in_size ≥ 1); fall back to nearest.
+            t.weights[o * stride] = 1.0;
+        }
+        t.start.push((lo + first).min(in_size - 1));
+        t.len.push(n.max(1));
+    }
+    t
+}
+
+/// Resample a plane to `out_w`×`out_h`.
+pub fn resize(src: &Plane, out_w: usize, out_h: usize) -> Plane {
+    let tx = taps(src.width, out_w);
+    let ty = taps(src.height, out_h);
+    // Vertical pass first restricted to needed rows is the same cost either way; do horizontal first.
+    let mut mid = vec![0.0f32; out_w * src.height];
+    for y in 0..src.height {
+        let row = &src.data[y * src.width..(y + 1) * src.width];
+        let out = &mut mid[y * out_w..(y + 1) * out_w];
+        for (o, slot) in out.iter_mut().enumerate() {
+            let s = tx.start[o];
+            let w = &tx.weights[o * tx.stride..o * tx.stride + tx.len[o]];
+            *slot = row[s..s + w.len()].iter().zip(w).map(|(a, b)| a * b).sum();
+        }
+    }
+    let mut dst = Plane::new(out_w, out_h);
+    for o in 0..out_h {
+        let s = ty.start[o];
+        let w = &ty.weights[o * ty.stride..o * ty.stride + ty.len[o]];
+        let out = &mut dst.data[o * out_w..(o + 1) * out_w];
+        for (k, &wk) in w.iter().enumerate() {
+            let row = &mid[(s + k) * out_w..(s + k + 1) * out_w];
+            for (d, &v) in out.iter_mut().zip(row) {
+                *d += wk * v;
+            }
+        }
+    }
+    dst
+}
+
+/// `src - box_blur(src)` with a (2r+1)² box, edges replicated: the local-mean-removed plane the detector
+/// correlates against (host luma is mostly low-frequency; this keeps the chip band).
+pub fn highpass(src: &Plane, r: usize) -> Plane {
+    let (w, h) = (src.width, src.height);
+    let n = (2 * r + 1) as f32;
+    let clampi = |i: isize, len: usize| i.clamp(0, len as isize - 1) as usize;
+    let mut tmp = vec![0.0f32; w * h];
+    for y in 0..h {
+        let row = &src.data[y * w..(y + 1) * w];
+        let mut acc: f32 = (-(r as isize)..=r as isize).map(|d| row[clampi(d, w)]).sum();
+        for x in 0..w {
+            tmp[y * w + x] = acc / n;
+            acc += row[clampi(x as isize + r as isize + 1, w)] - row[clampi(x as isize - r as isize, w)];
+        }
+    }
+    let mut out = Plane::new(w, h);
+    for x in 0..w {
+        let mut acc: f32 = (-(r as isize)..=r as isize).map(|d| tmp[clampi(d, h) * w + x]).sum();
+        for y in 0..h {
+            let i = y * w + x;
+            out.data[i] = src.data[i] - acc / n;
+            acc += tmp[clampi(y as isize + r as isize + 1, h) * w + x] - tmp[clampi(y as isize - r as isize, h) * w + x];
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resize_keeps_constants_and_means() {
+        let p = Plane { width: 37, height: 23, data: vec![7.5; 37 * 23] };
+        for (w, h) in [(256, 256), (10, 5), (37, 23), (100, 11)] {
+            let r = resize(&p, w, h);
+            assert!(r.data.iter().all(|&v| (v - 7.5).abs() < 1e-4), "{w}x{h}");
+        }
+        let ramp = Plane { width: 64, height: 1, data: (0..64).map(|i| i as f32).collect() };
+        let half = resize(&ramp, 32, 1);
+        let mean: f32 = half.data.iter().sum::<f32>() / 32.0;
+        assert!((mean - 31.5).abs() < 0.3, "{mean}");
+    }
+
+    #[test]
+    fn highpass_removes_constants() {
+        let p = Plane { width: 20, height: 9, data: vec![100.0; 180] };
+        assert!(highpass(&p, 4).data.iter().all(|v| v.abs() < 1e-3));
+    }
+}

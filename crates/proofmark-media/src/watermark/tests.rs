@@ -1,0 +1,73 @@
+use super::*;
+use crate::attack::{Attack, Side};
+
+/// A colour image with texture, edges and flat areas, deterministic.
+pub(crate) fn synthetic(width: usize, height: usize, seed: u64) -> Image {
+    let mut img = Image::new(width, height, 3);
+    let mut x = seed | 1;
+    for yy in 0..height {
+        for xx in 0..width {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let noise = (x % 17) as f32 - 8.0;
+            let base = 128.0 + 60.0 * ((xx as f32 / 23.0).sin() * (yy as f32 / 31.0).cos());
+            let block = if (xx / 64 + yy / 48) % 2 == 0 { 30.0 } else { -30.0 };
+            let v = base + block + noise;
+            let i = (yy * width + xx) * 3;
+            img.pixels[i] = (v + 10.0).clamp(0.0, 255.0) as u8;
+            img.pixels[i + 1] = v.clamp(0.0, 255.0) as u8;
+            img.pixels[i + 2] = (v - 20.0).clamp(0.0, 255.0) as u8;
+        }
+    }
+    img
+}
+
+fn key(n: u8) -> WatermarkKey {
+    WatermarkKey::from_bytes([n; 32])
+}
+
+const PAYLOAD: [u8; 16] = *b"proofmark-wm-128";
+
+#[test]
+fn round_trip_meets_psnr_and_reads_back() {
+    let img = synthetic(400, 300, 7);
+    let (marked, stats) = embed(&img, &key(1), &PAYLOAD).expect("embed");
+    assert!(stats.psnr_y >= TARGET_PSNR, "{}", stats.psnr_y);
+    assert_eq!((marked.width, marked.height, marked.channels), (400, 300, 3));
+    let d = extract(&marked, &key(1));
+    assert_eq!(d.payload, Some(PAYLOAD));
+    assert!(d.raw_bit_accuracy(&key(1), &PAYLOAD) > 0.99);
+}
+
+#[test]
+fn wrong_key_and_unmarked_images_read_nothing() {
+    let img = synthetic(400, 300, 9);
+    let (marked, _) = embed(&img, &key(1), &PAYLOAD).expect("embed");
+    assert_eq!(extract(&marked, &key(2)).payload, None);
+    assert_eq!(extract(&img, &key(1)).payload, None);
+}
+
+#[test]
+fn survives_crop_resize_and_jpeg() {
+    let img = synthetic(640, 480, 11);
+    let (marked, _) = embed(&img, &key(3), &PAYLOAD).expect("embed");
+    for attack in [
+        Attack::Crop(Side::Left, 0.1),
+        Attack::Chain(vec![Attack::Crop(Side::Centre, 0.1), Attack::Resize(0.5, 0.5), Attack::Jpeg(75)]),
+        Attack::Shift(-13, 5),
+        Attack::Brightness(1.2),
+    ] {
+        let attacked = attack.apply(&marked).expect("attack");
+        assert_eq!(extract(&attacked, &key(3)).payload, Some(PAYLOAD), "{}", attack.name());
+    }
+}
+
+#[test]
+fn too_small_images_are_refused() {
+    let img = synthetic(95, 300, 1);
+    assert_eq!(
+        embed(&img, &key(1), &PAYLOAD).map(|_| ()),
+        Err(WatermarkError::TooSmall { width: 95, height: 300, min: MIN_SIDE })
+    );
+}
