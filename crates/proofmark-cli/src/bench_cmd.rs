@@ -18,6 +18,9 @@ pub enum BenchCommand {
     PhashIndex(IndexBenchArgs),
     /// pHash speed: decode + hash each file repeatedly, one core.
     Phash(PhashBenchArgs),
+    /// Watermark robustness (SPEC §3.3 attack suite), quality, speed and false accepts; optionally beside
+    /// the Python invisible-watermark dwtDctSvd baseline.
+    Watermark(crate::wm_bench::WatermarkBenchArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -103,6 +106,7 @@ pub fn run(cmd: BenchCommand) -> ExitCode {
         BenchCommand::Capture(args) => capture(&args),
         BenchCommand::PhashIndex(args) => phash_index(&args),
         BenchCommand::Phash(args) => phash_speed(&args),
+        BenchCommand::Watermark(args) => crate::wm_bench::run(&args),
     };
     match result {
         Ok(ok) => ExitCode::from(u8::from(!ok)),

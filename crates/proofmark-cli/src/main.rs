@@ -9,6 +9,8 @@ mod fetch;
 mod media_cmd;
 mod server_cmd;
 mod verify_cmd;
+mod watermark_cmd;
+mod wm_bench;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -42,7 +44,10 @@ enum Command {
     Capture(client_cmd::CaptureArgs),
     /// Perceptual hashes (pHash), identical to Python imagehash's `phash`.
     Phash(media_cmd::PhashArgs),
-    /// Benchmarks against a server on this machine.
+    /// The invisible watermark: make a key, embed a 128-bit payload, extract it.
+    #[command(subcommand)]
+    Watermark(watermark_cmd::WatermarkCommand),
+    /// Benchmarks: the capture server, pHash, the similarity index, the watermark.
     #[command(subcommand)]
     Bench(bench_cmd::BenchCommand),
 }
@@ -62,6 +67,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Verify(args) => verify_cmd::run(args),
+        Command::Watermark(cmd) => watermark_cmd::run(cmd),
         Command::Serve(args) => server_cmd::serve(args),
         Command::Admin(cmd) => server_cmd::admin(cmd),
         Command::Keys(cmd) => server_cmd::keys(cmd),

@@ -38,7 +38,7 @@ const HP_RADIUS: usize = 4;
 const PILOT_FRACTION: f32 = 0.12;
 /// Informed-embedding rounds for the pilot and for the payload chips.
 const PILOT_ROUNDS: usize = 3;
-const QIM_ROUNDS: usize = 4;
+const QIM_ROUNDS: usize = 6;
 /// How much of a uniform offset over a chip its high-passed mean keeps (box 9 around a 4×4 chip).
 const SELF_GAIN: f32 = 0.85;
 /// Gains tried when reading the chips (brightness, contrast and codecs scale the chip means).
@@ -52,8 +52,15 @@ const WHITEN_FLOOR: f32 = 1.5;
 pub const TARGET_PSNR: f64 = 40.0;
 /// Smallest image side that can carry the mark (a chip must stay above ~1.5 px).
 pub const MIN_SIDE: usize = 96;
-/// Alignments tried per axis; every combination is one decode attempt (false-accept chance 2⁻³² each).
-const CANDIDATES_PER_AXIS: usize = 3;
+/// Pilot peaks kept per axis; every decode attempt has a false-accept chance of 2⁻³².
+const CANDIDATES_PER_AXIS: usize = 10;
+/// Alignments (of the CANDIDATES_PER_AXIS² pairs, ranked by how well the chips sit on their lattices)
+/// decoded after the identity.
+const DECODE_ATTEMPTS: usize = 4;
+/// Kept fractions searched per axis (crops up to 22 %, and slight enlargements).
+const SCALE_RANGE: (f32, f32) = (0.78, 1.02);
+const SCALE_STEP: f32 = 0.0025;
+const SCALE_STEPS: usize = 97;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -80,7 +87,7 @@ pub fn embed(image: &Image, key: &WatermarkKey, payload: &[u8; 16]) -> Result<(I
     let layout = Layout::new(key);
     let coded = code::encode(&code::info_bits(payload, &layout.scramble));
     let mask = texture_mask(&host);
-    let design = Design::new(&host, &mask, &layout, &coded);
+    let design = Design::new(&host, &mask, &layout, &coded, (w, h));
     // The step is fixed, so the quality is nearly the same on every image; where the final pixels (after
     // upsampling, rounding and clipping) still fall below the floor, design again with a smaller step
     // (the detector reads a smaller step as a gain below 1).
@@ -197,12 +204,62 @@ struct Design<'a> {
     coded: Vec<u8>,
     /// The detector's sync weights, as the host yields them.
     weights: Vec<f32>,
+    trip: RoundTrip,
+}
+
+/// What upsampling a frame residual to the image (W×H) and resampling the image back to the frame does
+/// to it: one banded linear operator per axis, measured by sending impulses through the real resamplers.
+struct RoundTrip {
+    x: Vec<Vec<(usize, f32)>>,
+    y: Vec<Vec<(usize, f32)>>,
+}
+
+impl RoundTrip {
+    fn new(width: usize, height: usize) -> RoundTrip {
+        RoundTrip { x: Self::axis(width), y: Self::axis(height) }
+    }
+
+    fn axis(size: usize) -> Vec<Vec<(usize, f32)>> {
+        let mut rows = vec![Vec::new(); N];
+        for i in 0..N {
+            let mut impulse = Plane::new(N, 1);
+            impulse.data[i] = 1.0;
+            let back = resize(&resize(&impulse, size, 1), N, 1);
+            for (o, &w) in back.data.iter().enumerate() {
+                if w.abs() > 1e-4 {
+                    rows[o].push((i, w));
+                }
+            }
+        }
+        rows
+    }
+
+    fn apply(&self, r: &Plane) -> Plane {
+        let mut mid = Plane::new(N, N);
+        for v in 0..N {
+            let row = &r.data[v * N..(v + 1) * N];
+            for (o, taps) in self.x.iter().enumerate() {
+                mid.data[v * N + o] = taps.iter().map(|&(i, w)| row[i] * w).sum();
+            }
+        }
+        let mut out = Plane::new(N, N);
+        for (o, taps) in self.y.iter().enumerate() {
+            for &(i, w) in taps {
+                let (src, dst) = (&mid.data[i * N..(i + 1) * N], o * N);
+                for u in 0..N {
+                    out.data[dst + u] += w * src[u];
+                }
+            }
+        }
+        out
+    }
 }
 
 impl<'a> Design<'a> {
-    fn new(host: &'a Plane, mask: &'a Plane, layout: &'a Layout, coded: &[u8]) -> Design<'a> {
+    fn new(host: &'a Plane, mask: &'a Plane, layout: &'a Layout, coded: &[u8], size: (usize, usize)) -> Design<'a> {
         let weights = detector_weights(&highpass(host, HP_RADIUS));
-        Design { host, mask, layout, coded: coded.to_vec(), weights }
+        let trip = RoundTrip::new(size.0, size.1);
+        Design { host, mask, layout, coded: coded.to_vec(), weights, trip }
     }
 
     fn pilot(&self, gx: &[f32], gy: &[f32]) -> Plane {
@@ -231,9 +288,11 @@ impl<'a> Design<'a> {
         (px, py)
     }
 
+    /// The frame the detector will see: host plus the residual after its trip to the image and back.
     fn marked(&self, r: &Plane) -> Plane {
+        let seen = self.trip.apply(r);
         let mut m = self.host.clone();
-        for (m, d) in m.data.iter_mut().zip(&r.data) {
+        for (m, d) in m.data.iter_mut().zip(&seen.data) {
             *m = (*m + d).clamp(0.0, 255.0);
         }
         m
@@ -340,13 +399,17 @@ pub fn extract(image: &Image, key: &WatermarkKey) -> Detection {
     }
     let xs = axis_candidates(&cols, &layout.pilot_x);
     let ys = axis_candidates(&rows, &layout.pilot_y);
-    let mut combos: Vec<(AxisSync, AxisSync)> = xs.iter().flat_map(|&x| ys.iter().map(move |&y| (x, y))).collect();
-    combos.sort_by(|a, b| (b.0.score + b.1.score).total_cmp(&(a.0.score + a.1.score)));
     // The untouched frame first: every attack that keeps the image's edges (codecs, resizes, aspect
-    // changes, gain) leaves the frame where it was.
+    // changes, gain) leaves the frame where it was. Then the pilot's pairs, best lattice fit first.
     let identity = AxisSync { scale: 1.0, offset: 0.0, score: f32::NAN };
-    combos.retain(|&(x, y)| !(x.scale == 1.0 && x.offset == 0.0 && y.scale == 1.0 && y.offset == 0.0));
-    combos.insert(0, (identity, identity));
+    let mut ranked: Vec<(f32, (AxisSync, AxisSync))> = xs
+        .iter()
+        .flat_map(|&x| ys.iter().map(move |&y| (x, y)))
+        .filter(|&(x, y)| !(x.scale == 1.0 && x.offset == 0.0 && y.scale == 1.0 && y.offset == 0.0))
+        .map(|(x, y)| (quick_fit(&read_chips(&z, x, y), &layout), (x, y)))
+        .collect();
+    ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let combos = std::iter::once((identity, identity)).chain(ranked.into_iter().take(DECODE_ATTEMPTS).map(|(_, c)| c));
     let mut best: Option<(f32, (AxisSync, AxisSync), Vec<f32>)> = None;
     let mut attempts = 0;
     for (sx, sy) in combos {
@@ -441,6 +504,24 @@ fn best_gain(chips: &[ChipReading], layout: &Layout) -> (f32, f32) {
     best
 }
 
+/// A cheap lattice fit for ranking alignments: every 4th chip, gains on a 2 % grid.
+fn quick_fit(chips: &[ChipReading], layout: &Layout) -> f32 {
+    let sample: Vec<&ChipReading> = chips.iter().step_by(4).collect();
+    let total_w: f32 = sample.iter().map(|c| c.weight).sum::<f32>().max(1e-6);
+    let mut best = f32::NEG_INFINITY;
+    let mut g = GAIN_RANGE.0;
+    while g <= GAIN_RANGE.1 {
+        let step = g * STEP;
+        let f: f32 = sample
+            .iter()
+            .map(|c| c.weight * (4.0 * std::f32::consts::PI * (c.mean / step - layout.dither[c.chip])).cos())
+            .sum();
+        best = best.max(f / total_w);
+        g *= 1.02;
+    }
+    best
+}
+
 /// Per coded bit, the sum over its chips of how close each sits to the "1" lattice (+1) versus the "0"
 /// lattice (−1).
 fn soft_bits(chips: &[ChipReading], layout: &Layout, gain: f32) -> Vec<f32> {
@@ -466,12 +547,13 @@ fn pilot_template(signs: &[f32]) -> Vec<f32> {
         .collect()
 }
 
-/// Search scale (kept fraction) and offset along one axis; the best few, distinct, alignments.
+/// Search scale (kept fraction) and offset along one axis: the strongest distinct peaks of the pilot
+/// correlation over (scale, offset).
 fn axis_candidates(profile: &[f32], signs: &[f32]) -> Vec<AxisSync> {
     let t = pilot_template(signs);
     let tnorm = t.iter().map(|v| v * v).sum::<f32>().sqrt();
-    let mut found: Vec<AxisSync> = Vec::new();
-    let score_at = |scale: f32| -> (f32, f32) {
+    // All offsets' normalised correlations at one scale.
+    let scores_at = |scale: f32| -> Vec<f32> {
         let mut f = [0.0f32; TILE];
         for (u, &p) in profile.iter().enumerate() {
             let x = scale * u as f32;
@@ -482,46 +564,57 @@ fn axis_candidates(profile: &[f32], signs: &[f32]) -> Vec<AxisSync> {
             f[(i0 + 1) % TILE] += frac * p;
         }
         let mean = f.iter().sum::<f32>() / TILE as f32;
-        let fnorm = f.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>().sqrt().max(1e-9);
-        let mut best = (f32::NEG_INFINITY, 0.0);
-        for phi in 0..TILE {
-            let s: f32 = (0..TILE).map(|x| f[x] * t[(x + phi) % TILE]).sum();
-            if s > best.0 {
-                best = (s, phi as f32);
-            }
-        }
-        (best.0 / (fnorm * tnorm), best.1)
+        let fnorm = f.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>().sqrt().max(1e-9) * tnorm;
+        (0..TILE).map(|phi| (0..TILE).map(|x| f[x] * t[(x + phi) % TILE]).sum::<f32>() / fnorm).collect()
     };
-    // Coarse grid, then refine the local maxima.
-    let coarse: Vec<(f32, f32, f32)> = (0..=96)
-        .map(|i| {
-            let k = 0.78 + 0.0025 * i as f32;
-            let (s, phi) = score_at(k);
-            (k, s, phi)
-        })
-        .collect();
-    let mut peaks: Vec<(f32, f32, f32)> = (0..coarse.len())
-        .filter(|&i| {
-            let s = coarse[i].1;
-            (i == 0 || coarse[i - 1].1 <= s) && (i + 1 == coarse.len() || coarse[i + 1].1 < s)
-        })
-        .map(|i| coarse[i])
-        .collect();
-    peaks.sort_by(|a, b| b.1.total_cmp(&a.1));
-    for &(k0, _, _) in peaks.iter().take(CANDIDATES_PER_AXIS * 2) {
-        let mut best = AxisSync { scale: k0, offset: 0.0, score: f32::NEG_INFINITY };
-        for j in -5..=5 {
-            let k = k0 + 0.00025 * j as f32;
-            let (s, phi) = score_at(k);
-            if s > best.score {
-                best = AxisSync { scale: k, offset: phi, score: s };
+    let scales: Vec<f32> = (0..SCALE_STEPS).map(|i| SCALE_RANGE.0 + SCALE_STEP * i as f32).collect();
+    let grid: Vec<Vec<f32>> = scales.iter().map(|&k| scores_at(k)).collect();
+    // Local maxima over (scale, offset), offset circular.
+    let mut peaks: Vec<(f32, usize, usize)> = Vec::new();
+    for (i, row) in grid.iter().enumerate() {
+        for (phi, &s) in row.iter().enumerate() {
+            let mut is_peak = true;
+            'n: for di in -2i64..=2 {
+                let ii = i as i64 + di;
+                if ii < 0 || ii >= grid.len() as i64 {
+                    continue;
+                }
+                for dp in -2i64..=2 {
+                    if di == 0 && dp == 0 {
+                        continue;
+                    }
+                    let pp = (phi as i64 + dp).rem_euclid(TILE as i64) as usize;
+                    if grid[ii as usize][pp] > s {
+                        is_peak = false;
+                        break 'n;
+                    }
+                }
+            }
+            if is_peak {
+                peaks.push((s, i, phi));
             }
         }
-        found.push(best);
     }
-    found.sort_by(|a, b| b.score.total_cmp(&a.score));
-    found.truncate(CANDIDATES_PER_AXIS);
-    found
+    peaks.sort_by(|a, b| b.0.total_cmp(&a.0));
+    peaks
+        .iter()
+        .take(CANDIDATES_PER_AXIS)
+        .map(|&(s0, i, phi0)| {
+            // Refine the scale around the peak (the offset follows it).
+            let mut best = AxisSync { scale: scales[i], offset: phi0 as f32, score: s0 };
+            for j in -5..=5 {
+                let k = scales[i] + SCALE_STEP / 10.0 * j as f32;
+                let sc = scores_at(k);
+                for d in -2i64..=2 {
+                    let p = (phi0 as i64 + d).rem_euclid(TILE as i64) as usize;
+                    if sc[p] > best.score {
+                        best = AxisSync { scale: k, offset: p as f32, score: sc[p] };
+                    }
+                }
+            }
+            best
+        })
+        .collect()
 }
 
 #[cfg(test)]

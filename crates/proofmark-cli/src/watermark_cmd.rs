@@ -1,0 +1,178 @@
+//! `proofmark watermark keygen | embed | extract`: the invisible watermark (docs/imaging.md).
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use proofmark_media::image::{decode_image, encode_image, webp_is_lossy, Encoding, Format};
+use proofmark_media::watermark::{self, WatermarkKey};
+use rand::RngCore;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum WatermarkCommand {
+    /// Write a new random 256-bit key (64 hex digits) to KEYFILE, readable only by you.
+    Keygen {
+        #[arg(value_name = "KEYFILE")]
+        key_file: PathBuf,
+        /// Replace an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Embed a 128-bit payload into IN and write the marked image to OUT (same format as IN; GIF → PNG).
+    Embed(EmbedArgs),
+    /// Read the payload from FILE: prints it as 32 hex digits (exit 0), or "no watermark" (exit 1).
+    Extract {
+        #[arg(long, value_name = "K")]
+        key_file: PathBuf,
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Print a JSON object instead.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct EmbedArgs {
+    /// The payload: 32 hex digits (16 bytes).
+    #[arg(long, value_name = "HEX")]
+    payload: String,
+    #[arg(long, value_name = "K")]
+    key_file: PathBuf,
+    #[arg(value_name = "IN")]
+    input: PathBuf,
+    #[arg(value_name = "OUT")]
+    output: PathBuf,
+    /// JPEG output quality (JPEG inputs only; 4:4:4 chroma).
+    #[arg(long, default_value_t = 95, value_parser = clap::value_parser!(u8).range(50..=100))]
+    jpeg_quality: u8,
+}
+
+pub fn run(cmd: WatermarkCommand) -> ExitCode {
+    match cmd {
+        WatermarkCommand::Keygen { key_file, force } => crate::exit_status(keygen(&key_file, force)),
+        WatermarkCommand::Embed(args) => crate::exit_status(embed(&args)),
+        WatermarkCommand::Extract { key_file, file, json } => match extract(&key_file, &file, json) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::from(1),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::from(2)
+            }
+        },
+    }
+}
+
+fn keygen(path: &Path, force: bool) -> Result<()> {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let key = WatermarkKey::from_bytes(bytes);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true);
+    if force {
+        options.create(true).truncate(true);
+    } else {
+        options.create_new(true);
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path).with_context(|| {
+        if path.exists() && !force {
+            format!("{} already exists (use --force to replace it)", path.display())
+        } else {
+            format!("cannot create {}", path.display())
+        }
+    })?;
+    writeln!(file, "{}", key.to_hex()).with_context(|| format!("cannot write {}", path.display()))?;
+    eprintln!("wrote a new watermark key to {}", path.display());
+    Ok(())
+}
+
+pub fn read_key(path: &Path) -> Result<WatermarkKey> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read the key file {}", path.display()))?;
+    WatermarkKey::parse(&text).with_context(|| format!("{} is not a watermark key file", path.display()))
+}
+
+fn parse_payload(hex: &str) -> Result<[u8; 16]> {
+    let hex = hex.trim();
+    if hex.len() != 32 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        bail!("--payload must be 32 hex digits (16 bytes), got {:?}", hex);
+    }
+    let mut out = [0u8; 16];
+    for (i, slot) in out.iter_mut().enumerate() {
+        *slot = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16)?;
+    }
+    Ok(out)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn embed(args: &EmbedArgs) -> Result<()> {
+    let payload = parse_payload(&args.payload)?;
+    let key = read_key(&args.key_file)?;
+    let bytes = std::fs::read(&args.input).with_context(|| format!("cannot read {}", args.input.display()))?;
+    let (image, format) = decode_image(&bytes).with_context(|| format!("{}", args.input.display()))?;
+    let (marked, stats) = watermark::embed(&image, &key, &payload)?;
+    let encoding = match format {
+        Format::Jpeg => Encoding::Jpeg { quality: args.jpeg_quality, subsample: false },
+        other => Encoding::for_output(other, webp_is_lossy(&bytes)),
+    };
+    let out = encode_image(&marked, encoding)?;
+    // Read the encoded file back before writing it: the mark must survive its own encoding.
+    let (reread, _) = decode_image(&out)?;
+    let check = watermark::extract(&reread, &key);
+    if check.payload != Some(payload) {
+        bail!("the mark did not survive encoding as {:?}; nothing written", encoding.format());
+    }
+    write_atomically(&args.output, &out)?;
+    if format == Format::Gif {
+        eprintln!("note: GIF input written as PNG (a palette would quantise the mark away)");
+    }
+    eprintln!(
+        "marked {} → {} ({}x{}, PSNR(Y) {:.2} dB, {:?})",
+        args.input.display(),
+        args.output.display(),
+        image.width,
+        image.height,
+        stats.psnr_y,
+        encoding.format()
+    );
+    Ok(())
+}
+
+/// Write to a temporary file beside `path`, then rename: a failed run never leaves a half-written image.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(".{}.tmp-{}", path.file_name().and_then(|n| n.to_str()).unwrap_or("out"), std::process::id()));
+    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| {
+        let _ = std::fs::remove_file(&tmp);
+        format!("cannot write {}", path.display())
+    })
+}
+
+fn extract(key_file: &Path, file: &Path, json: bool) -> Result<bool> {
+    let key = read_key(key_file)?;
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let (image, _) = decode_image(&bytes).with_context(|| format!("{}", file.display()))?;
+    let d = watermark::extract(&image, &key);
+    if json {
+        let v = serde_json::json!({
+            "file": file.display().to_string(),
+            "payload": d.payload.map(|p| hex(&p)),
+            "attempts": d.attempts,
+        });
+        println!("{v}");
+    } else {
+        match d.payload {
+            Some(p) => println!("{}", hex(&p)),
+            None => println!("no watermark"),
+        }
+    }
+    Ok(d.payload.is_some())
+}
