@@ -31,14 +31,18 @@ struct Taps {
 }
 
 fn taps(in_size: usize, out_size: usize) -> Taps {
-    let scale = in_size as f64 / out_size as f64;
+    taps_affine(in_size, out_size, in_size as f64 / out_size as f64, 0.0)
+}
+
+/// Output `o` is centred on input coordinate `(o + 0.5)·scale + offset` (edges replicated beyond the input).
+fn taps_affine(in_size: usize, out_size: usize, scale: f64, offset: f64) -> Taps {
     let support = scale.max(1.0);
     let stride = (support.ceil() as usize) * 2 + 2;
     let mut t = Taps { start: Vec::with_capacity(out_size), len: Vec::new(), weights: vec![0.0; out_size * stride], stride };
     for o in 0..out_size {
-        let center = (o as f64 + 0.5) * scale;
+        let center = ((o as f64 + 0.5) * scale + offset).clamp(0.0, in_size as f64);
         let lo = ((center - support).floor().max(0.0)) as usize;
-        let hi = ((center + support).ceil() as usize).min(in_size);
+        let hi = (((center + support).ceil()).max(0.0) as usize).min(in_size).max(lo + 1);
         let mut ws = Vec::with_capacity(hi - lo);
         for i in lo..hi {
             let d = ((i as f64 + 0.5 - center) / support).abs();
@@ -64,8 +68,15 @@ fn taps(in_size: usize, out_size: usize) -> Taps {
 
 /// Resample a plane to `out_w`×`out_h`.
 pub fn resize(src: &Plane, out_w: usize, out_h: usize) -> Plane {
-    let tx = taps(src.width, out_w);
-    let ty = taps(src.height, out_h);
+    resample(src, out_w, out_h, taps(src.width, out_w), taps(src.height, out_h))
+}
+
+/// Resample with an affine map per axis: output pixel `o` is centred on input `(o + 0.5)·scale + offset`.
+pub fn resize_affine(src: &Plane, out_w: usize, out_h: usize, x: (f64, f64), y: (f64, f64)) -> Plane {
+    resample(src, out_w, out_h, taps_affine(src.width, out_w, x.0, x.1), taps_affine(src.height, out_h, y.0, y.1))
+}
+
+fn resample(src: &Plane, out_w: usize, out_h: usize, tx: Taps, ty: Taps) -> Plane {
     // Vertical pass first restricted to needed rows is the same cost either way; do horizontal first.
     let mut mid = vec![0.0f32; out_w * src.height];
     for y in 0..src.height {

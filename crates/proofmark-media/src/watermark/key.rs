@@ -88,7 +88,7 @@ impl Stream {
         }
     }
 
-    /// A ±1 sequence with as many +1 as −1 (so it sums to zero along the other axis).
+    /// A ±1 sequence with as many +1 as −1.
     fn balanced_signs(&mut self, n: usize) -> Vec<f32> {
         let mut v: Vec<f32> = (0..n).map(|i| if i % 2 == 0 { 1.0 } else { -1.0 }).collect();
         self.shuffle(&mut v);
@@ -105,9 +105,8 @@ pub struct Layout {
     pub sign: Vec<f32>,
     /// Quantiser dither of each chip, as a fraction of the step.
     pub dither: Vec<f32>,
-    /// Pilot sign of each chip column and chip row.
-    pub pilot_x: Vec<f32>,
-    pub pilot_y: Vec<f32>,
+    /// Pilot sign of each chip (as many +1 as −1).
+    pub pilot: Vec<f32>,
     /// XORed onto the info bits.
     pub scramble: [u8; INFO_BITS],
 }
@@ -120,11 +119,10 @@ impl Layout {
         let sign = (0..CHIPS).map(|_| if signs.next() >> 63 == 1 { 1.0 } else { -1.0 }).collect();
         let mut d = key.stream("dither");
         let dither = (0..CHIPS).map(|_| (d.next() >> 40) as f32 / (1u64 << 24) as f32).collect();
-        let pilot_x = key.stream("pilot-x").balanced_signs(TILE_CHIPS);
-        let pilot_y = key.stream("pilot-y").balanced_signs(TILE_CHIPS);
+        let pilot = key.stream("pilot").balanced_signs(CHIPS);
         let mut s = key.stream("scramble");
         let scramble = std::array::from_fn(|_| (s.next() >> 63) as u8);
-        Layout { bit_of_chip: chips, sign, dither, pilot_x, pilot_y, scramble }
+        Layout { bit_of_chip: chips, sign, dither, pilot, scramble }
     }
 }
 
@@ -151,6 +149,6 @@ mod tests {
         }
         assert!(count.iter().all(|&c| c >= CHIPS / CODED_BITS));
         assert_ne!(a.bit_of_chip, b.bit_of_chip);
-        assert_eq!(a.pilot_x.iter().sum::<f32>(), 0.0);
+        assert_eq!(a.pilot.iter().sum::<f32>(), 0.0);
     }
 }

@@ -1,0 +1,331 @@
+//! Finding the frame again after crops and shifts: a key-derived 2-D pilot (one ±1 value per tile chip) is
+//! correlated with the detector's whitened frame. A coarse search (frame box-averaged to one pixel per
+//! chip, every pair of kept fractions on a grid, every offset at once by a 32×32 FFT correlation) proposes
+//! alignments; a fine search (pixel resolution, direct correlation, coordinate ascent over both scales
+//! and offsets) refines each.
+use super::frame::Plane;
+use super::{CHIP, N, TILE};
+use super::key::TILE_CHIPS;
+
+/// One axis of an alignment: original frame coordinate = `scale`·attacked frame coordinate + `offset`
+/// (modulo the tile).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AxisSync {
+    pub scale: f32,
+    pub offset: f32,
+}
+
+/// An alignment and its pilot score (peak over the correlation's spread).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Alignment {
+    pub x: AxisSync,
+    pub y: AxisSync,
+    pub score: f32,
+}
+
+const C: usize = TILE_CHIPS;
+const COARSE: usize = N / CHIP;
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Cx(f32, f32);
+
+impl Cx {
+    fn mul(self, o: Cx) -> Cx {
+        Cx(self.0 * o.0 - self.1 * o.1, self.0 * o.1 + self.1 * o.0)
+    }
+    fn conj(self) -> Cx {
+        Cx(self.0, -self.1)
+    }
+}
+
+/// In-place radix-2 FFT of length 32 (`inverse` without the 1/n).
+fn fft32(a: &mut [Cx; C], inverse: bool) {
+    let n = C;
+    let mut j = 0;
+    for i in 1..n {
+        let mut bit = n >> 1;
+        while j & bit != 0 {
+            j ^= bit;
+            bit >>= 1;
+        }
+        j |= bit;
+        if i < j {
+            a.swap(i, j);
+        }
+    }
+    let mut len = 2;
+    while len <= n {
+        let ang = 2.0 * std::f32::consts::PI / len as f32 * if inverse { 1.0 } else { -1.0 };
+        for start in (0..n).step_by(len) {
+            for k in 0..len / 2 {
+                let w = Cx((ang * k as f32).cos(), (ang * k as f32).sin());
+                let u = a[start + k];
+                let v = a[start + k + len / 2].mul(w);
+                a[start + k] = Cx(u.0 + v.0, u.1 + v.1);
+                a[start + k + len / 2] = Cx(u.0 - v.0, u.1 - v.1);
+            }
+        }
+        len <<= 1;
+    }
+}
+
+fn fft2(grid: &mut [[Cx; C]; C], inverse: bool) {
+    for row in grid.iter_mut() {
+        fft32(row, inverse);
+    }
+    for x in 0..C {
+        let mut col = [Cx::default(); C];
+        for y in 0..C {
+            col[y] = grid[y][x];
+        }
+        fft32(&mut col, inverse);
+        for y in 0..C {
+            grid[y][x] = col[y];
+        }
+    }
+}
+
+/// The pilot as the detector sees it at chip resolution: chip signs, local (3×3 chip) mean removed.
+fn chip_template(pilot: &[f32]) -> [[f32; C]; C] {
+    let mut t = [[0.0f32; C]; C];
+    for (y, row) in t.iter_mut().enumerate() {
+        for (x, slot) in row.iter_mut().enumerate() {
+            let mut mean = 0.0;
+            for dy in [C - 1, 0, 1] {
+                for dx in [C - 1, 0, 1] {
+                    mean += pilot[((y + dy) % C) * C + (x + dx) % C];
+                }
+            }
+            *slot = pilot[y * C + x] - mean / 9.0;
+        }
+    }
+    t
+}
+
+/// The pilot at pixel resolution over one tile (row-major TILE×TILE), local mean removed as the
+/// detector's high-pass does.
+fn pixel_template(pilot: &[f32]) -> Vec<f32> {
+    let raw: Vec<f32> = (0..TILE * TILE).map(|i| pilot[((i / TILE) / CHIP) * C + (i % TILE) / CHIP]).collect();
+    let r = super::HP_RADIUS as isize;
+    let n = ((2 * r + 1) * (2 * r + 1)) as f32;
+    let t = TILE as isize;
+    let mut out = vec![0.0f32; TILE * TILE];
+    for y in 0..t {
+        for x in 0..t {
+            let mut mean = 0.0;
+            for dy in -r..=r {
+                for dx in -r..=r {
+                    mean += raw[((y + dy).rem_euclid(t) * t + (x + dx).rem_euclid(t)) as usize];
+                }
+            }
+            out[(y * t + x) as usize] = raw[(y * t + x) as usize] - mean / n;
+        }
+    }
+    out
+}
+
+/// Candidate alignments, best first, from the whitened detector frame (N×N).
+pub fn search(white: &Plane, pilot: &[f32], scales: (f32, f32), keep: usize) -> Vec<Alignment> {
+    // Coarse frame: one pixel per chip.
+    let mut coarse = vec![0.0f32; COARSE * COARSE];
+    for v in 0..N {
+        for u in 0..N {
+            coarse[(v / CHIP) * COARSE + u / CHIP] += white.data[v * N + u];
+        }
+    }
+    let tmpl = chip_template(pilot);
+    let mut tf = [[Cx::default(); C]; C];
+    for y in 0..C {
+        for x in 0..C {
+            tf[y][x] = Cx(tmpl[y][x], 0.0);
+        }
+    }
+    fft2(&mut tf, false);
+    let steps = ((scales.1 - scales.0) / COARSE_STEP).round() as usize + 1;
+    let ks: Vec<f32> = (0..steps).map(|i| scales.0 + COARSE_STEP * i as f32).collect();
+    // Per scale: the (fractional) chip bin of every coarse column / row.
+    let bins = |k: f32| -> Vec<(usize, usize, f32)> {
+        (0..COARSE)
+            .map(|u| {
+                let x = k * (u as f32 + 0.5) - 0.5;
+                let i0 = x.floor();
+                let frac = x - i0;
+                let i0 = (i0 as i64).rem_euclid(C as i64) as usize;
+                (i0, (i0 + 1) % C, frac)
+            })
+            .collect()
+    };
+    let all_bins: Vec<Vec<(usize, usize, f32)>> = ks.iter().map(|&k| bins(k)).collect();
+    let mut found: Vec<Alignment> = Vec::new();
+    for (iy, by) in all_bins.iter().enumerate() {
+        // Fold rows first (independent of kx): rows binned by ky into C rows of COARSE columns.
+        let mut rows = vec![0.0f32; C * COARSE];
+        for (v, &(b0, b1, f)) in by.iter().enumerate() {
+            for u in 0..COARSE {
+                let val = coarse[v * COARSE + u];
+                rows[b0 * COARSE + u] += (1.0 - f) * val;
+                rows[b1 * COARSE + u] += f * val;
+            }
+        }
+        for (ix, bx) in all_bins.iter().enumerate() {
+            let mut grid = [[Cx::default(); C]; C];
+            for y in 0..C {
+                for (u, &(b0, b1, f)) in bx.iter().enumerate() {
+                    let val = rows[y * COARSE + u];
+                    grid[y][b0].0 += (1.0 - f) * val;
+                    grid[y][b1].0 += f * val;
+                }
+            }
+            fft2(&mut grid, false);
+            for y in 0..C {
+                for x in 0..C {
+                    grid[y][x] = grid[y][x].conj().mul(tf[y][x]);
+                }
+            }
+            fft2(&mut grid, true);
+            let (mut best, mut at) = (f32::NEG_INFINITY, (0, 0));
+            let (mut sum, mut sq) = (0.0f64, 0.0f64);
+            for (y, row) in grid.iter().enumerate() {
+                for (x, c) in row.iter().enumerate() {
+                    sum += f64::from(c.0);
+                    sq += f64::from(c.0) * f64::from(c.0);
+                    if c.0 > best {
+                        best = c.0;
+                        at = (x, y);
+                    }
+                }
+            }
+            let n = (C * C) as f64;
+            let sd = ((sq / n - (sum / n).powi(2)).max(1e-12)).sqrt() as f32;
+            let score = (best - (sum / n) as f32) / sd;
+            found.push(Alignment {
+                x: AxisSync { scale: ks[ix], offset: (at.0 * CHIP) as f32 },
+                y: AxisSync { scale: ks[iy], offset: (at.1 * CHIP) as f32 },
+                score,
+            });
+        }
+    }
+    found.sort_by(|a, b| b.score.total_cmp(&a.score));
+    // Distinct peaks only.
+    let mut kept: Vec<Alignment> = Vec::new();
+    for a in found {
+        let near = |p: &Alignment| {
+            let d = |s: AxisSync, t: AxisSync| {
+                let off = (s.offset - t.offset).rem_euclid(TILE as f32);
+                (s.scale - t.scale).abs() < 2.5 * COARSE_STEP && off.min(TILE as f32 - off) <= 2.0 * CHIP as f32
+            };
+            d(a.x, p.x) && d(a.y, p.y)
+        };
+        if !kept.iter().any(near) {
+            kept.push(a);
+            if kept.len() == keep {
+                break;
+            }
+        }
+    }
+    let fine = pixel_template(pilot);
+    kept.into_iter().map(|a| refine(white, &fine, a)).collect()
+}
+
+const COARSE_STEP: f32 = 0.008;
+
+/// Pixel-resolution correlation of the whitened frame with the pilot under an alignment.
+fn correlate(white: &Plane, fine: &[f32], x: AxisSync, y: AxisSync) -> f32 {
+    let map = |s: AxisSync| -> Vec<usize> {
+        (0..N).map(|u| ((s.scale * u as f32 + s.offset).floor() as i64).rem_euclid(TILE as i64) as usize).collect()
+    };
+    let (mx, my) = (map(x), map(y));
+    let mut total = 0.0f32;
+    for (v, &ty) in my.iter().enumerate() {
+        let row = &white.data[v * N..(v + 1) * N];
+        let trow = &fine[ty * TILE..(ty + 1) * TILE];
+        total += row.iter().zip(&mx).map(|(w, &tx)| w * trow[tx]).sum::<f32>();
+    }
+    total
+}
+
+/// Coordinate ascent on scales and offsets around a coarse alignment.
+fn refine(white: &Plane, fine: &[f32], a: Alignment) -> Alignment {
+    let (mut x, mut y) = (a.x, a.y);
+    let mut best = correlate(white, fine, x, y);
+    for (scale_step, offset_step) in [(0.002f32, 1.0f32), (0.001, 0.5), (0.0005, 0.25)] {
+        for _ in 0..2 {
+            for axis in 0..2 {
+                for param in 0..2 {
+                    let range: i32 = if param == 0 { 3 } else { 4 };
+                    let base = if axis == 0 { x } else { y };
+                    let mut local = (best, base);
+                    for j in -range..=range {
+                        let mut c = base;
+                        if param == 0 {
+                            c.scale += scale_step * j as f32;
+                        } else {
+                            c.offset += offset_step * j as f32;
+                        }
+                        let s = if axis == 0 { correlate(white, fine, c, y) } else { correlate(white, fine, x, c) };
+                        if s > local.0 {
+                            local = (s, c);
+                        }
+                    }
+                    best = local.0;
+                    if axis == 0 {
+                        x = local.1;
+                    } else {
+                        y = local.1;
+                    }
+                }
+            }
+        }
+    }
+    Alignment { x, y, score: a.score }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fft_round_trips() {
+        let mut a = [Cx::default(); C];
+        for (i, v) in a.iter_mut().enumerate() {
+            *v = Cx((i as f32 * 0.7).sin(), 0.0);
+        }
+        let orig = a;
+        fft32(&mut a, false);
+        fft32(&mut a, true);
+        for (x, y) in a.iter().zip(orig.iter()) {
+            assert!((x.0 / C as f32 - y.0).abs() < 1e-4);
+        }
+    }
+}
+
+#[cfg(test)]
+mod search_tests {
+    use super::*;
+
+    #[test]
+    fn finds_a_clean_pilot() {
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let pilot: Vec<f32> = (0..C * C)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                if x >> 63 == 1 { 1.0 } else { -1.0 }
+            })
+            .collect();
+        let fine = pixel_template(&pilot);
+        // The frame of an image cropped 10 % from the left: original x = 0.9·u + 25.6.
+        let mut white = Plane::new(N, N);
+        for v in 0..N {
+            for u in 0..N {
+                let x = (0.9 * u as f32 + 25.6).floor() as usize % TILE;
+                white.data[v * N + u] = fine[(v % TILE) * TILE + x];
+            }
+        }
+        let found = search(&white, &pilot, (0.78, 1.02), 3);
+        let a = found[0];
+        assert!((a.x.scale - 0.9).abs() < 0.005 && (a.x.offset - 25.6).abs() < 1.0, "{a:?}");
+        assert!((a.y.scale - 1.0).abs() < 0.005 && a.y.offset.abs() < 1.0, "{a:?}");
+    }
+}
