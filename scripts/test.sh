@@ -20,6 +20,7 @@ if ! "$venv/bin/python" -m pip --version >/dev/null 2>&1; then
 fi
 echo "==> installing the independent checkers into $venv"
 "$venv/bin/pip" install --quiet --disable-pip-version-check -r scripts/requirements-checkers.txt
+"$venv/bin/pip" install --quiet --disable-pip-version-check --no-deps invisible-watermark==0.2.0
 export PROOFMARK_PYTHON="$venv/bin/python"
 export PROOFMARK_REQUIRE_CHECKERS=1
 

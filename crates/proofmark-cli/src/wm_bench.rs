@@ -171,7 +171,13 @@ pub fn run(args: &WatermarkBenchArgs) -> Result<bool> {
 
     // The table.
     let min_psnr = subjects.iter().map(|s| s.psnr).fold(f64::INFINITY, f64::min);
-    println!("Watermark robustness: {} images ({} from {}, {} synthesised 12-MP photos), 128-bit payloads", subjects.len(), small, args.images.display(), args.large);
+    println!(
+        "Watermark robustness: {} images ({} from {}, {} synthesised 12-MP photos), 128-bit payloads",
+        subjects.len(),
+        small,
+        args.images.display(),
+        args.large
+    );
     print!("{:<44} {:>16} {:>10}", "attack", "ours exact", "ours bits");
     if baseline.is_some() {
         print!(" {:>16} {:>10}", "dwtDctSvd exact", "bits");
@@ -300,7 +306,10 @@ fn unmarked_variants(sources: &[(String, Image)], total: usize) -> Vec<(usize, A
             let crop = 0.02 + 0.3 * rng.unit();
             let scale = 0.3 + 0.9 * rng.unit();
             let q = 40 + (rng.next() % 56) as u8;
-            out.push((src, Attack::Chain(vec![Attack::Crop(side, crop), Attack::Resize(scale, scale), Attack::Jpeg(q)])));
+            out.push((
+                src,
+                Attack::Chain(vec![Attack::Crop(side, crop), Attack::Resize(scale, scale), Attack::Jpeg(q)]),
+            ));
         }
         i += 1;
         if i > 100 * total {
@@ -324,8 +333,20 @@ fn synthetic_image(i: u64) -> Image {
             let v = match kind {
                 0 => rng.unit() * 255.0,
                 1 => (x as f64 / w as f64) * 200.0 + (y as f64 / h as f64) * 55.0,
-                2 => if (x / period) % 2 == 0 { 40.0 } else { 210.0 },
-                3 => if (x / period + y / period) % 2 == 0 { 20.0 } else { 230.0 },
+                2 => {
+                    if (x / period).is_multiple_of(2) {
+                        40.0
+                    } else {
+                        210.0
+                    }
+                }
+                3 => {
+                    if (x / period + y / period).is_multiple_of(2) {
+                        20.0
+                    } else {
+                        230.0
+                    }
+                }
                 _ => level + rng.gauss() * 3.0,
             };
             let p = (y * w + x) * 3;
@@ -415,13 +436,18 @@ fn run_baseline(python: &Path, script: &Path, subjects: &[Subject], attacks: &[(
     let large_embed: Vec<f64> = embed_times
         .iter()
         .filter(|v| {
-            v["file"].as_str().and_then(|f| f.trim_end_matches(".png").parse::<usize>().ok()).is_some_and(|i| {
-                subjects.get(i).is_some_and(|s| s.original.width * s.original.height >= 12_000_000)
-            })
+            v["file"]
+                .as_str()
+                .and_then(|f| f.trim_end_matches(".png").parse::<usize>().ok())
+                .is_some_and(|i| subjects.get(i).is_some_and(|s| s.original.width * s.original.height >= 12_000_000))
         })
         .filter_map(|v| v["ms"].as_f64())
         .collect();
-    let large_ms = (!large_embed.is_empty() && !decode_large.is_empty())
-        .then(|| (large_embed.iter().sum::<f64>() / large_embed.len() as f64, decode_large.iter().sum::<f64>() / decode_large.len() as f64));
+    let large_ms = (!large_embed.is_empty() && !decode_large.is_empty()).then(|| {
+        (
+            large_embed.iter().sum::<f64>() / large_embed.len() as f64,
+            decode_large.iter().sum::<f64>() / decode_large.len() as f64,
+        )
+    });
     Ok(Baseline { rows, min_psnr, large_ms })
 }

@@ -103,9 +103,7 @@ impl Attack {
 
 fn reencode(img: &Image, encoding: Encoding) -> Result<Image, EncodeError> {
     let bytes = encode_image(img, encoding)?;
-    decode_image(&bytes)
-        .map(|(i, _)| i)
-        .map_err(|e| EncodeError { format: "re-encoded image", detail: e.to_string() })
+    decode_image(&bytes).map(|(i, _)| i).map_err(|e| EncodeError { format: "re-encoded image", detail: e.to_string() })
 }
 
 /// Pillow's Lanczos per channel.

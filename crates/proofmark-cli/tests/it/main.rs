@@ -7,3 +7,4 @@ mod media;
 mod server;
 mod support;
 mod verify;
+mod watermark;

@@ -38,7 +38,8 @@ fn taps(in_size: usize, out_size: usize) -> Taps {
 fn taps_affine(in_size: usize, out_size: usize, scale: f64, offset: f64) -> Taps {
     let support = scale.max(1.0);
     let stride = (support.ceil() as usize) * 2 + 2;
-    let mut t = Taps { start: Vec::with_capacity(out_size), len: Vec::new(), weights: vec![0.0; out_size * stride], stride };
+    let mut t =
+        Taps { start: Vec::with_capacity(out_size), len: Vec::new(), weights: vec![0.0; out_size * stride], stride };
     for o in 0..out_size {
         let center = ((o as f64 + 0.5) * scale + offset).clamp(0.0, in_size as f64);
         let lo = ((center - support).floor().max(0.0)) as usize;
@@ -124,7 +125,8 @@ pub fn highpass(src: &Plane, r: usize) -> Plane {
         for y in 0..h {
             let i = y * w + x;
             out.data[i] = src.data[i] - acc / n;
-            acc += tmp[clampi(y as isize + r as isize + 1, h) * w + x] - tmp[clampi(y as isize - r as isize, h) * w + x];
+            acc +=
+                tmp[clampi(y as isize + r as isize + 1, h) * w + x] - tmp[clampi(y as isize - r as isize, h) * w + x];
         }
     }
     out

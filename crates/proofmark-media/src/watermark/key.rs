@@ -48,7 +48,8 @@ impl WatermarkKey {
     }
 
     fn stream(&self, label: &str) -> Stream {
-        let digest = Sha256::new().chain_update(b"proofmark-watermark-v1\0").chain_update(self.0).chain_update(label).finalize();
+        let digest =
+            Sha256::new().chain_update(b"proofmark-watermark-v1\0").chain_update(self.0).chain_update(label).finalize();
         let mut s = [0u64; 4];
         for (i, slot) in s.iter_mut().enumerate() {
             *slot = u64::from_le_bytes(digest[i * 8..i * 8 + 8].try_into().unwrap_or_default());

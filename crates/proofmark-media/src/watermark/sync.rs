@@ -4,8 +4,8 @@
 //! alignments; a fine search (pixel resolution, direct correlation, coordinate ascent over both scales
 //! and offsets) refines each.
 use super::frame::Plane;
-use super::{CHIP, N, TILE};
 use super::key::TILE_CHIPS;
+use super::{CHIP, N, TILE};
 
 /// One axis of an alignment: original frame coordinate = `scale`·attacked frame coordinate + `offset`
 /// (modulo the tile).
@@ -74,13 +74,10 @@ fn fft2(grid: &mut [[Cx; C]; C], inverse: bool) {
         fft32(row, inverse);
     }
     for x in 0..C {
-        let mut col = [Cx::default(); C];
-        for y in 0..C {
-            col[y] = grid[y][x];
-        }
+        let mut col: [Cx; C] = std::array::from_fn(|y| grid[y][x]);
         fft32(&mut col, inverse);
-        for y in 0..C {
-            grid[y][x] = col[y];
+        for (row, v) in grid.iter_mut().zip(col) {
+            row[x] = v;
         }
     }
 }
@@ -311,7 +308,11 @@ mod search_tests {
                 x ^= x << 13;
                 x ^= x >> 7;
                 x ^= x << 17;
-                if x >> 63 == 1 { 1.0 } else { -1.0 }
+                if x >> 63 == 1 {
+                    1.0
+                } else {
+                    -1.0
+                }
             })
             .collect();
         let fine = pixel_template(&pilot);

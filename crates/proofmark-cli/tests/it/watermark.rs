@@ -1,0 +1,154 @@
+//! `proofmark watermark` and `proofmark bench watermark`.
+use crate::support::*;
+
+const PAYLOAD: &str = "00112233445566778899aabbccddeeff";
+
+#[test]
+fn keygen_embed_extract_round_trip_in_each_format() {
+    let images = repo().join("../shared/images");
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("wm.key");
+    let k = key.to_str().unwrap();
+    let out = proofmark(&["watermark", "keygen", k]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = std::fs::read_to_string(&key).unwrap();
+    assert_eq!(text.trim().len(), 64);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    // An existing key is never overwritten by accident.
+    let out = proofmark(&["watermark", "keygen", k]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("already exists"), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&key).unwrap(), text);
+
+    for (src, out_name) in [("rocket.jpg", "marked.jpg"), ("astronaut.png", "marked.png")] {
+        let marked = dir.path().join(out_name);
+        let out = proofmark(&[
+            "watermark",
+            "embed",
+            "--payload",
+            PAYLOAD,
+            "--key-file",
+            k,
+            images.join(src).to_str().unwrap(),
+            marked.to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert!(stderr(&out).contains("PSNR(Y)"), "{}", stderr(&out));
+        let out = proofmark(&["watermark", "extract", "--key-file", k, marked.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert_eq!(stdout(&out).trim(), PAYLOAD);
+        // The same file format came out.
+        let bytes = std::fs::read(&marked).unwrap();
+        assert_eq!(
+            proofmark_media::Format::sniff(&bytes),
+            proofmark_media::Format::sniff(&std::fs::read(images.join(src)).unwrap())
+        );
+    }
+
+    // Unmarked: "no watermark", exit 1; JSON says the same.
+    let out = proofmark(&["watermark", "extract", "--key-file", k, images.join("coffee.png").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stdout(&out).trim(), "no watermark");
+    let out =
+        proofmark(&["watermark", "extract", "--json", "--key-file", k, images.join("coffee.png").to_str().unwrap()]);
+    let v: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(v["payload"], serde_json::Value::Null);
+}
+
+#[test]
+fn bad_input_is_refused_and_nothing_is_written() {
+    let images = repo().join("../shared/images");
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("wm.key");
+    std::fs::write(&key, "not a key\n").unwrap();
+    let marked = dir.path().join("out.png");
+    let src = images.join("camera.png");
+    let run = |payload: &str, key: &std::path::Path, input: &std::path::Path| {
+        proofmark(&[
+            "watermark",
+            "embed",
+            "--payload",
+            payload,
+            "--key-file",
+            key.to_str().unwrap(),
+            input.to_str().unwrap(),
+            marked.to_str().unwrap(),
+        ])
+    };
+    let out = run(PAYLOAD, &key, &src);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("is not a watermark key file"), "{}", stderr(&out));
+
+    std::fs::write(&key, format!("{}\n", "ab".repeat(32))).unwrap();
+    let out = run("1234", &key, &src);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--payload must be 32 hex digits"), "{}", stderr(&out));
+
+    let truncated = dir.path().join("cut.jpg");
+    let bytes = std::fs::read(images.join("rocket.jpg")).unwrap();
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    let out = run(PAYLOAD, &key, &truncated);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("truncated or corrupt"), "{}", stderr(&out));
+
+    // Too small to carry a mark.
+    let tiny = dir.path().join("tiny.png");
+    let img = proofmark_media::Image::new(40, 40, 3);
+    std::fs::write(&tiny, proofmark_media::encode_image(&img, proofmark_media::Encoding::Png).unwrap()).unwrap();
+    let out = run(PAYLOAD, &key, &tiny);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("needs at least"), "{}", stderr(&out));
+
+    assert!(!marked.exists(), "no output on failure");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        3,
+        "no temporary files left behind (key, cut.jpg, tiny.png)"
+    );
+}
+
+/// The benchmark end to end on two images, with the Python baseline when the test environment has it
+/// (scripts/test.sh installs it; CI requires it).
+#[test]
+fn bench_watermark_prints_the_table_and_the_baseline() {
+    let images = repo().join("../shared/images");
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["astronaut.png", "rocket.jpg"] {
+        std::fs::copy(images.join(f), dir.path().join(f)).unwrap();
+    }
+    let python = std::env::var("PROOFMARK_PYTHON").ok();
+    if python.is_none() && std::env::var("CI").is_ok() {
+        panic!("PROOFMARK_PYTHON (with invisible-watermark) is required in CI");
+    }
+    let script = repo().join("scripts/iwm_baseline.py");
+    let mut args = vec![
+        "bench".to_owned(),
+        "watermark".into(),
+        "--images".into(),
+        dir.path().to_str().unwrap().into(),
+        "--large".into(),
+        "0".into(),
+        "--false-positive-images".into(),
+        "40".into(),
+        "--baseline-script".into(),
+        script.to_str().unwrap().into(),
+    ];
+    if let Some(p) = &python {
+        args.extend(["--baseline-python".into(), p.clone()]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = proofmark(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("none (PNG round trip)"), "{text}");
+    assert!(text.contains("crop-centre-10%+resize0.5x+jpeg75"), "{text}");
+    assert!(text.contains("minimum PSNR(Y): ours"), "{text}");
+    assert!(text.contains("false accepts on unmarked images: 0 of 40"), "{text}");
+    if python.is_some() {
+        assert!(text.contains("dwtDctSvd"), "{text}");
+    }
+}
