@@ -71,13 +71,17 @@ impl Image {
 
     /// BT.601 luma of every pixel, in f32 (0–255), the plane the watermark lives in.
     pub fn luma_f32(&self) -> Vec<f32> {
-        match self.channels {
-            1 | 2 => self.pixels.iter().step_by(self.channels).map(|&v| f32::from(v)).collect(),
-            c => self
-                .pixels
-                .chunks_exact(c)
+        fn colour<const C: usize>(pixels: &[u8]) -> Vec<f32> {
+            pixels
+                .chunks_exact(C)
                 .map(|p| 0.299 * f32::from(p[0]) + 0.587 * f32::from(p[1]) + 0.114 * f32::from(p[2]))
-                .collect(),
+                .collect()
+        }
+        match self.channels {
+            1 => self.pixels.iter().map(|&v| f32::from(v)).collect(),
+            2 => self.pixels.iter().step_by(2).map(|&v| f32::from(v)).collect(),
+            3 => colour::<3>(&self.pixels),
+            _ => colour::<4>(&self.pixels),
         }
     }
 

@@ -67,6 +67,32 @@ fn taps_affine(in_size: usize, out_size: usize, scale: f64, offset: f64) -> Taps
     t
 }
 
+/// The linear operator "resample a length-`n` signal to `size`, then back to `n`", as a banded matrix:
+/// for every output index, its (input index, weight) pairs. Exactly what `resize` there and back does.
+pub fn round_trip(n: usize, size: usize) -> Vec<Vec<(usize, f32)>> {
+    let up = taps(n, size);
+    let down = taps(size, n);
+    (0..n)
+        .map(|o| {
+            let mut acc: Vec<(usize, f32)> = Vec::new();
+            let (s, len) = (down.start[o], down.len[o]);
+            for (k, &wd) in down.weights[o * down.stride..o * down.stride + len].iter().enumerate() {
+                let p = s + k;
+                let (su, lu) = (up.start[p], up.len[p]);
+                for (j, &wu) in up.weights[p * up.stride..p * up.stride + lu].iter().enumerate() {
+                    let i = su + j;
+                    match acc.iter_mut().find(|e| e.0 == i) {
+                        Some(e) => e.1 += wd * wu,
+                        None => acc.push((i, wd * wu)),
+                    }
+                }
+            }
+            acc.retain(|e| e.1.abs() > 1e-6);
+            acc
+        })
+        .collect()
+}
+
 /// Resample a plane to `out_w`×`out_h`.
 pub fn resize(src: &Plane, out_w: usize, out_h: usize) -> Plane {
     resample(src, out_w, out_h, taps(src.width, out_w), taps(src.height, out_h))
@@ -147,6 +173,22 @@ mod tests {
         let half = resize(&ramp, 32, 1);
         let mean: f32 = half.data.iter().sum::<f32>() / 32.0;
         assert!((mean - 31.5).abs() < 0.3, "{mean}");
+    }
+
+    #[test]
+    fn round_trip_matches_resizing_there_and_back() {
+        for size in [100usize, 256, 700, 4000] {
+            let m = round_trip(32, size);
+            for i in [0usize, 5, 31] {
+                let mut impulse = Plane::new(32, 1);
+                impulse.data[i] = 1.0;
+                let back = resize(&resize(&impulse, size, 1), 32, 1);
+                for (o, &want) in back.data.iter().enumerate() {
+                    let got: f32 = m[o].iter().filter(|e| e.0 == i).map(|e| e.1).sum();
+                    assert!((got - want).abs() < 1e-4, "size {size} in {i} out {o}: {got} vs {want}");
+                }
+            }
+        }
     }
 
     #[test]

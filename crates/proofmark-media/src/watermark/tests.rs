@@ -34,6 +34,9 @@ fn round_trip_meets_psnr_and_reads_back() {
     let img = synthetic(400, 300, 7);
     let (marked, stats) = embed(&img, &key(1), &PAYLOAD).expect("embed");
     assert!(stats.psnr_y >= TARGET_PSNR, "{}", stats.psnr_y);
+    // The PSNR embed reports (from its integer changes) is the one measured on the pixels.
+    let measured = psnr_y(&img.luma_f32(), &marked);
+    assert!((measured - stats.psnr_y).abs() < 0.01, "{measured} vs {}", stats.psnr_y);
     assert_eq!((marked.width, marked.height, marked.channels), (400, 300, 3));
     let d = extract(&marked, &key(1));
     assert_eq!(d.payload, Some(PAYLOAD));
