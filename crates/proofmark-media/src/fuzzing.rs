@@ -1,8 +1,9 @@
 //! Entry points for the fuzz targets in `fuzz/`: never panic, whatever the bytes.
 use crate::decode::{decode_luma, MAX_PIXELS};
 
-/// Image decoding (JPEG, PNG, GIF, WebP) to grey and to colour, the pHash of whatever decodes, and a
-/// watermark extraction on small colour images.
+/// Image decoding (JPEG, PNG, GIF, WebP) to grey and to colour, and the pHash of whatever decodes. (The
+/// watermark extractor reads decoded pixels, not bytes; it runs on 1,000 unmarked images in the benchmark,
+/// and at ~1 s per input under the sanitiser it would starve this target.)
 pub fn image(data: &[u8]) {
     if let Ok(img) = decode_luma(data) {
         assert_eq!(img.pixels.len(), img.width * img.height);
@@ -11,10 +12,7 @@ pub fn image(data: &[u8]) {
     }
     if let Ok((img, _)) = crate::image::decode_image(data) {
         assert_eq!(img.pixels.len(), img.width * img.height * img.channels);
-        if img.width * img.height <= 1 << 16 {
-            let key = crate::watermark::WatermarkKey::from_bytes([7; 32]);
-            let _ = crate::watermark::extract(&img, &key);
-        }
+        assert!((img.width * img.height) as u64 <= MAX_PIXELS);
     }
 }
 
