@@ -175,6 +175,26 @@ fn decode_png(bytes: &[u8]) -> Result<LumaImage, DecodeError> {
 /// frame's transparency index (or 0), the frame's indices written at its offset, then every index mapped
 /// through the frame's palette (local, else global) to grey; an index past the palette's end is black.
 fn decode_gif(bytes: &[u8]) -> Result<LumaImage, DecodeError> {
+    let gif = decode_gif_indexed(bytes)?;
+    let grey: Vec<u8> = (0..256)
+        .map(|i| match gif.palette.get(i * 3..i * 3 + 3) {
+            Some(rgb) => luma(rgb[0], rgb[1], rgb[2]),
+            None => 0,
+        })
+        .collect();
+    let pixels = gif.indices.into_iter().map(|v| grey[usize::from(v)]).collect();
+    Ok(LumaImage { width: gif.width, height: gif.height, pixels })
+}
+
+/// The first frame of a GIF as palette indices on the logical screen, with the palette that applies.
+pub(crate) struct IndexedGif {
+    pub width: usize,
+    pub height: usize,
+    pub palette: Vec<u8>,
+    pub indices: Vec<u8>,
+}
+
+pub(crate) fn decode_gif_indexed(bytes: &[u8]) -> Result<IndexedGif, DecodeError> {
     let corrupt = |e: gif::DecodingError| DecodeError::Corrupt { format: "GIF", detail: e.to_string() };
     let mut options = gif::DecodeOptions::new();
     options.set_color_output(gif::ColorOutput::Indexed);
@@ -187,19 +207,13 @@ fn decode_gif(bytes: &[u8]) -> Result<LumaImage, DecodeError> {
         .map_err(corrupt)?
         .ok_or_else(|| DecodeError::Corrupt { format: "GIF", detail: "no image in the file".into() })?;
     let palette = frame.palette.clone().or(global).unwrap_or_default();
-    let canvas = gif_canvas(frame, width, height);
-    let grey: Vec<u8> = (0..256)
-        .map(|i| match palette.get(i * 3..i * 3 + 3) {
-            Some(rgb) => luma(rgb[0], rgb[1], rgb[2]),
-            None => 0,
-        })
-        .collect();
-    Ok(LumaImage { width, height, pixels: canvas.into_iter().map(|v| grey[usize::from(v)]).collect() })
+    let indices = gif_canvas(frame, width, height);
+    Ok(IndexedGif { width, height, palette, indices })
 }
 
 /// A GIF frame's palette indices on a canvas the size of the logical screen, filled with the frame's
 /// transparency index (or 0) where the frame does not reach.
-pub(crate) fn gif_canvas(frame: &gif::Frame<'_>, width: usize, height: usize) -> Vec<u8> {
+fn gif_canvas(frame: &gif::Frame<'_>, width: usize, height: usize) -> Vec<u8> {
     let mut canvas = vec![frame.transparent.unwrap_or(0); width * height];
     let (left, top) = (usize::from(frame.left), usize::from(frame.top));
     let fw = usize::from(frame.width);
@@ -221,6 +235,13 @@ pub(crate) fn gif_canvas(frame: &gif::Frame<'_>, width: usize, height: usize) ->
 /// WebP (lossy or lossless, first frame) through libwebp, as Pillow decodes it: RGB(A) with libwebp's
 /// default (fancy) chroma upsampling, alpha ignored for grey.
 fn decode_webp(bytes: &[u8]) -> Result<LumaImage, DecodeError> {
+    let (width, height, channels, rgb) = decode_webp_rgb(bytes)?;
+    let pixels = rgb.chunks_exact(channels).map(|p| luma(p[0], p[1], p[2])).collect();
+    Ok(LumaImage { width, height, pixels })
+}
+
+/// WebP through libwebp: (width, height, 3 or 4 channels, RGB(A) bytes).
+pub(crate) fn decode_webp_rgb(bytes: &[u8]) -> Result<(usize, usize, usize, Vec<u8>), DecodeError> {
     let corrupt = |detail: &str| DecodeError::Corrupt { format: "WebP", detail: detail.to_owned() };
     let features = webp::BitstreamFeatures::new(bytes).ok_or_else(|| corrupt("unreadable header"))?;
     check_size(u64::from(features.width()), u64::from(features.height()))?;
@@ -230,6 +251,5 @@ fn decode_webp(bytes: &[u8]) -> Result<LumaImage, DecodeError> {
     if image.len() != width * height * channels {
         return Err(corrupt("unexpected pixel layout"));
     }
-    let pixels = image.chunks_exact(channels).map(|p| luma(p[0], p[1], p[2])).collect();
-    Ok(LumaImage { width, height, pixels })
+    Ok((width, height, channels, image.to_vec()))
 }

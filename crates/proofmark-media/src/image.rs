@@ -165,38 +165,18 @@ fn decode_png(bytes: &[u8]) -> Result<Image, DecodeError> {
 }
 
 fn decode_gif(bytes: &[u8]) -> Result<Image, DecodeError> {
-    let corrupt = |e: gif::DecodingError| DecodeError::Corrupt { format: "GIF", detail: e.to_string() };
-    let mut options = gif::DecodeOptions::new();
-    options.set_color_output(gif::ColorOutput::Indexed);
-    let mut decoder = options.read_info(Cursor::new(bytes)).map_err(corrupt)?;
-    let (width, height) = (usize::from(decoder.width()), usize::from(decoder.height()));
-    check_size(width as u64, height as u64)?;
-    let global = decoder.global_palette().map(<[u8]>::to_vec);
-    let frame = decoder
-        .read_next_frame()
-        .map_err(corrupt)?
-        .ok_or_else(|| DecodeError::Corrupt { format: "GIF", detail: "no image in the file".into() })?;
-    let palette = frame.palette.clone().or(global).unwrap_or_default();
-    let indices = crate::decode::gif_canvas(frame, width, height);
-    let mut pixels = Vec::with_capacity(width * height * 3);
-    for v in indices {
+    let gif = crate::decode::decode_gif_indexed(bytes)?;
+    let mut pixels = Vec::with_capacity(gif.width * gif.height * 3);
+    for v in gif.indices {
         let i = usize::from(v) * 3;
-        pixels.extend_from_slice(palette.get(i..i + 3).unwrap_or(&[0, 0, 0]));
+        pixels.extend_from_slice(gif.palette.get(i..i + 3).unwrap_or(&[0, 0, 0]));
     }
-    Ok(Image { width, height, channels: 3, pixels })
+    Ok(Image { width: gif.width, height: gif.height, channels: 3, pixels })
 }
 
 fn decode_webp(bytes: &[u8]) -> Result<Image, DecodeError> {
-    let corrupt = |detail: &str| DecodeError::Corrupt { format: "WebP", detail: detail.to_owned() };
-    let features = webp::BitstreamFeatures::new(bytes).ok_or_else(|| corrupt("unreadable header"))?;
-    check_size(u64::from(features.width()), u64::from(features.height()))?;
-    let image = webp::Decoder::new(bytes).decode().ok_or_else(|| corrupt("the data does not decode"))?;
-    let (width, height) = (image.width() as usize, image.height() as usize);
-    let channels = if image.is_alpha() { 4 } else { 3 };
-    if image.len() != width * height * channels {
-        return Err(corrupt("unexpected pixel layout"));
-    }
-    Ok(Image { width, height, channels, pixels: image.to_vec() })
+    let (width, height, channels, pixels) = crate::decode::decode_webp_rgb(bytes)?;
+    Ok(Image { width, height, channels, pixels })
 }
 
 /// How to write an image.
