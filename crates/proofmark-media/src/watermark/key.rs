@@ -1,5 +1,5 @@
-//! The watermark key and everything derived from it: which chip carries which coded bit and with which sign,
-//! the synchronisation pilot, and the scrambling of the info bits. Without the key the chips are
+//! The watermark key and everything derived from it: which chip carries which coded bit, each chip's
+//! quantiser dither, the synchronisation pilot, and the scrambling of the info bits. Without the key the chips are
 //! indistinguishable from noise, the pilot cannot be found, and the bits cannot be assembled.
 use sha2::{Digest, Sha256};
 
@@ -102,8 +102,6 @@ impl Stream {
 pub struct Layout {
     /// Coded bit carried by each chip (row-major within the tile).
     pub bit_of_chip: Vec<u16>,
-    /// Spreading sign of each chip.
-    pub sign: Vec<f32>,
     /// Quantiser dither of each chip, as a fraction of the step.
     pub dither: Vec<f32>,
     /// Pilot sign of each chip (as many +1 as −1).
@@ -116,14 +114,12 @@ impl Layout {
     pub fn new(key: &WatermarkKey) -> Layout {
         let mut chips: Vec<u16> = (0..CHIPS).map(|c| (c % CODED_BITS) as u16).collect();
         key.stream("chips").shuffle(&mut chips);
-        let mut signs = key.stream("signs");
-        let sign = (0..CHIPS).map(|_| if signs.next() >> 63 == 1 { 1.0 } else { -1.0 }).collect();
         let mut d = key.stream("dither");
         let dither = (0..CHIPS).map(|_| (d.next() >> 40) as f32 / (1u64 << 24) as f32).collect();
         let pilot = key.stream("pilot").balanced_signs(CHIPS);
         let mut s = key.stream("scramble");
         let scramble = std::array::from_fn(|_| (s.next() >> 63) as u8);
-        Layout { bit_of_chip: chips, sign, dither, pilot, scramble }
+        Layout { bit_of_chip: chips, dither, pilot, scramble }
     }
 }
 

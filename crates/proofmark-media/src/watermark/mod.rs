@@ -7,16 +7,18 @@
 //!   4×4 frame pixels each. The residual is designed in the frame and upsampled to the image, where it is
 //!   added to R, G and B equally (chroma untouched).
 //! - **Payload.** 128 bits + CRC-32, scrambled by the key, rate-½ K=7 convolutional code → 332 coded bits;
-//!   the key scatters each coded bit over ~12 chips with key-derived signs. Embedding is *informed*: the
-//!   detector's own statistic is measured on the host and each bit gets the extra amplitude that brings it
-//!   to its margin, so host texture does not cause raw bit errors. Decisions are signs of correlations, so
-//!   a gain (brightness, contrast) changes no bit.
-//! - **Synchronisation.** A separate key-derived pilot, a sum of a column pattern and a row pattern, makes
-//!   the frame's column (row) sums a known periodic sequence: one 1-D search per axis over the kept fraction
-//!   (0.78–1.02, covering crops up to 22 %) and the phase (any shift) finds how the frame was cropped and
-//!   moved, without a 2-D search. The best few alignments per axis are combined and decoded; the CRC gates.
-//! - **Strength.** Set per image so PSNR(Y) is at least [`TARGET_PSNR`] dB (checked on the final pixels), and
-//!   modulated by local texture.
+//!   the key assigns every tile chip to a coded bit (~12 chips per bit per frame). Each chip's mean of the
+//!   high-passed frame is moved to the nearest point of its bit's lattice (QIM with key dither), as the
+//!   detector will see it after the residual's trip to the image and back: the host's texture causes no raw
+//!   bit errors. The detector finds the gain (brightness, contrast, codec attenuation) at which the chips
+//!   sit best on their lattices, then reads soft values into a Viterbi decoder; the CRC gates.
+//! - **Synchronisation.** A separate key-derived 2-D pilot (one sign per tile chip) is found by an FFT
+//!   search over kept fractions (0.78–1.02 per axis: crops up to 22 %) and offsets (any shift, modulo a
+//!   tile) in the whitened frame ([`sync`]); each proposed alignment is polished on the chips' lattice fit
+//!   and the luma resampled into the original frame's geometry before the chips are read. The frame as it
+//!   stands (every attack that keeps the image's edges) is tried first.
+//! - **Strength.** A fixed quantiser step, shrunk only if the final pixels would fall under
+//!   [`TARGET_PSNR`] dB; the pilot is modulated by local texture.
 pub mod code;
 mod frame;
 pub mod key;
