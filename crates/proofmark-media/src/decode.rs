@@ -4,6 +4,8 @@
 //! RGB, alpha ignored, EXIF orientation not applied. Grey is `(R*19595 + G*38470 + B*7471 + 0x8000) >> 16`.
 use std::io::Cursor;
 
+use crate::image::Format;
+
 /// Images with more pixels than this are refused before their pixels are decoded (decompression bombs).
 pub const MAX_PIXELS: u64 = 100_000_000;
 
@@ -52,31 +54,16 @@ pub(crate) fn check_size(width: u64, height: u64) -> Result<(), DecodeError> {
 
 /// Decode JPEG, PNG, GIF or WebP bytes (sniffed by content) to Pillow's "L".
 pub fn decode_luma(bytes: &[u8]) -> Result<LumaImage, DecodeError> {
-    if bytes.starts_with(&[0xff, 0xd8, 0xff]) {
-        decode_jpeg(bytes)
-    } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
-        decode_png(bytes)
-    } else if bytes.starts_with(b"GIF87a") || bytes.starts_with(b"GIF89a") {
-        decode_gif(bytes)
-    } else if bytes.len() >= 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
-        decode_webp(bytes)
-    } else {
-        Err(DecodeError::Unsupported)
+    match Format::sniff(bytes).ok_or(DecodeError::Unsupported)? {
+        Format::Jpeg => decode_jpeg(bytes),
+        Format::Png => decode_png(bytes),
+        Format::Gif => decode_gif(bytes),
+        Format::WebP => decode_webp(bytes),
     }
 }
 
 fn decode_jpeg(bytes: &[u8]) -> Result<LumaImage, DecodeError> {
-    if !jpeg_has_end(bytes) {
-        return Err(DecodeError::Corrupt {
-            format: "JPEG",
-            detail: "the data ends before the end-of-image marker".into(),
-        });
-    }
-    // libjpeg reports errors by unwinding out of its error handler; catch that here.
-    let result = std::panic::catch_unwind(|| -> Result<LumaImage, DecodeError> {
-        let d = mozjpeg::Decompress::with_markers(&[]).from_mem(bytes).map_err(|e| corrupt_jpeg(&e))?;
-        let (width, height) = d.size();
-        check_size(width as u64, height as u64)?;
+    with_jpeg(bytes, |d, width, height| {
         let pixels = match d.color_space() {
             mozjpeg::ColorSpace::JCS_GRAYSCALE => {
                 let mut img = d.grayscale().map_err(|e| corrupt_jpeg(&e))?;
@@ -106,13 +93,33 @@ fn decode_jpeg(bytes: &[u8]) -> Result<LumaImage, DecodeError> {
             return Err(DecodeError::Corrupt { format: "JPEG", detail: "fewer scanlines than the header says".into() });
         }
         Ok(LumaImage { width, height, pixels })
-    });
-    result.unwrap_or_else(|panic| Err(DecodeError::Corrupt { format: "JPEG", detail: panic_detail(panic) }))
+    })
 }
 
-/// libjpeg only warns about a file that ends early (and fills the rest with grey); Pillow refuses it.
+/// Open JPEG bytes and hand the decompressor and its size to `read`: the end-of-image check (libjpeg only
+/// warns about a file that ends early and fills the rest with grey; Pillow refuses it), the pixel limit, and
+/// libjpeg's errors — reported by unwinding out of its error handler — caught and turned into `Corrupt`.
+pub(crate) fn with_jpeg<T>(
+    bytes: &[u8],
+    read: impl FnOnce(mozjpeg::Decompress<&[u8]>, usize, usize) -> Result<T, DecodeError> + std::panic::UnwindSafe,
+) -> Result<T, DecodeError> {
+    if !jpeg_has_end(bytes) {
+        return Err(DecodeError::Corrupt {
+            format: "JPEG",
+            detail: "the data ends before the end-of-image marker".into(),
+        });
+    }
+    std::panic::catch_unwind(|| {
+        let d = mozjpeg::Decompress::with_markers(&[]).from_mem(bytes).map_err(|e| corrupt_jpeg(&e))?;
+        let (width, height) = d.size();
+        check_size(width as u64, height as u64)?;
+        read(d, width, height)
+    })
+    .unwrap_or_else(|panic| Err(DecodeError::Corrupt { format: "JPEG", detail: panic_detail(panic) }))
+}
+
 /// Entropy-coded data never contains FF D9, so the end-of-image marker must follow the last scan header.
-pub(crate) fn jpeg_has_end(bytes: &[u8]) -> bool {
+fn jpeg_has_end(bytes: &[u8]) -> bool {
     let last_scan = bytes.windows(2).rposition(|w| w == [0xff, 0xda]);
     last_scan.is_some_and(|at| bytes[at..].windows(2).any(|w| w == [0xff, 0xd9]))
 }
@@ -131,21 +138,8 @@ pub(crate) fn corrupt_jpeg(e: &dyn std::fmt::Display) -> DecodeError {
 }
 
 fn decode_png(bytes: &[u8]) -> Result<LumaImage, DecodeError> {
-    let corrupt = |e: png::DecodingError| DecodeError::Corrupt { format: "PNG", detail: e.to_string() };
-    let mut decoder = png::Decoder::new(Cursor::new(bytes));
     // Palette → RGB(A), low bit depths → 8 bits (scaled as Pillow does), tRNS → alpha. 16-bit kept.
-    decoder.set_transformations(png::Transformations::EXPAND);
-    decoder.set_limits(png::Limits { bytes: 1 << 30 });
-    let mut reader = decoder.read_info().map_err(corrupt)?;
-    let (w, h) = {
-        let i = reader.info();
-        (i.width as u64, i.height as u64)
-    };
-    check_size(w, h)?;
-    let mut buf =
-        vec![0u8; reader.output_buffer_size().ok_or(DecodeError::TooLarge { width: w, height: h, max: MAX_PIXELS })?];
-    let frame = reader.next_frame(&mut buf).map_err(corrupt)?;
-    let data = &buf[..frame.buffer_size()];
+    let (frame, data) = read_png(bytes, png::Transformations::EXPAND)?;
     let (width, height) = (frame.width as usize, frame.height as usize);
     let sixteen = frame.bit_depth == png::BitDepth::Sixteen;
     let step = if sixteen { 2 } else { 1 };
@@ -169,6 +163,28 @@ fn decode_png(bytes: &[u8]) -> Result<LumaImage, DecodeError> {
         }
     };
     Ok(LumaImage { width, height, pixels })
+}
+
+/// The first PNG frame with `transformations` applied, after the pixel limit: its layout and its bytes.
+pub(crate) fn read_png(
+    bytes: &[u8],
+    transformations: png::Transformations,
+) -> Result<(png::OutputInfo, Vec<u8>), DecodeError> {
+    let corrupt = |e: png::DecodingError| DecodeError::Corrupt { format: "PNG", detail: e.to_string() };
+    let mut decoder = png::Decoder::new(Cursor::new(bytes));
+    decoder.set_transformations(transformations);
+    decoder.set_limits(png::Limits { bytes: 1 << 30 });
+    let mut reader = decoder.read_info().map_err(corrupt)?;
+    let (w, h) = {
+        let i = reader.info();
+        (i.width as u64, i.height as u64)
+    };
+    check_size(w, h)?;
+    let mut buf =
+        vec![0u8; reader.output_buffer_size().ok_or(DecodeError::TooLarge { width: w, height: h, max: MAX_PIXELS })?];
+    let frame = reader.next_frame(&mut buf).map_err(corrupt)?;
+    buf.truncate(frame.buffer_size());
+    Ok((frame, buf))
 }
 
 /// The first frame of a GIF as Pillow shows it: a canvas the size of the logical screen, filled with the

@@ -2,9 +2,7 @@
 //! grey + alpha, RGB, RGBA; 8 bits each) and remembers the format it came in, so the marked file can be
 //! written back in that format. GIF has no faithful 8-bit output (its palette would quantise the mark away)
 //! and is written as PNG; 16-bit PNG channels keep their high byte. EXIF orientation is not applied.
-use std::io::Cursor;
-
-use crate::decode::{check_size, corrupt_jpeg, jpeg_has_end, panic_detail, DecodeError, MAX_PIXELS};
+use crate::decode::{corrupt_jpeg, panic_detail, read_png, with_jpeg, DecodeError};
 
 /// The container an image was read from, or is to be written as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,16 +107,7 @@ pub fn decode_image(bytes: &[u8]) -> Result<(Image, Format), DecodeError> {
 }
 
 fn decode_jpeg(bytes: &[u8]) -> Result<Image, DecodeError> {
-    if !jpeg_has_end(bytes) {
-        return Err(DecodeError::Corrupt {
-            format: "JPEG",
-            detail: "the data ends before the end-of-image marker".into(),
-        });
-    }
-    let result = std::panic::catch_unwind(|| -> Result<Image, DecodeError> {
-        let d = mozjpeg::Decompress::with_markers(&[]).from_mem(bytes).map_err(|e| corrupt_jpeg(&e))?;
-        let (width, height) = d.size();
-        check_size(width as u64, height as u64)?;
+    with_jpeg(bytes, |d, width, height| {
         let (channels, pixels) = match d.color_space() {
             mozjpeg::ColorSpace::JCS_GRAYSCALE => {
                 let mut img = d.grayscale().map_err(|e| corrupt_jpeg(&e))?;
@@ -138,25 +127,11 @@ fn decode_jpeg(bytes: &[u8]) -> Result<Image, DecodeError> {
             return Err(DecodeError::Corrupt { format: "JPEG", detail: "fewer scanlines than the header says".into() });
         }
         Ok(Image { width, height, channels, pixels })
-    });
-    result.unwrap_or_else(|panic| Err(DecodeError::Corrupt { format: "JPEG", detail: panic_detail(panic) }))
+    })
 }
 
 fn decode_png(bytes: &[u8]) -> Result<Image, DecodeError> {
-    let corrupt = |e: png::DecodingError| DecodeError::Corrupt { format: "PNG", detail: e.to_string() };
-    let mut decoder = png::Decoder::new(Cursor::new(bytes));
-    decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
-    decoder.set_limits(png::Limits { bytes: 1 << 30 });
-    let mut reader = decoder.read_info().map_err(corrupt)?;
-    let (w, h) = {
-        let i = reader.info();
-        (i.width as u64, i.height as u64)
-    };
-    check_size(w, h)?;
-    let mut buf =
-        vec![0u8; reader.output_buffer_size().ok_or(DecodeError::TooLarge { width: w, height: h, max: MAX_PIXELS })?];
-    let frame = reader.next_frame(&mut buf).map_err(corrupt)?;
-    buf.truncate(frame.buffer_size());
+    let (frame, buf) = read_png(bytes, png::Transformations::EXPAND | png::Transformations::STRIP_16)?;
     let channels = frame.color_type.samples();
     if frame.color_type == png::ColorType::Indexed || frame.bit_depth != png::BitDepth::Eight {
         return Err(DecodeError::Corrupt { format: "PNG", detail: "unexpected pixel layout".into() });
