@@ -12,16 +12,21 @@
 //!   detector will see it after the residual's trip to the image and back: the host's texture causes no raw
 //!   bit errors. The detector finds the gain (brightness, contrast, codec attenuation) at which the chips
 //!   sit best on their lattices, then reads soft values into a Viterbi decoder; the CRC gates.
-//! - **Synchronisation.** A separate key-derived 2-D pilot (one sign per tile chip) is found by an FFT
-//!   search over kept fractions (0.78–1.02 per axis: crops up to 22 %) and offsets (any shift, modulo a
-//!   tile) in the whitened frame ([`sync`]); each proposed alignment is polished on the chips' lattice fit
-//!   and the luma resampled into the original frame's geometry before the chips are read. The frame as it
-//!   stands (every attack that keeps the image's edges) is tried first.
+//! - **Synchronisation.** The chip means fit their lattices only when the chip grid is placed to within
+//!   about a quarter of a frame pixel, but there the fit is strong evidence (the whole residual carries
+//!   it). The detector tries, in order: the frame as it stands (every attack that keeps the image's
+//!   edges); translations at the original scale, by an exhaustive lattice search ([`lattice`]: every
+//!   sub-chip phase and gain, every whole-chip offset at once by FFT); crops that keep an edge, a corner
+//!   or the centre in place (a one-dimensional scan of the kept fraction on the lattice fit); and last
+//!   the key-derived 2-D pilot, found by an FFT search over kept fractions 0.78–1.02 per axis and any
+//!   offset ([`sync`]), for crops anchored nowhere. Every proposal is polished on the lattice fit and the
+//!   luma resampled into the original frame's geometry before the chips are read.
 //! - **Strength.** A fixed quantiser step, shrunk only if the final pixels would fall under
 //!   [`TARGET_PSNR`] dB; the pilot is modulated by local texture.
 pub mod code;
 mod frame;
 pub mod key;
+mod lattice;
 pub mod sync;
 
 use crate::image::Image;
@@ -57,6 +62,12 @@ pub const TARGET_PSNR: f64 = 40.0;
 pub const MIN_SIDE: usize = 96;
 /// Alignments the pilot search proposes; each decode attempt has a false-accept chance of 2⁻³².
 const SYNC_CANDIDATES: usize = 6;
+/// Kept-fraction step of the anchored-crop scan (half a step of error leaves the lattice fit well above
+/// chance) and how many of its best alignments are decoded.
+const ANCHOR_STEP: f32 = 0.004;
+const ANCHORED_CANDIDATES: usize = 3;
+/// Translations (scale kept) the lattice search proposes for decoding.
+const SHIFT_CANDIDATES: usize = 2;
 /// Largest side of the intermediate image alignments are resampled from.
 const INTER: usize = 1024;
 /// Kept fractions searched per axis (crops up to 22 %, and slight enlargements).
@@ -388,6 +399,18 @@ pub fn extract(image: &Image, key: &WatermarkKey) -> Detection {
     } else {
         luma
     };
+    for (_, a) in lattice::shifts(&inter, (image.width, image.height), &layout, SHIFT_CANDIDATES) {
+        let a = refine_by_lattice(&inter, a, &layout);
+        if attempt(aligned_chips(&inter, a), a, &mut out) {
+            return out;
+        }
+    }
+    for a in anchored_candidates(&inter, &layout, ANCHORED_CANDIDATES) {
+        let a = refine_by_lattice(&inter, a, &layout);
+        if attempt(aligned_chips(&inter, a), a, &mut out) {
+            return out;
+        }
+    }
     let cands = sync::search(&whitened(&frame), &layout.pilot, SCALE_RANGE, SYNC_CANDIDATES);
     for a in cands {
         let a = refine_by_lattice(&inter, a, &layout);
@@ -396,6 +419,72 @@ pub fn extract(image: &Image, key: &WatermarkKey) -> Detection {
         }
     }
     out
+}
+
+/// Diagnostics (the `wm_sync` example): read the chips at a given alignment, optionally polished on the
+/// lattice fit first, and decode them once. Not part of the detector's decision path.
+#[doc(hidden)]
+pub fn read_at(image: &Image, key: &WatermarkKey, a: Alignment, polish: bool) -> Detection {
+    let layout = Layout::new(key);
+    let luma = Plane { width: image.width, height: image.height, data: image.luma_f32() };
+    let inter = if image.width > INTER || image.height > INTER {
+        resize(&luma, image.width.min(INTER), image.height.min(INTER))
+    } else {
+        luma
+    };
+    let a = if polish { refine_by_lattice(&inter, a, &layout) } else { a };
+    let chips = aligned_chips(&inter, a);
+    let (gain, fit) = best_gain(&chips, &layout);
+    let soft = soft_bits(&chips, &layout, gain);
+    let payload = code::payload_from_info(&code::decode(&soft), &layout.scramble);
+    Detection { payload, sync: Some(Alignment { score: fit, ..a }), soft, attempts: 1 }
+}
+
+/// Diagnostics (the `wm_sync` example): the pilot search's first `keep` proposals.
+#[doc(hidden)]
+pub fn pilot_candidates(image: &Image, key: &WatermarkKey, keep: usize) -> Vec<Alignment> {
+    let layout = Layout::new(key);
+    let luma = Plane { width: image.width, height: image.height, data: image.luma_f32() };
+    let frame = resize(&luma, N, N);
+    sync::search(&whitened(&frame), &layout.pilot, SCALE_RANGE, keep)
+}
+
+/// Diagnostics (the `wm_sync` example): the pilot's z-score at an alignment.
+#[doc(hidden)]
+pub fn pilot_z(image: &Image, key: &WatermarkKey, a: Alignment) -> f32 {
+    let layout = Layout::new(key);
+    let luma = Plane { width: image.width, height: image.height, data: image.luma_f32() };
+    sync::pilot_z(&whitened(&resize(&luma, N, N)), &layout.pilot, a)
+}
+
+/// Crops that keep an edge or the centre in place (trimming one side, cropping from a corner, centred
+/// crops to another aspect or size): per axis the kept fraction is the only unknown, so a one-dimensional
+/// scan on the lattice fit itself (far sharper than the pilot) covers them. Returns the best alignments.
+fn anchored_candidates(inter: &Plane, layout: &Layout, keep: usize) -> Vec<Alignment> {
+    let ident = AxisSync { scale: 1.0, offset: 0.0 };
+    let axis = |s: f32, anchor: usize| AxisSync {
+        scale: s,
+        offset: match anchor {
+            0 => 0.0,
+            1 => N as f32 * (1.0 - s),
+            _ => N as f32 * (1.0 - s) / 2.0,
+        },
+    };
+    let mut scored: Vec<(f32, Alignment)> = Vec::new();
+    let mut s = 1.0 - ANCHOR_STEP;
+    while s >= SCALE_RANGE.0 {
+        for anchor in 0..3 {
+            let a = axis(s, anchor);
+            for (x, y) in [(a, ident), (ident, a), (a, a)] {
+                let c = Alignment { x, y, score: 0.0 };
+                let (_, fit) = scan_gain(&aligned_chips(inter, c), layout, 1.012);
+                scored.push((fit, Alignment { score: fit, ..c }));
+            }
+        }
+        s -= ANCHOR_STEP;
+    }
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+    scored.into_iter().take(keep).map(|(_, a)| a).collect()
 }
 
 /// A chip as read: tile-local index, mean of the high-passed frame over it, weight (1 for a whole chip).
@@ -464,29 +553,40 @@ fn aligned_chips(src: &Plane, a: Alignment) -> Vec<ChipReading> {
 }
 
 /// The gain (attenuation or amplification since embedding) under which the chip means sit best on their
-/// lattices (either bit), and how well they fit (mean cosine, 1 = perfectly).
+/// lattices (either bit), and how well they fit (mean cosine, 1 = perfectly). A coarse scan (0.4 % steps,
+/// cosines from a table) then a fine one around its best.
 fn best_gain(chips: &[ChipReading], layout: &Layout) -> (f32, f32) {
-    let fit = |g: f32| -> f32 {
-        let step = g * STEP;
-        let total: f32 = chips
-            .iter()
-            .map(|c| c.weight * (4.0 * std::f32::consts::PI * (c.mean / step - layout.dither[c.chip])).cos())
-            .sum();
-        total / chips.iter().map(|c| c.weight).sum::<f32>().max(1e-6)
+    scan_gain(chips, layout, 1.004)
+}
+
+/// [`best_gain`] with a coarse scan of the given ratio.
+fn scan_gain(chips: &[ChipReading], layout: &Layout, ratio: f32) -> (f32, f32) {
+    const T: usize = 4096;
+    let table: Vec<f32> = (0..T).map(|i| (2.0 * std::f32::consts::PI * i as f32 / T as f32).cos()).collect();
+    // Turns of 4π·(m/step − d) = 2m/step − 2d.
+    let pre: Vec<(f32, i64, f32)> =
+        chips.iter().map(|c| (c.mean, (2.0 * layout.dither[c.chip] * T as f32).round() as i64, c.weight)).collect();
+    let total_w = chips.iter().map(|c| c.weight).sum::<f32>().max(1e-6);
+    let coarse = |g: f32| -> f32 {
+        let k = 2.0 * T as f32 / (g * STEP);
+        let sum: f32 =
+            pre.iter().map(|&(m, d, w)| w * table[(((m * k).round() as i64 - d) & (T as i64 - 1)) as usize]).sum();
+        sum / total_w
     };
     let mut best = (1.0, f32::NEG_INFINITY);
     let mut g = GAIN_RANGE.0;
     while g <= GAIN_RANGE.1 {
-        let f = fit(g);
+        let f = coarse(g);
         if f > best.1 {
             best = (g, f);
         }
-        g *= 1.004;
+        g *= ratio;
     }
     let g0 = best.0;
+    best.1 = fit_at(chips, layout, g0);
     for i in -8..=8 {
         let g = g0 * (1.0 + 0.0005 * i as f32);
-        let f = fit(g);
+        let f = fit_at(chips, layout, g);
         if f > best.1 {
             best = (g, f);
         }

@@ -27,15 +27,26 @@ const C: usize = TILE_CHIPS;
 const COARSE: usize = N / CHIP;
 
 #[derive(Clone, Copy, Debug, Default)]
-struct Cx(f32, f32);
+pub(super) struct Cx(pub f32, pub f32);
 
 impl Cx {
-    fn mul(self, o: Cx) -> Cx {
+    pub(super) fn mul(self, o: Cx) -> Cx {
         Cx(self.0 * o.0 - self.1 * o.1, self.0 * o.1 + self.1 * o.0)
     }
     fn conj(self) -> Cx {
         Cx(self.0, -self.1)
     }
+}
+
+/// Twiddle factors e^(−2πik/32), k < 16.
+fn twiddles() -> &'static [Cx; C / 2] {
+    static TW: std::sync::OnceLock<[Cx; C / 2]> = std::sync::OnceLock::new();
+    TW.get_or_init(|| {
+        std::array::from_fn(|k| {
+            let a = -2.0 * std::f32::consts::PI * k as f32 / C as f32;
+            Cx(a.cos(), a.sin())
+        })
+    })
 }
 
 /// In-place radix-2 FFT of length 32 (`inverse` without the 1/n).
@@ -53,12 +64,14 @@ fn fft32(a: &mut [Cx; C], inverse: bool) {
             a.swap(i, j);
         }
     }
+    let tw = twiddles();
     let mut len = 2;
     while len <= n {
-        let ang = 2.0 * std::f32::consts::PI / len as f32 * if inverse { 1.0 } else { -1.0 };
+        let stride = n / len;
         for start in (0..n).step_by(len) {
             for k in 0..len / 2 {
-                let w = Cx((ang * k as f32).cos(), (ang * k as f32).sin());
+                let w = tw[k * stride];
+                let w = if inverse { w.conj() } else { w };
                 let u = a[start + k];
                 let v = a[start + k + len / 2].mul(w);
                 a[start + k] = Cx(u.0 + v.0, u.1 + v.1);
@@ -69,7 +82,7 @@ fn fft32(a: &mut [Cx; C], inverse: bool) {
     }
 }
 
-fn fft2(grid: &mut [[Cx; C]; C], inverse: bool) {
+pub(super) fn fft2(grid: &mut [[Cx; C]; C], inverse: bool) {
     for row in grid.iter_mut() {
         fft32(row, inverse);
     }
@@ -239,6 +252,28 @@ fn correlate(white: &Plane, fine: &[f32], x: AxisSync, y: AxisSync) -> f32 {
         total += row.iter().zip(&mx).map(|(w, &tx)| w * trow[tx]).sum::<f32>();
     }
     total
+}
+
+/// Diagnostics: the pixel-resolution pilot correlation at `a`, as a z-score against random alignments
+/// (same scales, every offset on a 2-pixel grid).
+#[doc(hidden)]
+pub fn pilot_z(white: &Plane, pilot: &[f32], a: Alignment) -> f32 {
+    let fine = pixel_template(pilot);
+    let at = correlate(white, &fine, a.x, a.y);
+    let (mut sum, mut sq, mut n) = (0.0f64, 0.0f64, 0.0f64);
+    for oy in (0..TILE).step_by(2) {
+        for ox in (0..TILE).step_by(2) {
+            let x = AxisSync { offset: ox as f32, ..a.x };
+            let y = AxisSync { offset: oy as f32, ..a.y };
+            let c = f64::from(correlate(white, &fine, x, y));
+            sum += c;
+            sq += c * c;
+            n += 1.0;
+        }
+    }
+    let mean = sum / n;
+    let sd = (sq / n - mean * mean).max(1e-12).sqrt();
+    ((f64::from(at) - mean) / sd) as f32
 }
 
 /// Coordinate ascent on scales and offsets around a coarse alignment.
