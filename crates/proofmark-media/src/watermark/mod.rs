@@ -44,7 +44,7 @@ const TILE: usize = CHIP * TILE_CHIPS;
 /// Box radius of the detector's local-mean removal.
 const HP_RADIUS: usize = 4;
 /// Pilot base amplitude as a fraction of the quantiser step.
-const PILOT_FRACTION: f32 = 0.3;
+const PILOT_FRACTION: f32 = 0.15;
 /// Rounds that move the chips onto their lattices.
 const QIM_ROUNDS: usize = 6;
 /// How much of a uniform offset over a chip its high-passed mean keeps (box 9 around a 4×4 chip).
@@ -52,7 +52,7 @@ const SELF_GAIN: f32 = 0.85;
 /// Gains tried when reading the chips (brightness, contrast and codecs scale the chip means).
 const GAIN_RANGE: (f32, f32) = (0.45, 1.6);
 /// The quantiser step of the chip means, in grey levels of the high-passed frame.
-const STEP: f32 = 3.7;
+const STEP: f32 = 4.3;
 /// Window radius and floor (grey levels) of the detector's local whitening.
 const WHITEN_RADIUS: usize = 4;
 const WHITEN_FLOOR: f32 = 1.5;
@@ -477,7 +477,7 @@ fn anchored_candidates(inter: &Plane, layout: &Layout, keep: usize) -> Vec<Align
             let a = axis(s, anchor);
             for (x, y) in [(a, ident), (ident, a), (a, a)] {
                 let c = Alignment { x, y, score: 0.0 };
-                let (_, fit) = scan_gain(&aligned_chips(inter, c), layout, 1.012);
+                let (_, fit) = scan_gain(&aligned_chips(inter, c), layout, 1.012, 2);
                 scored.push((fit, Alignment { score: fit, ..c }));
             }
         }
@@ -556,17 +556,20 @@ fn aligned_chips(src: &Plane, a: Alignment) -> Vec<ChipReading> {
 /// lattices (either bit), and how well they fit (mean cosine, 1 = perfectly). A coarse scan (0.4 % steps,
 /// cosines from a table) then a fine one around its best.
 fn best_gain(chips: &[ChipReading], layout: &Layout) -> (f32, f32) {
-    scan_gain(chips, layout, 1.004)
+    scan_gain(chips, layout, 1.004, 1)
 }
 
-/// [`best_gain`] with a coarse scan of the given ratio.
-fn scan_gain(chips: &[ChipReading], layout: &Layout, ratio: f32) -> (f32, f32) {
+/// [`best_gain`] with a coarse scan of the given ratio over every `stride`-th chip (the fine scan uses all).
+fn scan_gain(chips: &[ChipReading], layout: &Layout, ratio: f32, stride: usize) -> (f32, f32) {
     const T: usize = 4096;
     let table: Vec<f32> = (0..T).map(|i| (2.0 * std::f32::consts::PI * i as f32 / T as f32).cos()).collect();
     // Turns of 4π·(m/step − d) = 2m/step − 2d.
-    let pre: Vec<(f32, i64, f32)> =
-        chips.iter().map(|c| (c.mean, (2.0 * layout.dither[c.chip] * T as f32).round() as i64, c.weight)).collect();
-    let total_w = chips.iter().map(|c| c.weight).sum::<f32>().max(1e-6);
+    let pre: Vec<(f32, i64, f32)> = chips
+        .iter()
+        .step_by(stride)
+        .map(|c| (c.mean, (2.0 * layout.dither[c.chip] * T as f32).round() as i64, c.weight))
+        .collect();
+    let total_w = pre.iter().map(|p| p.2).sum::<f32>().max(1e-6);
     let coarse = |g: f32| -> f32 {
         let k = 2.0 * T as f32 / (g * STEP);
         let sum: f32 =
