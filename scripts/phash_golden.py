@@ -19,6 +19,18 @@ import PIL
 from PIL import Image
 
 
+def strip_adobe(data: bytes) -> bytes:
+    """The JPEG without its Adobe APP14 segment(s)."""
+    out, i = bytearray(data[:2]), 2
+    while data[i + 1] != 0xDA:
+        length = int.from_bytes(data[i + 2 : i + 4], "big")
+        segment = data[i : i + 2 + length]
+        if not (data[i + 1] == 0xEE and segment[4:9] == b"Adobe"):
+            out += segment
+        i += 2 + length
+    return bytes(out + data[i:])
+
+
 def main() -> int:
     out = sys.argv[1]
     images = sys.argv[2] if len(sys.argv) > 2 else os.path.join(os.path.dirname(__file__), "..", "..", "shared", "images")
@@ -73,6 +85,18 @@ def main() -> int:
             p = os.path.join(out, f"{stem}.anim.gif")
             small.save(p, "GIF", save_all=True, append_images=[small.rotate(90)], transparency=3, duration=100)
             add(os.path.basename(p), p)
+            # CMYK JPEGs (Pillow writes the Adobe marker, inverted samples) and the same file with the marker
+            # removed; Pillow's RGB of each beside it, for the colour decoder's pixel-exact test.
+            p = os.path.join(out, f"{stem}.cmyk.jpg")
+            rgb.convert("CMYK").save(p, "JPEG", quality=90)
+            add(os.path.basename(p), p)
+            bare = os.path.join(out, f"{stem}.cmyk-noadobe.jpg")
+            with open(p, "rb") as f_in, open(bare, "wb") as f_out:
+                f_out.write(strip_adobe(f_in.read()))
+            add(os.path.basename(bare), bare)
+            for q in (p, bare):
+                with Image.open(q) as cmyk:
+                    cmyk.convert("RGB").save(q[: -len(".jpg")] + ".rgb.png", "PNG")
             # 16-bit grey: values spread over the full 16-bit range (Pillow clamps to 255 in convert("L")).
             grey16 = (np.array(rgb.convert("L"), dtype=np.uint16) * 257).astype(np.uint16)
             p = os.path.join(out, f"{stem}.grey16.png")

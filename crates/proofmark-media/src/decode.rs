@@ -87,6 +87,9 @@ fn decode_jpeg(bytes: &[u8]) -> Result<LumaImage, DecodeError> {
                 img.finish().map_err(|e| corrupt_jpeg(&e))?;
                 grey
             }
+            mozjpeg::ColorSpace::JCS_CMYK | mozjpeg::ColorSpace::JCS_YCCK => {
+                read_cmyk_as_rgb(d, width, height)?.chunks_exact(3).map(|p| luma(p[0], p[1], p[2])).collect()
+            }
             other => return Err(DecodeError::ColorSpace(format!("{other:?}"))),
         };
         if pixels.len() != width * height {
@@ -116,6 +119,34 @@ pub(crate) fn with_jpeg<T>(
         read(d, width, height)
     })
     .unwrap_or_else(|panic| Err(DecodeError::Corrupt { format: "JPEG", detail: panic_detail(panic) }))
+}
+
+/// A four-component JPEG (CMYK, or YCCK that libjpeg turns into CMYK) as Pillow reads it: the samples taken
+/// as inverted ("assume Adobe conventions": Pillow's raw mode `CMYK;I`, with or without the Adobe marker),
+/// then its CMYK → RGB conversion, `R = 255 − k' − c'·(255 − k')/255` in its rounded fixed point (c', k'
+/// the un-inverted samples). Returns RGB bytes.
+pub(crate) fn read_cmyk_as_rgb(
+    d: mozjpeg::Decompress<&[u8]>,
+    width: usize,
+    height: usize,
+) -> Result<Vec<u8>, DecodeError> {
+    let mut img = d.to_colorspace(mozjpeg::ColorSpace::JCS_CMYK).map_err(|e| corrupt_jpeg(&e))?;
+    let px: Vec<u8> = img.read_scanlines().map_err(|e| corrupt_jpeg(&e))?;
+    img.finish().map_err(|e| corrupt_jpeg(&e))?;
+    if px.len() != width * height * 4 {
+        return Err(DecodeError::Corrupt { format: "JPEG", detail: "fewer scanlines than the header says".into() });
+    }
+    let mut rgb = Vec::with_capacity(width * height * 3);
+    for p in px.chunks_exact(4) {
+        let nk = u32::from(p[3]); // 255 − (255 − k)
+        for &c in &p[..3] {
+            let c = 255 - u32::from(c);
+            let t = c * nk + 128;
+            let prod = ((t >> 8) + t) >> 8;
+            rgb.push(nk.saturating_sub(prod) as u8);
+        }
+    }
+    Ok(rgb)
 }
 
 /// Entropy-coded data never contains FF D9, so the end-of-image marker must follow the last scan header.

@@ -121,6 +121,9 @@ fn decode_jpeg(bytes: &[u8]) -> Result<Image, DecodeError> {
                 img.finish().map_err(|e| corrupt_jpeg(&e))?;
                 (3, px)
             }
+            mozjpeg::ColorSpace::JCS_CMYK | mozjpeg::ColorSpace::JCS_YCCK => {
+                (3, crate::decode::read_cmyk_as_rgb(d, width, height)?)
+            }
             other => return Err(DecodeError::ColorSpace(format!("{other:?}"))),
         };
         if pixels.len() != width * height * channels {

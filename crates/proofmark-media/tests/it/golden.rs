@@ -2,7 +2,8 @@
 //!
 //! The committed `testdata/phash/golden.tsv` covers `../shared/images`; `scripts/test.sh` also runs
 //! `scripts/phash_golden.py` (imagehash in a virtualenv) into a temporary folder with the derived variants
-//! (JPEG q95/75/50, palette, RGBA, alpha gradient, 16-bit grey, grey, tiny, uniform) and points
+//! (JPEG q95/75/50, CMYK JPEG with and without the Adobe marker, palette, RGBA, alpha gradient, 16-bit grey,
+//! grey, tiny, uniform) and points
 //! `PROOFMARK_PHASH_GOLDEN` at it.
 use std::path::{Path, PathBuf};
 
@@ -75,6 +76,29 @@ fn derived_variants_match_imagehash() {
     assert!(checked >= 100, "{checked}");
     println!("{checked} files, {} differ", wrong.len() + ties.len());
     assert!(wrong.is_empty() && ties.is_empty(), "differ:\n{}\n{}", wrong.join("\n"), ties.join("\n"));
+}
+
+/// CMYK JPEGs decode to Pillow's RGB pixel for pixel (with and without the Adobe marker: Pillow assumes
+/// Adobe's inverted samples either way).
+#[test]
+fn cmyk_jpegs_decode_to_pillows_rgb() {
+    let Some(dir) = golden_dir("cmyk_jpegs_decode_to_pillows_rgb") else { return };
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        let Some(stem) = name.strip_suffix(".jpg").filter(|s| s.contains(".cmyk")) else { continue };
+        let (got, format) = proofmark_media::decode_image(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(format, proofmark_media::Format::Jpeg);
+        let (want, _) =
+            proofmark_media::decode_image(&std::fs::read(Path::new(&dir).join(format!("{stem}.rgb.png"))).unwrap())
+                .unwrap();
+        assert_eq!((got.width, got.height, got.channels), (want.width, want.height, 3), "{name}");
+        let differ = got.pixels.iter().zip(&want.pixels).filter(|(a, b)| a != b).count();
+        assert_eq!(differ, 0, "{name}: {differ} samples differ from Pillow's RGB");
+        checked += 1;
+    }
+    assert!(checked >= 20, "{checked}");
 }
 
 /// The DCT-II agrees with scipy.fftpack.dct to the last bit on 1,003 vectors (scripts/phash_golden.py).

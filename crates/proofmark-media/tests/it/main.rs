@@ -1,4 +1,5 @@
 //! pHash against golden vectors from Python imagehash 4.3.2 (`scripts/phash_golden.py`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod cmyk;
 mod golden;
