@@ -17,8 +17,8 @@ const GAIN_RATIO: f32 = 1.02;
 const TABLE: usize = 1024;
 
 /// The best translations of the luma `src` (its frame is N×N) whose original size was `size` (pixels),
-/// best first, each with its fit (mean cosine of the chips on their lattices).
-pub(super) fn shifts(src: &Plane, size: (usize, usize), layout: &Layout, keep: usize) -> Vec<(f32, Alignment)> {
+/// best first, each scored by its fit (mean cosine of the chips on their lattices).
+pub(super) fn shifts(src: &Plane, size: (usize, usize), layout: &Layout, keep: usize) -> Vec<Alignment> {
     let mut tf = [[Cx::default(); C]; C];
     for (y, row) in tf.iter_mut().enumerate() {
         for (x, v) in row.iter_mut().enumerate() {
@@ -47,11 +47,11 @@ pub(super) fn shifts(src: &Plane, size: (usize, usize), layout: &Layout, keep: u
     };
     let (px, py) = (phases(size.0), phases(size.1));
     let pairs: Vec<(f32, f32)> = py.iter().flat_map(|&y| px.iter().map(move |&x| (x, y))).collect();
-    let work = |part: &[(f32, f32)]| -> Vec<(f32, Alignment)> {
+    let work = |part: &[(f32, f32)]| -> Vec<Alignment> {
         part.iter().map(|&(fx, fy)| best_at(src, fx, fy, &tf, &table, &gains)).collect()
     };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
-    let mut found: Vec<(f32, Alignment)> = if threads > 1 && pairs.len() > 1 {
+    let mut found: Vec<Alignment> = if threads > 1 && pairs.len() > 1 {
         let chunk = pairs.len().div_ceil(threads);
         std::thread::scope(|s| {
             let handles: Vec<_> = pairs.chunks(chunk).map(|part| s.spawn(move || work(part))).collect();
@@ -60,13 +60,13 @@ pub(super) fn shifts(src: &Plane, size: (usize, usize), layout: &Layout, keep: u
     } else {
         work(&pairs)
     };
-    found.sort_by(|a, b| b.0.total_cmp(&a.0));
+    found.sort_by(|a, b| b.score.total_cmp(&a.score));
     found.truncate(keep);
     found
 }
 
 /// The best whole-chip offset and gain at one sub-chip phase (`fx`, `fy`, frame pixels).
-fn best_at(src: &Plane, fx: f32, fy: f32, tf: &[[Cx; C]; C], table: &[Cx], gains: &[f32]) -> (f32, Alignment) {
+fn best_at(src: &Plane, fx: f32, fy: f32, tf: &[[Cx; C]; C], table: &[Cx], gains: &[f32]) -> Alignment {
     // R(j) is attacked frame u = j + 0.5 − φ, i.e. original frame pixel j + 4σ when the offset is φ + 4σ.
     let mx = (src.width as f64 / N as f64, -f64::from(fx) * src.width as f64 / N as f64);
     let my = (src.height as f64 / N as f64, -f64::from(fy) * src.height as f64 / N as f64);
@@ -112,10 +112,9 @@ fn best_at(src: &Plane, fx: f32, fy: f32, tf: &[[Cx; C]; C], table: &[Cx], gains
     }
     let fit = best.0 / (C * C) as f32 / count;
     let (sx, sy) = best.1;
-    let a = Alignment {
+    Alignment {
         x: AxisSync { scale: 1.0, offset: (fx + (CHIP * sx) as f32).rem_euclid(TILE as f32) },
         y: AxisSync { scale: 1.0, offset: (fy + (CHIP * sy) as f32).rem_euclid(TILE as f32) },
         score: fit,
-    };
-    (fit, a)
+    }
 }

@@ -93,7 +93,7 @@ pub fn embed(image: &Image, key: &WatermarkKey, payload: &[u8; 16]) -> Result<(I
     if w < MIN_SIDE || h < MIN_SIDE {
         return Err(WatermarkError::TooSmall { width: w, height: h, min: MIN_SIDE });
     }
-    let luma = Plane { width: w, height: h, data: image.luma_f32() };
+    let luma = luma_plane(image);
     let host = resize(&luma, N, N);
     let layout = Layout::new(key);
     let coded = code::encode(&code::info_bits(payload, &layout.scramble));
@@ -374,7 +374,7 @@ pub fn extract(image: &Image, key: &WatermarkKey) -> Detection {
         return out;
     }
     let layout = Layout::new(key);
-    let luma = Plane { width: image.width, height: image.height, data: image.luma_f32() };
+    let luma = luma_plane(image);
     let frame = resize(&luma, N, N);
     let identity = Alignment {
         x: AxisSync { scale: 1.0, offset: 0.0 },
@@ -400,12 +400,8 @@ pub fn extract(image: &Image, key: &WatermarkKey) -> Detection {
     if attempt(frame_chips(&highpass(&frame, HP_RADIUS), 0, 0, None), identity, &mut out) {
         return out;
     }
-    let inter = if image.width > INTER || image.height > INTER {
-        resize(&luma, image.width.min(INTER), image.height.min(INTER))
-    } else {
-        luma
-    };
-    for (_, a) in lattice::shifts(&inter, (image.width, image.height), &layout, SHIFT_CANDIDATES) {
+    let inter = intermediate(luma);
+    for a in lattice::shifts(&inter, (image.width, image.height), &layout, SHIFT_CANDIDATES) {
         let a = refine_by_lattice(&inter, a, &layout);
         if attempt(aligned_chips(&inter, a), a, &mut out) {
             return out;
@@ -427,17 +423,26 @@ pub fn extract(image: &Image, key: &WatermarkKey) -> Detection {
     out
 }
 
+/// The image's luma as a plane.
+fn luma_plane(image: &Image) -> Plane {
+    Plane { width: image.width, height: image.height, data: image.luma_f32() }
+}
+
+/// The luma alignments are resampled from: as it is, or reduced to at most [`INTER`] pixels a side.
+fn intermediate(luma: Plane) -> Plane {
+    if luma.width > INTER || luma.height > INTER {
+        resize(&luma, luma.width.min(INTER), luma.height.min(INTER))
+    } else {
+        luma
+    }
+}
+
 /// Diagnostics (the `wm_sync` example): read the chips at a given alignment, optionally polished on the
 /// lattice fit first, and decode them once. Not part of the detector's decision path.
 #[doc(hidden)]
 pub fn read_at(image: &Image, key: &WatermarkKey, a: Alignment, polish: bool) -> Detection {
     let layout = Layout::new(key);
-    let luma = Plane { width: image.width, height: image.height, data: image.luma_f32() };
-    let inter = if image.width > INTER || image.height > INTER {
-        resize(&luma, image.width.min(INTER), image.height.min(INTER))
-    } else {
-        luma
-    };
+    let inter = intermediate(luma_plane(image));
     let a = if polish { refine_by_lattice(&inter, a, &layout) } else { a };
     let chips = aligned_chips(&inter, a);
     let (gain, fit) = best_gain(&chips, &layout);
@@ -450,8 +455,7 @@ pub fn read_at(image: &Image, key: &WatermarkKey, a: Alignment, polish: bool) ->
 #[doc(hidden)]
 pub fn pilot_candidates(image: &Image, key: &WatermarkKey, keep: usize) -> Vec<Alignment> {
     let layout = Layout::new(key);
-    let luma = Plane { width: image.width, height: image.height, data: image.luma_f32() };
-    let frame = resize(&luma, N, N);
+    let frame = resize(&luma_plane(image), N, N);
     sync::search(&whitened(&frame), &layout.pilot, SCALE_RANGE, keep)
 }
 
@@ -459,12 +463,11 @@ pub fn pilot_candidates(image: &Image, key: &WatermarkKey, keep: usize) -> Vec<A
 #[doc(hidden)]
 pub fn pilot_z(image: &Image, key: &WatermarkKey, a: Alignment) -> f32 {
     let layout = Layout::new(key);
-    let luma = Plane { width: image.width, height: image.height, data: image.luma_f32() };
-    sync::pilot_z(&whitened(&resize(&luma, N, N)), &layout.pilot, a)
+    sync::pilot_z(&whitened(&resize(&luma_plane(image), N, N)), &layout.pilot, a)
 }
 
-/// Crops that keep an edge or the centre in place (trimming one side, cropping from a corner, centred
-/// crops to another aspect or size): per axis the kept fraction is the only unknown, so a one-dimensional
+/// Crops that keep an edge or the centre in place: trimming one side, or both axes by the same fraction
+/// from a corner or around the centre (a centred crop to another size): per axis the kept fraction is the only unknown, so a one-dimensional
 /// scan on the lattice fit itself (far sharper than the pilot) covers them. Returns the best alignments.
 fn anchored_candidates(inter: &Plane, layout: &Layout, keep: usize) -> Vec<Alignment> {
     let ident = AxisSync { scale: 1.0, offset: 0.0 };
@@ -568,7 +571,9 @@ fn best_gain(chips: &[ChipReading], layout: &Layout) -> (f32, f32) {
 /// [`best_gain`] with a coarse scan of the given ratio over every `stride`-th chip (the fine scan uses all).
 fn scan_gain(chips: &[ChipReading], layout: &Layout, ratio: f32, stride: usize) -> (f32, f32) {
     const T: usize = 4096;
-    let table: Vec<f32> = (0..T).map(|i| (2.0 * std::f32::consts::PI * i as f32 / T as f32).cos()).collect();
+    static TABLE: std::sync::OnceLock<Vec<f32>> = std::sync::OnceLock::new();
+    let table =
+        TABLE.get_or_init(|| (0..T).map(|i| (2.0 * std::f32::consts::PI * i as f32 / T as f32).cos()).collect());
     // Turns of 4π·(m/step − d) = 2m/step − 2d.
     let pre: Vec<(f32, i64, f32)> = chips
         .iter()

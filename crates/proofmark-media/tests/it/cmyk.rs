@@ -39,3 +39,19 @@ fn ycck_and_cmyk_jpegs_decode_alike() {
     let dark = encode(&vec![0u8; 16 * 16 * 4], 16, 16, mozjpeg::ColorSpace::JCS_CMYK);
     assert!(decode_image(&dark).unwrap().0.pixels.iter().all(|&v| v == 0));
 }
+
+/// Truncated and bit-flipped CMYK JPEGs give an error or an image, never a panic (the `image` fuzz target's
+/// body over deterministic mutations of its CMYK seed).
+#[test]
+fn damaged_cmyk_jpegs_never_panic() {
+    let seed = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fuzz/seeds/image/small-cmyk.jpg")).unwrap();
+    for cut in (0..seed.len()).step_by(7) {
+        proofmark_media::fuzzing::image(&seed[..cut]);
+    }
+    for at in (2..seed.len()).step_by(3) {
+        let mut bad = seed.clone();
+        bad[at] ^= 0x5a;
+        proofmark_media::fuzzing::image(&bad);
+    }
+    assert!(decode_image(&seed[..seed.len() / 2]).is_err());
+}
