@@ -8,6 +8,12 @@ cd "$(dirname "$0")/.."
 venv=${PROOFMARK_VENV:-$PWD/.venv}
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/pip" install --quiet --disable-pip-version-check -r scripts/requirements-checkers.txt
+# libjpeg-turbo's SIMD code is assembled with nasm when mozjpeg-sys builds; without it the crate silently builds
+# plain C (JPEG decoding ~1.5× slower than Pillow's libjpeg-turbo), and the comparison would not be fair.
+if ! command -v nasm >/dev/null 2>&1; then
+  echo "nasm is missing: install it (apt-get install nasm), then run: cargo clean --release -p mozjpeg-sys" >&2
+  exit 1
+fi
 cargo build --release --locked -p proofmark-cli
 bin=$PWD/target/release/proofmark
 png=../shared/images/astronaut.png

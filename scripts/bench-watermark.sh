@@ -12,5 +12,11 @@ venv=${PROOFMARK_VENV:-$PWD/.venv}
 # invisible-watermark imports torch for a method the benchmark does not use: installed without dependencies
 # (its real ones — numpy, OpenCV, PyWavelets — are pinned in the requirements file).
 "$venv/bin/pip" install --quiet --disable-pip-version-check --no-deps invisible-watermark==0.2.0
+# libjpeg-turbo's SIMD code is assembled with nasm when mozjpeg-sys builds; without it the crate silently builds
+# plain C (JPEG decoding ~1.5× slower than Pillow's libjpeg-turbo), and the comparison would not be fair.
+if ! command -v nasm >/dev/null 2>&1; then
+  echo "nasm is missing: install it (apt-get install nasm), then run: cargo clean --release -p mozjpeg-sys" >&2
+  exit 1
+fi
 cargo build --release --locked -p proofmark-cli
 ./target/release/proofmark bench watermark --baseline-python "$venv/bin/python" "$@"

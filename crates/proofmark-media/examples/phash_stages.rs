@@ -13,9 +13,14 @@ fn main() {
         let decoded = t.elapsed();
         let t = Instant::now();
         let h = proofmark_media::phash_luma(&img);
+        let stages = t.elapsed();
+        let t = Instant::now();
+        let whole = proofmark_media::phash(&bytes).expect("phash");
+        assert_eq!(whole, h);
         println!(
-            "{path}: decode+grey {:.2} ms, resize+DCT {:.2} ms ({h})",
+            "{path}: decode+grey {:.2} ms, resize+DCT {:.2} ms ({h}); phash() whole {:.2} ms",
             decoded.as_secs_f64() * 1e3,
+            stages.as_secs_f64() * 1e3,
             t.elapsed().as_secs_f64() * 1e3
         );
     }

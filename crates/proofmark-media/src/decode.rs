@@ -42,6 +42,15 @@ pub fn luma(r: u8, g: u8, b: u8) -> u8 {
     ((u32::from(r) * 19595 + u32::from(g) * 38470 + u32::from(b) * 7471 + 0x8000) >> 16) as u8
 }
 
+/// [`luma`] over RGBX pixels read as native 32-bit words (one load per pixel, so the compiler keeps the loop
+/// in vector lanes).
+fn grey_from_rgbx(rgbx: &[u32], grey: &mut [u8]) {
+    for (g, &w) in grey.iter_mut().zip(rgbx) {
+        let [r, gr, b, _] = w.to_ne_bytes().map(u32::from);
+        *g = ((r * 19595 + gr * 38470 + b * 7471 + 0x8000) >> 16) as u8;
+    }
+}
+
 pub(crate) fn check_size(width: u64, height: u64) -> Result<(), DecodeError> {
     if width == 0 || height == 0 {
         return Err(DecodeError::Corrupt { format: "image", detail: "zero width or height".into() });
@@ -63,39 +72,76 @@ pub fn decode_luma(bytes: &[u8]) -> Result<LumaImage, DecodeError> {
 }
 
 fn decode_jpeg(bytes: &[u8]) -> Result<LumaImage, DecodeError> {
-    with_jpeg(bytes, |d, width, height| {
-        let pixels = match d.color_space() {
+    let mut pixels = Vec::new();
+    let (width, height) = decode_jpeg_rows(bytes, &mut |w, h, rows| {
+        if pixels.capacity() == 0 {
+            pixels.reserve_exact(w * h);
+        }
+        pixels.extend_from_slice(rows);
+    })?;
+    Ok(LumaImage { width, height, pixels })
+}
+
+/// Rows of grey per band.
+const BAND: usize = 16;
+
+/// Decode a JPEG to Pillow's "L" a band of rows at a time: `sink(width, height, rows)` receives whole rows,
+/// top to bottom, so a caller that reduces the image never holds all of it. Returns the size.
+pub(crate) fn decode_jpeg_rows(
+    bytes: &[u8],
+    sink: &mut dyn FnMut(usize, usize, &[u8]),
+) -> Result<(usize, usize), DecodeError> {
+    let sink = std::panic::AssertUnwindSafe(sink);
+    with_jpeg(bytes, move |d, width, height| {
+        let sink = sink;
+        let mut delivered = 0;
+        match d.color_space() {
             mozjpeg::ColorSpace::JCS_GRAYSCALE => {
                 let mut img = d.grayscale().map_err(|e| corrupt_jpeg(&e))?;
-                let px: Vec<[u8; 1]> = img.read_scanlines().map_err(|e| corrupt_jpeg(&e))?;
-                img.finish().map_err(|e| corrupt_jpeg(&e))?;
-                px.into_iter().map(|[v]| v).collect::<Vec<u8>>()
-            }
-            mozjpeg::ColorSpace::JCS_YCbCr | mozjpeg::ColorSpace::JCS_RGB => {
-                let mut img = d.rgb().map_err(|e| corrupt_jpeg(&e))?;
-                // A band of rows at a time, straight to grey: no 3-bytes-per-pixel copy of the whole image.
-                const BAND: usize = 16;
-                let mut band = vec![0u8; width * 3 * BAND];
-                let mut grey = Vec::with_capacity(width * height);
-                while grey.len() < width * height {
+                let mut band = vec![0u8; width * BAND];
+                while delivered < height {
                     // Never ask for more rows than remain: the reader treats that as a truncated file.
-                    let rows_left = height - grey.len() / width;
-                    let want = &mut band[..width * 3 * rows_left.min(BAND)];
+                    let want = &mut band[..width * (height - delivered).min(BAND)];
                     let rows = img.read_scanlines_into(want).map_err(|e| corrupt_jpeg(&e))?;
-                    grey.extend(rows.chunks_exact(3).map(|p| luma(p[0], p[1], p[2])));
+                    if rows.is_empty() {
+                        break;
+                    }
+                    (sink.0)(width, height, rows);
+                    delivered += rows.len() / width;
                 }
                 img.finish().map_err(|e| corrupt_jpeg(&e))?;
-                grey
+            }
+            mozjpeg::ColorSpace::JCS_YCbCr | mozjpeg::ColorSpace::JCS_RGB => {
+                // RGBX from libjpeg (the same R, G, B as its RGB output; four bytes a pixel let the grey
+                // conversion run in vector lanes), converted to grey a band at a time.
+                let mut img = d.rgba().map_err(|e| corrupt_jpeg(&e))?;
+                let mut band = vec![0u32; width * BAND];
+                let mut grey = vec![0u8; width * BAND];
+                while delivered < height {
+                    let n = (height - delivered).min(BAND);
+                    let rows = img.read_scanlines_into(&mut band[..width * n]).map_err(|e| corrupt_jpeg(&e))?;
+                    let got = rows.len();
+                    if got == 0 {
+                        break;
+                    }
+                    grey_from_rgbx(rows, &mut grey[..got]);
+                    (sink.0)(width, height, &grey[..got]);
+                    delivered += got / width;
+                }
+                img.finish().map_err(|e| corrupt_jpeg(&e))?;
             }
             mozjpeg::ColorSpace::JCS_CMYK | mozjpeg::ColorSpace::JCS_YCCK => {
-                read_cmyk_as_rgb(d, width, height)?.chunks_exact(3).map(|p| luma(p[0], p[1], p[2])).collect()
+                let grey: Vec<u8> =
+                    read_cmyk_as_rgb(d, width, height)?.chunks_exact(3).map(|p| luma(p[0], p[1], p[2])).collect();
+                (sink.0)(width, height, &grey);
+                delivered = grey.len() / width;
             }
             other => return Err(DecodeError::ColorSpace(format!("{other:?}"))),
-        };
-        if pixels.len() != width * height {
+        }
+        if delivered != height {
             return Err(DecodeError::Corrupt { format: "JPEG", detail: "fewer scanlines than the header says".into() });
         }
-        Ok(LumaImage { width, height, pixels })
+        Ok((width, height))
     })
 }
 

@@ -6,8 +6,9 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::dct::Dct32;
-use crate::decode::{decode_luma, DecodeError, LumaImage};
-use crate::resample::lanczos_resize;
+use crate::decode::{decode_jpeg_rows, decode_luma, DecodeError, LumaImage};
+use crate::image::Format;
+use crate::resample::{lanczos_resize, LanczosRows};
 
 const SIZE: usize = 32;
 const KEEP: usize = 8;
@@ -44,6 +45,16 @@ impl FromStr for PHash {
 
 /// pHash of encoded image bytes (JPEG, PNG, GIF or WebP).
 pub fn phash(bytes: &[u8]) -> Result<PHash, DecodeError> {
+    if Format::sniff(bytes) == Some(Format::Jpeg) {
+        // A JPEG is reduced as its rows are decoded (a 12-MP photo is never held whole): the same pixels, the
+        // same Lanczos, so the same hash as decoding first.
+        let mut reducer: Option<LanczosRows> = None;
+        decode_jpeg_rows(bytes, &mut |w, h, rows| {
+            reducer.get_or_insert_with(|| LanczosRows::new(w, h, SIZE, SIZE)).push_rows(rows);
+        })?;
+        let small = reducer.map(LanczosRows::finish).ok_or(DecodeError::Unsupported)?;
+        return Ok(hash_small(&small).0);
+    }
     Ok(phash_luma(&decode_luma(bytes)?))
 }
 
@@ -56,7 +67,15 @@ pub fn phash_luma(img: &LumaImage) -> PHash {
 /// (at least 1). A tiny margin means a coefficient ties the median and its bit is decided by rounding — which
 /// is why the DCT reproduces scipy's operations exactly.
 pub fn phash_with_margin(img: &LumaImage) -> (PHash, f64) {
-    let small = if img.width == SIZE && img.height == SIZE { img.clone() } else { lanczos_resize(img, SIZE, SIZE) };
+    if img.width == SIZE && img.height == SIZE {
+        hash_small(img)
+    } else {
+        hash_small(&lanczos_resize(img, SIZE, SIZE))
+    }
+}
+
+/// The hash of the 32×32 grey image.
+fn hash_small(small: &LumaImage) -> (PHash, f64) {
     // scipy.fftpack.dct(scipy.fftpack.dct(pixels, axis=0), axis=1), computed as scipy does (crate::dct).
     static DCT: std::sync::OnceLock<Dct32> = std::sync::OnceLock::new();
     let dct = DCT.get_or_init(Dct32::new);

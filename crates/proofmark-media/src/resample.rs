@@ -71,47 +71,128 @@ fn clip8(v: i32) -> u8 {
     }
 }
 
-/// `Image.resize((width, height), Image.Resampling.LANCZOS)` on an "L" image.
-pub fn lanczos_resize(img: &LumaImage, width: usize, height: usize) -> LumaImage {
-    let need_h = width != img.width;
-    let need_v = height != img.height;
-    let horiz = precompute(img.width, width);
-    let mut vert = precompute(img.height, height);
-    let mut src = img.clone();
-    if need_h {
-        let first = vert.bounds[0].0;
-        let last = vert.bounds[height - 1].0 + vert.bounds[height - 1].1;
-        for b in &mut vert.bounds {
-            b.0 -= first;
+/// One pass's weights split for 16-bit multiplies: w = hi·2¹¹ + lo with 0 ≤ lo < 2¹¹, so
+/// Σ p·w = 2¹¹·Σ p·hi + Σ p·lo exactly (in wrapping 32-bit arithmetic, as Pillow's `int` sums), and both
+/// sums are products of 16-bit values, which vector units multiply and add pairwise in one instruction.
+struct SplitCoeffs {
+    ksize: usize,
+    bounds: Vec<(usize, usize)>,
+    hi: Vec<i16>,
+    lo: Vec<i16>,
+}
+
+impl SplitCoeffs {
+    fn new(c: &Coeffs) -> SplitCoeffs {
+        SplitCoeffs {
+            ksize: c.ksize,
+            bounds: c.bounds.clone(),
+            hi: c.weights.iter().map(|&w| (w >> 11) as i16).collect(),
+            lo: c.weights.iter().map(|&w| (w & 0x7ff) as i16).collect(),
         }
-        let rows = last - first;
-        let mut out = vec![0u8; width * rows];
-        for y in 0..rows {
-            let row = &img.pixels[(y + first) * img.width..(y + first + 1) * img.width];
-            for (xx, &(xmin, xmax)) in horiz.bounds.iter().enumerate() {
-                let k = &horiz.weights[xx * horiz.ksize..xx * horiz.ksize + xmax];
-                let mut ss: i32 = 1 << (PRECISION_BITS - 1);
-                for (x, w) in k.iter().enumerate() {
-                    ss = ss.wrapping_add(i32::from(row[xmin + x]).wrapping_mul(*w));
+    }
+
+    /// Output pixel `o` of a row whose pixels are `px` (as 16-bit values).
+    #[inline]
+    fn apply(&self, o: usize, px: &[i16]) -> u8 {
+        let (xmin, xmax) = self.bounds[o];
+        let at = o * self.ksize;
+        let (hi, lo) = (&self.hi[at..at + xmax], &self.lo[at..at + xmax]);
+        let (mut a, mut b) = (0i32, 0i32);
+        for ((&p, &h), &l) in px[xmin..xmin + xmax].iter().zip(hi).zip(lo) {
+            a = a.wrapping_add(i32::from(p) * i32::from(h));
+            b = b.wrapping_add(i32::from(p) * i32::from(l));
+        }
+        clip8((1i32 << (PRECISION_BITS - 1)).wrapping_add(a.wrapping_shl(11)).wrapping_add(b))
+    }
+}
+
+/// `Image.resize((width, height), Image.Resampling.LANCZOS)` on an "L" image fed a row at a time: the
+/// horizontal pass runs on each row as it arrives (only on the rows the vertical pass reads), so a large
+/// image is reduced without ever being held whole.
+pub(crate) struct LanczosRows {
+    in_size: (usize, usize),
+    out_size: (usize, usize),
+    horiz: Option<SplitCoeffs>,
+    vert: Coeffs,
+    /// Input rows [first, last) are read by the vertical pass.
+    first: usize,
+    last: usize,
+    next: usize,
+    widened: Vec<i16>,
+    rows: Vec<u8>,
+}
+
+impl LanczosRows {
+    pub(crate) fn new(in_width: usize, in_height: usize, width: usize, height: usize) -> LanczosRows {
+        let horiz = (width != in_width).then(|| SplitCoeffs::new(&precompute(in_width, width)));
+        let vert = precompute(in_height, height);
+        let (first, last) = if height != in_height {
+            (vert.bounds[0].0, vert.bounds[height - 1].0 + vert.bounds[height - 1].1)
+        } else {
+            (0, in_height)
+        };
+        LanczosRows {
+            in_size: (in_width, in_height),
+            out_size: (width, height),
+            horiz,
+            vert,
+            first,
+            last,
+            next: 0,
+            widened: vec![0; in_width],
+            rows: Vec::with_capacity(width * (last - first)),
+        }
+    }
+
+    /// Feed whole input rows, top to bottom (any number at a time).
+    pub(crate) fn push_rows(&mut self, rows: &[u8]) {
+        let (in_w, _) = self.in_size;
+        for row in rows.chunks_exact(in_w) {
+            let y = self.next;
+            self.next += 1;
+            if y < self.first || y >= self.last {
+                continue;
+            }
+            match &self.horiz {
+                None => self.rows.extend_from_slice(row),
+                Some(h) => {
+                    for (d, &p) in self.widened.iter_mut().zip(row) {
+                        *d = i16::from(p);
+                    }
+                    for o in 0..self.out_size.0 {
+                        self.rows.push(h.apply(o, &self.widened));
+                    }
                 }
-                out[y * width + xx] = clip8(ss);
             }
         }
-        src = LumaImage { width, height: rows, pixels: out };
     }
-    if need_v {
-        let mut out = vec![0u8; src.width * height];
-        for (yy, &(ymin, ymax)) in vert.bounds.iter().enumerate() {
-            let k = &vert.weights[yy * vert.ksize..yy * vert.ksize + ymax];
-            for xx in 0..src.width {
+
+    /// The resized image, once every input row has been fed.
+    pub(crate) fn finish(self) -> LumaImage {
+        let (width, height) = self.out_size;
+        debug_assert_eq!(self.next, self.in_size.1);
+        if height == self.in_size.1 {
+            return LumaImage { width, height, pixels: self.rows };
+        }
+        let mut out = vec![0u8; width * height];
+        for (yy, &(ymin, ymax)) in self.vert.bounds.iter().enumerate() {
+            let ymin = ymin - self.first;
+            let k = &self.vert.weights[yy * self.vert.ksize..yy * self.vert.ksize + ymax];
+            for xx in 0..width {
                 let mut ss: i32 = 1 << (PRECISION_BITS - 1);
                 for (y, w) in k.iter().enumerate() {
-                    ss = ss.wrapping_add(i32::from(src.pixels[(ymin + y) * src.width + xx]).wrapping_mul(*w));
+                    ss = ss.wrapping_add(i32::from(self.rows[(ymin + y) * width + xx]).wrapping_mul(*w));
                 }
-                out[yy * src.width + xx] = clip8(ss);
+                out[yy * width + xx] = clip8(ss);
             }
         }
-        src = LumaImage { width: src.width, height, pixels: out };
+        LumaImage { width, height, pixels: out }
     }
-    src
+}
+
+/// `Image.resize((width, height), Image.Resampling.LANCZOS)` on an "L" image.
+pub fn lanczos_resize(img: &LumaImage, width: usize, height: usize) -> LumaImage {
+    let mut r = LanczosRows::new(img.width, img.height, width, height);
+    r.push_rows(&img.pixels);
+    r.finish()
 }

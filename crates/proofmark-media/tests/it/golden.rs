@@ -7,7 +7,7 @@
 //! `PROOFMARK_PHASH_GOLDEN` at it.
 use std::path::{Path, PathBuf};
 
-use proofmark_media::{decode_luma, phash_with_margin, PHash};
+use proofmark_media::{decode_luma, phash, phash_with_margin, PHash};
 
 /// Below this relative distance from the median a DCT coefficient's bit is decided by rounding alone; such
 /// files are reported apart (they once were the only differences, before the DCT followed scipy exactly).
@@ -32,6 +32,11 @@ fn check_golden(dir: &Path, shared: &Path) -> (usize, Vec<String>, Vec<String>) 
         let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let img = decode_luma(&bytes).unwrap_or_else(|e| panic!("{file}: {e}"));
         let (got, margin) = phash_with_margin(&img);
+        // `phash(bytes)` reduces JPEGs while decoding them: it must agree with decoding first.
+        let streamed = phash(&bytes).unwrap_or_else(|e| panic!("{file}: {e}"));
+        if streamed != got {
+            wrong.push(format!("{file}: phash(bytes) gave {streamed}, decode_luma + phash_with_margin {got}"));
+        }
         let expected: PHash = expected.parse().unwrap();
         if got != expected {
             let line = format!(
