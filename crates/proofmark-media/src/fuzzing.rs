@@ -1,14 +1,19 @@
 //! Entry points for the fuzz targets in `fuzz/`: never panic, whatever the bytes.
 use crate::decode::{decode_luma, MAX_PIXELS};
 
-/// Image decoding (JPEG, PNG, GIF, WebP) to grey and to colour, and the pHash of whatever decodes. (The
+/// Image decoding (JPEG, PNG, GIF, WebP) to grey and to colour, and the pHash of whatever decodes (both
+/// from the decoded image and streamed from the bytes, which must agree). (The
 /// watermark extractor reads decoded pixels, not bytes; it runs on 1,000 unmarked images in the benchmark,
 /// and at ~1 s per input under the sanitiser it would starve this target.)
 pub fn image(data: &[u8]) {
+    let streamed = crate::phash::phash(data);
     if let Ok(img) = decode_luma(data) {
         assert_eq!(img.pixels.len(), img.width * img.height);
         assert!((img.width * img.height) as u64 <= MAX_PIXELS);
-        let _ = crate::phash::phash_luma(&img);
+        // `phash(bytes)` reduces JPEGs while decoding: same bytes, same answer as decoding first.
+        assert_eq!(streamed, Ok(crate::phash::phash_luma(&img)));
+    } else {
+        assert!(streamed.is_err());
     }
     if let Ok((img, _)) = crate::image::decode_image(data) {
         assert_eq!(img.pixels.len(), img.width * img.height * img.channels);

@@ -55,3 +55,19 @@ fn damaged_cmyk_jpegs_never_panic() {
     }
     assert!(decode_image(&seed[..seed.len() / 2]).is_err());
 }
+
+/// The same mutations of the colour JPEG seed: the streamed pHash (rows reduced as they decode) and the
+/// decode-first pHash agree on every damaged file, error for error (the fuzz target asserts it).
+#[test]
+fn damaged_colour_jpegs_hash_alike_streamed_or_not() {
+    let seed = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fuzz/seeds/image/small.jpg")).unwrap();
+    for cut in (0..seed.len()).step_by(5) {
+        proofmark_media::fuzzing::image(&seed[..cut]);
+    }
+    for at in (2..seed.len()).step_by(2) {
+        let mut bad = seed.clone();
+        bad[at] ^= 0x5a;
+        proofmark_media::fuzzing::image(&bad);
+    }
+    assert!(proofmark_media::phash(&seed).is_ok());
+}
