@@ -69,6 +69,12 @@ pub fn encode(info: &[u8; INFO_BITS]) -> Vec<u8> {
 /// Soft-decision Viterbi: `soft[i] > 0` means coded bit i is more likely 1; magnitude is confidence.
 /// Returns the most likely info word (the path ending in state 0).
 pub fn decode(soft: &[f32]) -> [u8; INFO_BITS] {
+    decode_with_metric(soft).0
+}
+
+/// [`decode`], and the chosen path's metric: Σ soft·(±1) over the coded bits of the codeword it re-encodes
+/// to (how well the soft values agree with the nearest codeword; at most Σ |soft|).
+pub fn decode_with_metric(soft: &[f32]) -> ([u8; INFO_BITS], f32) {
     assert_eq!(soft.len(), CODED_BITS, "one soft value per coded bit");
     let steps = INFO_BITS + K - 1;
     // Branch outputs for (state, input): state is the last K-1 input bits.
@@ -108,7 +114,7 @@ pub fn decode(soft: &[f32]) -> [u8; INFO_BITS] {
     }
     let mut info = [0u8; INFO_BITS];
     info.copy_from_slice(&bits[..INFO_BITS]);
-    info
+    (info, metric[0])
 }
 
 #[cfg(test)]
@@ -117,6 +123,24 @@ mod tests {
 
     fn scramble() -> [u8; INFO_BITS] {
         std::array::from_fn(|i| ((i * 7 + 3) % 5 == 0) as u8)
+    }
+
+    #[test]
+    fn path_metric_is_the_agreement_with_the_re_encoded_word() {
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        let soft: Vec<f32> = (0..CODED_BITS)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+            })
+            .collect();
+        let (info, metric) = decode_with_metric(&soft);
+        let again: f32 = encode(&info).iter().zip(&soft).map(|(&c, &s)| if c == 1 { s } else { -s }).sum();
+        assert!((metric - again).abs() < 1e-3, "{metric} vs {again}");
+        let total: f32 = soft.iter().map(|s| s.abs()).sum();
+        assert!(metric > 0.0 && metric < total);
     }
 
     #[test]

@@ -10,16 +10,18 @@
 //!   the key assigns every tile chip to a coded bit (~12 chips per bit per frame). Each chip's mean of the
 //!   high-passed frame is moved to the nearest point of its bit's lattice (QIM with key dither), as the
 //!   detector will see it after the residual's trip to the image and back: the host's texture causes no raw
-//!   bit errors. The detector finds the gain (brightness, contrast, codec attenuation) at which the chips
-//!   sit best on their lattices, then reads soft values into a Viterbi decoder; the CRC gates.
+//!   bit errors. The detector reads soft values into a Viterbi decoder at the gain (brightness, contrast,
+//!   codec attenuation) whose soft bits agree best with a codeword, among the gains where the chips sit
+//!   best on their lattices; the CRC gates, once per alignment tried.
 //! - **Synchronisation.** The chip means fit their lattices only when the chip grid is placed to within
 //!   about a quarter of a frame pixel, but there the fit is strong evidence (the whole residual carries
 //!   it). The detector tries, in order: the frame as it stands (every attack that keeps the image's
 //!   edges); translations at the original scale, by an exhaustive lattice search ([`lattice`]: every
 //!   sub-chip phase and gain, every whole-chip offset at once by FFT); crops that keep an edge, a corner
-//!   or the centre in place (a one-dimensional scan of the kept fraction on the lattice fit); and last
+//!   or the centre in place (a one-dimensional scan of the kept fraction, each alignment ranked by how well
+//!   its chips decode — the Viterbi path metric, no CRC check spent); and last
 //!   the key-derived 2-D pilot, found by an FFT search over kept fractions 0.78–1.02 per axis and any
-//!   offset ([`sync`]), for crops anchored nowhere. Every proposal is polished on the lattice fit and the
+//!   offset ([`sync`]), for crops anchored nowhere. Every proposal is polished on its codeword agreement and the
 //!   luma resampled into the original frame's geometry before the chips are read.
 //! - **Strength.** A fixed quantiser step, shrunk only if the final pixels would fall under
 //!   [`TARGET_PSNR`] dB; the pilot is modulated by local texture.
@@ -66,6 +68,12 @@ const SYNC_CANDIDATES: usize = 6;
 /// chance) and how many of its best alignments are decoded.
 const ANCHOR_STEP: f32 = 0.004;
 const ANCHORED_CANDIDATES: usize = 3;
+/// Offsets (frame pixels) tried around a centre anchor: whole-pixel crops miss the exact centre.
+const CENTRE_NUDGES: [f32; 3] = [-0.25, 0.0, 0.25];
+/// Gains (local maxima of the lattice fit) decoded per reading; the best codeword agreement wins.
+const GAIN_PEAKS: usize = 6;
+/// The same in the anchored-crop scan, which reads a thousand alignments.
+const SCAN_GAIN_PEAKS: usize = 3;
 /// Translations (scale kept) the lattice search proposes for decoding.
 const SHIFT_CANDIDATES: usize = 2;
 /// Largest side of the intermediate image alignments are resampled from.
@@ -344,7 +352,8 @@ impl<'a> Design<'a> {
 pub struct Detection {
     /// The payload, if a decode attempt passed the CRC.
     pub payload: Option<[u8; 16]>,
-    /// The alignment used (the accepted one, else the one whose chips fit their lattices best).
+    /// The alignment used (the accepted one, else the one whose soft bits agreed best with a codeword; its
+    /// `score` is that agreement).
     pub sync: Option<Alignment>,
     /// Soft coded bits at that alignment (positive = 1).
     pub soft: Vec<f32>,
@@ -381,19 +390,18 @@ pub fn extract(image: &Image, key: &WatermarkKey) -> Detection {
         y: AxisSync { scale: 1.0, offset: 0.0 },
         score: f32::INFINITY,
     };
-    let mut best_fit = f32::NEG_INFINITY;
+    let mut best_agreement = f32::NEG_INFINITY;
     let mut attempt = |chips: Vec<ChipReading>, a: Alignment, out: &mut Detection| -> bool {
-        let (gain, fit) = best_gain(&chips, &layout);
-        let soft = soft_bits(&chips, &layout, gain);
+        let r = read_chips(&chips, &layout, 1.004, 1, GAIN_PEAKS);
         out.attempts += 1;
-        if let Some(payload) = code::payload_from_info(&code::decode(&soft), &layout.scramble) {
-            *out = Detection { payload: Some(payload), sync: Some(a), soft, attempts: out.attempts };
+        if let Some(payload) = code::payload_from_info(&r.info, &layout.scramble) {
+            *out = Detection { payload: Some(payload), sync: Some(a), soft: r.soft, attempts: out.attempts };
             return true;
         }
-        if fit > best_fit {
-            best_fit = fit;
-            out.sync = Some(a);
-            out.soft = soft;
+        if r.agreement > best_agreement {
+            best_agreement = r.agreement;
+            out.sync = Some(Alignment { score: r.agreement, ..a });
+            out.soft = r.soft;
         }
         false
     };
@@ -438,17 +446,15 @@ fn intermediate(luma: Plane) -> Plane {
 }
 
 /// Diagnostics (the `wm_sync` example): read the chips at a given alignment, optionally polished on the
-/// lattice fit first, and decode them once. Not part of the detector's decision path.
+/// codeword agreement first, and decode them once. Not part of the detector's decision path.
 #[doc(hidden)]
 pub fn read_at(image: &Image, key: &WatermarkKey, a: Alignment, polish: bool) -> Detection {
     let layout = Layout::new(key);
     let inter = intermediate(luma_plane(image));
     let a = if polish { refine_by_lattice(&inter, a, &layout) } else { a };
-    let chips = aligned_chips(&inter, a);
-    let (gain, fit) = best_gain(&chips, &layout);
-    let soft = soft_bits(&chips, &layout, gain);
-    let payload = code::payload_from_info(&code::decode(&soft), &layout.scramble);
-    Detection { payload, sync: Some(Alignment { score: fit, ..a }), soft, attempts: 1 }
+    let r = read_chips(&aligned_chips(&inter, a), &layout, 1.004, 1, GAIN_PEAKS);
+    let payload = code::payload_from_info(&r.info, &layout.scramble);
+    Detection { payload, sync: Some(Alignment { score: r.agreement, ..a }), soft: r.soft, attempts: 1 }
 }
 
 /// Diagnostics (the `wm_sync` example): the pilot search's first `keep` proposals.
@@ -467,33 +473,55 @@ pub fn pilot_z(image: &Image, key: &WatermarkKey, a: Alignment) -> f32 {
 }
 
 /// Crops that keep an edge or the centre in place: trimming one side, or both axes by the same fraction
-/// from a corner or around the centre (a centred crop to another size): per axis the kept fraction is the only unknown, so a one-dimensional
-/// scan on the lattice fit itself (far sharper than the pilot) covers them. Returns the best alignments.
+/// from a corner or around the centre (a centred crop to another size). Per axis the kept fraction is the
+/// only unknown, so a one-dimensional scan covers them, each alignment scored by how well its chips decode
+/// (codeword agreement, far sharper than the pilot). A centred crop of whole pixels is off the exact centre
+/// by up to half an original pixel (floor or ceiling of the margin), which on a small image is a quarter of a
+/// frame pixel or more — beyond the lattice's tolerance — so centre anchors are also tried a quarter of a
+/// frame pixel either side. The scan runs on every core. Returns the best alignments.
 fn anchored_candidates(inter: &Plane, layout: &Layout, keep: usize) -> Vec<Alignment> {
     let ident = AxisSync { scale: 1.0, offset: 0.0 };
-    let axis = |s: f32, anchor: usize| AxisSync {
-        scale: s,
-        offset: match anchor {
-            0 => 0.0,
-            1 => N as f32 * (1.0 - s),
-            _ => N as f32 * (1.0 - s) / 2.0,
-        },
-    };
-    let mut scored: Vec<(f32, Alignment)> = Vec::new();
+    let mut cands: Vec<Alignment> = Vec::new();
+    let mut push = |x: AxisSync, y: AxisSync| cands.push(Alignment { x, y, score: 0.0 });
     let mut s = 1.0 - ANCHOR_STEP;
     while s >= SCALE_RANGE.0 {
-        for anchor in 0..3 {
-            let a = axis(s, anchor);
-            for (x, y) in [(a, ident), (ident, a), (a, a)] {
-                let c = Alignment { x, y, score: 0.0 };
-                let (_, fit) = scan_gain(&aligned_chips(inter, c), layout, 1.012, 2);
-                scored.push((fit, Alignment { score: fit, ..c }));
+        for offset in [0.0, N as f32 * (1.0 - s)] {
+            let a = AxisSync { scale: s, offset };
+            push(a, ident);
+            push(ident, a);
+            push(a, a);
+        }
+        let centre = |nudge: f32| AxisSync { scale: s, offset: N as f32 * (1.0 - s) / 2.0 + nudge };
+        for dx in CENTRE_NUDGES {
+            push(centre(dx), ident);
+            push(ident, centre(dx));
+            for dy in CENTRE_NUDGES {
+                push(centre(dx), centre(dy));
             }
         }
         s -= ANCHOR_STEP;
     }
-    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
-    scored.into_iter().take(keep).map(|(_, a)| a).collect()
+    let score = |part: &[Alignment]| -> Vec<Alignment> {
+        part.iter()
+            .map(|&c| Alignment {
+                score: read_chips(&aligned_chips(inter, c), layout, 1.012, 2, SCAN_GAIN_PEAKS).agreement,
+                ..c
+            })
+            .collect()
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
+    let mut scored: Vec<Alignment> = if threads > 1 {
+        let chunk = cands.len().div_ceil(threads);
+        std::thread::scope(|sc| {
+            let handles: Vec<_> = cands.chunks(chunk).map(|part| sc.spawn(move || score(part))).collect();
+            handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+        })
+    } else {
+        score(&cands)
+    };
+    scored.sort_by(|a, b| b.score.total_cmp(&a.score));
+    scored.truncate(keep);
+    scored
 }
 
 /// A chip as read: tile-local index, mean of the high-passed frame over it, weight (1 for a whole chip).
@@ -561,15 +589,44 @@ fn aligned_chips(src: &Plane, a: Alignment) -> Vec<ChipReading> {
     frame_chips(&highpass(&rec, HP_RADIUS), cx, cy, Some((&vx, &vy)))
 }
 
-/// The gain (attenuation or amplification since embedding) under which the chip means sit best on their
-/// lattices (either bit), and how well they fit (mean cosine, 1 = perfectly). A coarse scan (0.4 % steps,
-/// cosines from a table) then a fine one around its best.
-fn best_gain(chips: &[ChipReading], layout: &Layout) -> (f32, f32) {
-    scan_gain(chips, layout, 1.004, 1)
+/// Chips read at one alignment: the gain chosen, how well the soft bits agree with the nearest codeword
+/// (the Viterbi path metric over Σ |soft|), the soft bits and the decoded info word.
+struct Reading {
+    agreement: f32,
+    gain: f32,
+    soft: Vec<f32>,
+    info: [u8; code::INFO_BITS],
 }
 
-/// [`best_gain`] with a coarse scan of the given ratio over every `stride`-th chip (the fine scan uses all).
-fn scan_gain(chips: &[ChipReading], layout: &Layout, ratio: f32, stride: usize) -> (f32, f32) {
+/// Read the chips: the gain (attenuation or amplification since embedding) is unknown, and the lattice fit
+/// alone picks it badly once an attack has blurred the chips (several gains fit about equally), so the best
+/// `peaks` local maxima of the fit ([`GAIN_PEAKS`] when decoding) are each decoded and the gain whose soft bits agree best with a
+/// codeword wins. The fit is scanned in steps of `ratio` over every `stride`-th chip. Only the decoded word
+/// is ever CRC-checked, one per reading, so this costs no false-accept margin.
+fn read_chips(chips: &[ChipReading], layout: &Layout, ratio: f32, stride: usize, peaks: usize) -> Reading {
+    let mut best = Reading {
+        agreement: f32::NEG_INFINITY,
+        gain: 1.0,
+        soft: vec![0.0; code::CODED_BITS],
+        info: [0; code::INFO_BITS],
+    };
+    if chips.is_empty() {
+        return best;
+    }
+    for gain in gain_peaks(chips, layout, ratio, stride, peaks) {
+        let soft = soft_bits(chips, layout, gain);
+        let (info, metric) = code::decode_with_metric(&soft);
+        let agreement = metric / soft.iter().map(|s| s.abs()).sum::<f32>().max(1e-6);
+        if agreement > best.agreement {
+            best = Reading { agreement, gain, soft, info };
+        }
+    }
+    best
+}
+
+/// The gains at the `count` highest local maxima of the lattice fit (mean cosine of the chip means on
+/// their lattices, either bit), scanned over [`GAIN_RANGE`] in steps of `ratio` with cosines from a table.
+fn gain_peaks(chips: &[ChipReading], layout: &Layout, ratio: f32, stride: usize, count: usize) -> Vec<f32> {
     const T: usize = 4096;
     static TABLE: std::sync::OnceLock<Vec<f32>> = std::sync::OnceLock::new();
     let table =
@@ -581,49 +638,38 @@ fn scan_gain(chips: &[ChipReading], layout: &Layout, ratio: f32, stride: usize) 
         .map(|c| (c.mean, (2.0 * layout.dither[c.chip] * T as f32).round() as i64, c.weight))
         .collect();
     let total_w = pre.iter().map(|p| p.2).sum::<f32>().max(1e-6);
-    let coarse = |g: f32| -> f32 {
+    let fit = |g: f32| -> f32 {
         let k = 2.0 * T as f32 / (g * STEP);
         let sum: f32 =
             pre.iter().map(|&(m, d, w)| w * table[(((m * k).round() as i64 - d) & (T as i64 - 1)) as usize]).sum();
         sum / total_w
     };
-    let mut best = (1.0, f32::NEG_INFINITY);
+    let mut curve = Vec::new();
     let mut g = GAIN_RANGE.0;
     while g <= GAIN_RANGE.1 {
-        let f = coarse(g);
-        if f > best.1 {
-            best = (g, f);
-        }
+        curve.push((g, fit(g)));
         g *= ratio;
     }
-    let g0 = best.0;
-    best.1 = fit_at(chips, layout, g0);
-    for i in -8..=8 {
-        let g = g0 * (1.0 + 0.0005 * i as f32);
-        let f = fit_at(chips, layout, g);
-        if f > best.1 {
-            best = (g, f);
-        }
-    }
-    best
+    let mut peaks: Vec<(f32, f32)> = (0..curve.len())
+        .filter(|&i| {
+            let f = curve[i].1;
+            (i == 0 || curve[i - 1].1 <= f) && (i + 1 == curve.len() || curve[i + 1].1 < f)
+        })
+        .map(|i| curve[i])
+        .collect();
+    peaks.sort_by(|a, b| b.1.total_cmp(&a.1));
+    peaks.into_iter().take(count).map(|(g, _)| g).collect()
 }
 
-/// The lattice fit at one gain.
-fn fit_at(chips: &[ChipReading], layout: &Layout, gain: f32) -> f32 {
-    let step = gain * STEP;
-    let total: f32 = chips
-        .iter()
-        .map(|c| c.weight * (4.0 * std::f32::consts::PI * (c.mean / step - layout.dither[c.chip])).cos())
-        .sum();
-    total / chips.iter().map(|c| c.weight).sum::<f32>().max(1e-6)
-}
-
-/// Polish an alignment the pilot found by coordinate ascent on the chips' lattice fit, which is far
-/// sharper than the pilot's correlation: a sweep with scales in 0.2 % and offsets in half-pixel steps,
-/// then one in 0.07 % and 0.2-pixel steps.
+/// Polish an alignment by coordinate ascent on its codeword agreement (the gain read at the start held
+/// fixed), which is far sharper than the pilot's correlation: a sweep with scales in 0.2 % and offsets in
+/// half-pixel steps, then one in 0.07 % and 0.2-pixel steps.
 fn refine_by_lattice(src: &Plane, a: Alignment, layout: &Layout) -> Alignment {
-    let (gain, _) = best_gain(&aligned_chips(src, a), layout);
-    let score = |c: Alignment| fit_at(&aligned_chips(src, c), layout, gain);
+    let gain = read_chips(&aligned_chips(src, a), layout, 1.004, 1, GAIN_PEAKS).gain;
+    let score = |c: Alignment| {
+        let soft = soft_bits(&aligned_chips(src, c), layout, gain);
+        code::decode_with_metric(&soft).1 / soft.iter().map(|s| s.abs()).sum::<f32>().max(1e-6)
+    };
     let mut best = (score(a), a);
     for (scale_step, offset_step, reach) in [(0.002f32, 0.5f32, 3i32), (0.0007, 0.2, 2)] {
         {
