@@ -55,7 +55,7 @@ pub(super) fn shifts(src: &Plane, size: (usize, usize), layout: &Layout, keep: u
         let chunk = pairs.len().div_ceil(threads);
         std::thread::scope(|s| {
             let handles: Vec<_> = pairs.chunks(chunk).map(|part| s.spawn(move || work(part))).collect();
-            handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+            handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
         })
     } else {
         work(&pairs)

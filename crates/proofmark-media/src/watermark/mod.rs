@@ -5,7 +5,8 @@
 //! - **Canonical frame.** Luma is resampled to a 256×256 frame tied to the image's edges (each axis on its
 //!   own, so resizing and aspect changes cancel out). The frame holds 2×2 periodic tiles of 32×32 chips,
 //!   4×4 frame pixels each. The residual is designed in the frame and upsampled to the image, where it is
-//!   added to R, G and B equally (chroma untouched).
+//!   added to R, G and B equally (chroma untouched) — except where a channel clips, where the others move
+//!   further so the luma still changes as designed.
 //! - **Payload.** 128 bits + CRC-32, scrambled by the key, rate-½ K=7 convolutional code → 332 coded bits;
 //!   the key assigns every tile chip to a coded bit (~12 chips per bit per frame). Each chip's mean of the
 //!   high-passed frame is moved to the nearest point of its bit's lattice (QIM with key dither), as the
@@ -64,8 +65,8 @@ pub const TARGET_PSNR: f64 = 40.0;
 pub const MIN_SIDE: usize = 96;
 /// Alignments the pilot search proposes; each decode attempt has a false-accept chance of 2⁻³².
 const SYNC_CANDIDATES: usize = 6;
-/// Kept-fraction step of the anchored-crop scan (half a step of error leaves the lattice fit well above
-/// chance) and how many of its best alignments are decoded.
+/// Kept-fraction step of the anchored-crop scan (half a step of error keeps the chips within the lattice's
+/// tolerance) and how many of its best alignments are decoded.
 const ANCHOR_STEP: f32 = 0.004;
 const ANCHORED_CANDIDATES: usize = 3;
 /// Offsets (frame pixels) tried around a centre anchor: whole-pixel crops miss the exact centre.
@@ -142,23 +143,49 @@ pub fn embed(image: &Image, key: &WatermarkKey, payload: &[u8; 16]) -> Result<(I
     Ok((out, EmbedStats { psnr_y: psnr }))
 }
 
-/// Add `delta` (per pixel, in luma units) to every colour channel (grey: the one channel), rounding and
+/// Add `delta` (per pixel, in luma units) to the colour channels (grey: the one channel), rounding and
 /// clamping to 8 bits; alpha untouched. Returns the image and its PSNR(Y) against the input, computed from
-/// the 8-bit changes actually made.
+/// the 8-bit changes actually made. A colour pixel gets the same change on R, G and B (chroma untouched)
+/// unless a channel would clip: then the others move further, so the luma still changes by the designed
+/// amount where it can (a saturated red pixel would otherwise deliver only 0.3 of a darkening).
 fn apply(image: &Image, delta: &[f32]) -> (Image, f64) {
+    /// Luma change in thousandths (BT.601 weights) when every colour channel of `px` moves by `e`, clamped.
+    fn moved_luma(px: [i32; 3], e: i32) -> i32 {
+        let m = |v: i32| (v + e).clamp(0, 255) - v;
+        299 * m(px[0]) + 587 * m(px[1]) + 114 * m(px[2])
+    }
     // v is an integer, so round(v + d) = v + round(d): one rounding per pixel, integer work per channel.
     fn run<const C: usize>(pixels: &mut [u8], delta: &[f32]) -> i64 {
         let mut sq = 0i64;
         for (px, &d) in pixels.chunks_exact_mut(C).zip(delta) {
             let di = (d + 0.5).floor() as i32;
-            let mut moved = [0i32; 3];
-            for (v, m) in px[..C.min(3)].iter_mut().zip(&mut moved) {
-                let new = (i32::from(*v) + di).clamp(0, 255);
-                *m = new - i32::from(*v);
-                *v = new as u8;
-            }
-            // Luma change in thousandths (BT.601 weights); grey images move by the one channel.
-            let dy = if C >= 3 { 299 * moved[0] + 587 * moved[1] + 114 * moved[2] } else { 1000 * moved[0] };
+            let dy = if C >= 3 {
+                let v = [i32::from(px[0]), i32::from(px[1]), i32::from(px[2])];
+                // The smallest common move that delivers the designed luma change (to within half a level),
+                // or as much of it as clipping allows with no channel moving more than 4×: a saturated red
+                // darkens by R alone (0.299 of the luma), while a yellow brightened by blue alone would
+                // need a visible colour shift for a few levels of luma.
+                let target = 1000 * di;
+                let mut e = di;
+                let mut m = moved_luma(v, e);
+                while m.abs() + 500 < target.abs() {
+                    let clipped = v.iter().all(|&c| if di > 0 { c + e >= 255 } else { c + e <= 0 });
+                    if clipped || e.abs() >= 4 * di.abs() {
+                        break;
+                    }
+                    e += di.signum();
+                    m = moved_luma(v, e);
+                }
+                for (c, &val) in px[..3].iter_mut().zip(&v) {
+                    *c = (val + e).clamp(0, 255) as u8;
+                }
+                m
+            } else {
+                let new = (i32::from(px[0]) + di).clamp(0, 255);
+                let moved = new - i32::from(px[0]);
+                px[0] = new as u8;
+                1000 * moved
+            };
             sq += i64::from(dy) * i64::from(dy);
         }
         sq
@@ -352,8 +379,8 @@ impl<'a> Design<'a> {
 pub struct Detection {
     /// The payload, if a decode attempt passed the CRC.
     pub payload: Option<[u8; 16]>,
-    /// The alignment used (the accepted one, else the one whose soft bits agreed best with a codeword; its
-    /// `score` is that agreement).
+    /// The alignment used: the accepted one (its `score` is whatever ranked it: ∞ for the frame as it
+    /// stands), else the one whose soft bits agreed best with a codeword (its `score` is that agreement).
     pub sync: Option<Alignment>,
     /// Soft coded bits at that alignment (positive = 1).
     pub soft: Vec<f32>,
@@ -478,7 +505,7 @@ pub fn pilot_z(image: &Image, key: &WatermarkKey, a: Alignment) -> f32 {
 /// (codeword agreement, far sharper than the pilot). A centred crop of whole pixels is off the exact centre
 /// by up to half an original pixel (floor or ceiling of the margin), which on a small image is a quarter of a
 /// frame pixel or more — beyond the lattice's tolerance — so centre anchors are also tried a quarter of a
-/// frame pixel either side. The scan runs on every core. Returns the best alignments.
+/// frame pixel either side. The scan runs on up to four cores. Returns the best alignments.
 fn anchored_candidates(inter: &Plane, layout: &Layout, keep: usize) -> Vec<Alignment> {
     let ident = AxisSync { scale: 1.0, offset: 0.0 };
     let mut cands: Vec<Alignment> = Vec::new();
@@ -514,7 +541,7 @@ fn anchored_candidates(inter: &Plane, layout: &Layout, keep: usize) -> Vec<Align
         let chunk = cands.len().div_ceil(threads);
         std::thread::scope(|sc| {
             let handles: Vec<_> = cands.chunks(chunk).map(|part| sc.spawn(move || score(part))).collect();
-            handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+            handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
         })
     } else {
         score(&cands)

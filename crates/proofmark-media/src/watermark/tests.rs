@@ -111,3 +111,24 @@ fn too_small_images_are_refused() {
         Err(WatermarkError::TooSmall { width: 95, height: 300, min: MIN_SIDE })
     );
 }
+
+/// A clipped channel does not swallow the designed luma change: the other channels move further.
+#[test]
+fn apply_delivers_the_luma_change_on_saturated_colours() {
+    let mut img = Image::new(5, 1, 3);
+    let px: [[u8; 3]; 5] = [[255, 0, 0], [0, 0, 255], [255, 255, 255], [0, 0, 0], [120, 130, 140]];
+    for (i, p) in px.iter().enumerate() {
+        img.pixels[i * 3..i * 3 + 3].copy_from_slice(p);
+    }
+    let delta = [-10.0, 12.0, 8.0, -8.0, 6.4];
+    let (out, _) = apply(&img, &delta);
+    let y = |p: &[u8]| 0.299 * f64::from(p[0]) + 0.587 * f64::from(p[1]) + 0.114 * f64::from(p[2]);
+    let moved: Vec<f64> = (0..5).map(|i| y(&out.pixels[i * 3..i * 3 + 3]) - y(&img.pixels[i * 3..i * 3 + 3])).collect();
+    // Red darkened by 10 (R alone carries 0.299 of it: R drops ~33), blue brightened by 12 (G and R rise).
+    assert!((moved[0] + 10.0).abs() <= 0.5, "{moved:?}");
+    assert!((moved[1] - 12.0).abs() <= 0.5, "{moved:?}");
+    // White cannot brighten, black cannot darken: nothing moves, and the search stops.
+    assert_eq!((moved[2], moved[3]), (0.0, 0.0));
+    // Unclipped pixels move by the rounded delta on every channel (chroma untouched).
+    assert_eq!(&out.pixels[12..15], &[126, 136, 146]);
+}
