@@ -125,17 +125,22 @@ mod tests {
         std::array::from_fn(|i| ((i * 7 + 3) % 5 == 0) as u8)
     }
 
-    #[test]
-    fn path_metric_is_the_agreement_with_the_re_encoded_word() {
-        let mut x = 0x2545_F491_4F6C_DD1Du64;
-        let soft: Vec<f32> = (0..CODED_BITS)
+    /// Soft values uniform in ±0.5 from a xorshift stream.
+    fn noise(seed: u64) -> Vec<f32> {
+        let mut x = seed;
+        (0..CODED_BITS)
             .map(|_| {
                 x ^= x << 13;
                 x ^= x >> 7;
                 x ^= x << 17;
                 (x >> 40) as f32 / (1u64 << 24) as f32 - 0.5
             })
-            .collect();
+            .collect()
+    }
+
+    #[test]
+    fn path_metric_is_the_agreement_with_the_re_encoded_word() {
+        let soft = noise(0x2545_F491_4F6C_DD1D);
         let (info, metric) = decode_with_metric(&soft);
         let again: f32 = encode(&info).iter().zip(&soft).map(|(&c, &s)| if c == 1 { s } else { -s }).sum();
         assert!((metric - again).abs() < 1e-3, "{metric} vs {again}");
@@ -170,15 +175,6 @@ mod tests {
             coded.iter().enumerate().map(|(i, &b)| if (b == 1) != (i % 12 == 5) { 1.0 } else { -1.0 }).collect();
         assert_eq!(payload_from_info(&decode(&soft), &scramble()), Some(payload));
         // Pure noise decodes to some word whose CRC does not match.
-        let mut x = 0x9E37_79B9_7F4A_7C15u64;
-        let noise: Vec<f32> = (0..CODED_BITS)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                (x >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-            })
-            .collect();
-        assert_eq!(payload_from_info(&decode(&noise), &scramble()), None);
+        assert_eq!(payload_from_info(&decode(&noise(0x9E37_79B9_7F4A_7C15)), &scramble()), None);
     }
 }

@@ -8,7 +8,7 @@
 use super::frame::{highpass, resize_affine, Plane};
 use super::key::{Layout, TILE_CHIPS};
 use super::sync::{fft2, Alignment, AxisSync, Cx};
-use super::{CHIP, GAIN_RANGE, HP_RADIUS, N, STEP, TILE};
+use super::{par_map, CHIP, GAIN_RANGE, HP_RADIUS, N, STEP, TILE};
 
 const C: usize = TILE_CHIPS;
 /// Gain grid ratio.
@@ -47,19 +47,7 @@ pub(super) fn shifts(src: &Plane, size: (usize, usize), layout: &Layout, keep: u
     };
     let (px, py) = (phases(size.0), phases(size.1));
     let pairs: Vec<(f32, f32)> = py.iter().flat_map(|&y| px.iter().map(move |&x| (x, y))).collect();
-    let work = |part: &[(f32, f32)]| -> Vec<Alignment> {
-        part.iter().map(|&(fx, fy)| best_at(src, fx, fy, &tf, &table, &gains)).collect()
-    };
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
-    let mut found: Vec<Alignment> = if threads > 1 && pairs.len() > 1 {
-        let chunk = pairs.len().div_ceil(threads);
-        std::thread::scope(|s| {
-            let handles: Vec<_> = pairs.chunks(chunk).map(|part| s.spawn(move || work(part))).collect();
-            handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
-        })
-    } else {
-        work(&pairs)
-    };
+    let mut found = par_map(&pairs, |&(fx, fy)| best_at(src, fx, fy, &tf, &table, &gains));
     found.sort_by(|a, b| b.score.total_cmp(&a.score));
     found.truncate(keep);
     found

@@ -528,27 +528,30 @@ fn anchored_candidates(inter: &Plane, layout: &Layout, keep: usize) -> Vec<Align
         }
         s -= ANCHOR_STEP;
     }
-    let score = |part: &[Alignment]| -> Vec<Alignment> {
-        part.iter()
-            .map(|&c| Alignment {
-                score: read_chips(&aligned_chips(inter, c), layout, 1.012, 2, SCAN_GAIN_PEAKS).agreement,
-                ..c
-            })
-            .collect()
-    };
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
-    let mut scored: Vec<Alignment> = if threads > 1 {
-        let chunk = cands.len().div_ceil(threads);
-        std::thread::scope(|sc| {
-            let handles: Vec<_> = cands.chunks(chunk).map(|part| sc.spawn(move || score(part))).collect();
-            handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
-        })
-    } else {
-        score(&cands)
-    };
+    let mut scored = par_map(&cands, |&c| Alignment {
+        score: read_chips(&aligned_chips(inter, c), layout, 1.012, 2, SCAN_GAIN_PEAKS).agreement,
+        ..c
+    });
     scored.sort_by(|a, b| b.score.total_cmp(&a.score));
     scored.truncate(keep);
     scored
+}
+
+/// `f` over `items` on up to four cores (scoped threads over equal chunks), results in order; a worker's
+/// panic is re-raised.
+fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
+    if threads < 2 || items.len() < 2 {
+        return items.iter().map(f).collect();
+    }
+    let f = &f;
+    std::thread::scope(|s| {
+        let handles: Vec<_> = items
+            .chunks(items.len().div_ceil(threads))
+            .map(|part| s.spawn(move || part.iter().map(f).collect::<Vec<R>>()))
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
+    })
 }
 
 /// A chip as read: tile-local index, mean of the high-passed frame over it, weight (1 for a whole chip).
