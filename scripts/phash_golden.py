@@ -6,8 +6,8 @@ usage: phash_golden.py OUT_DIR [IMAGES_DIR]
 Writes OUT_DIR/<name> for every derived variant of every image in IMAGES_DIR (default ../shared/images)
 and OUT_DIR/golden.tsv: `file<TAB>imagehash.phash hex`, one line per file (the originals are listed with
 their path relative to IMAGES_DIR, prefixed `shared:`). The first lines are comments with the versions.
-Variants: JPEG q95/q75/q50 (4:2:0), palette PNG, RGBA PNG, alpha-gradient PNG, 16-bit grey PNG, grey PNG,
-a tiny 7x5 PNG, a 256-colour GIF and an animated GIF with transparency (first frame), and uniform grey /
+Variants: JPEG q95/q75/q50 (4:2:0), palette PNG, RGBA PNG, alpha-gradient PNG, 16-bit grey PNG, 16-bit RGB
+PNG, Adam7-interlaced PNGs (8-bit RGB, 16-bit RGB, grey+alpha; written by pypng), grey PNG, a tiny 7x5 PNG, a 256-colour GIF and an animated GIF with transparency (first frame), and uniform grey /
 black / white images; plus dct.tsv (see below).
 """
 import os
@@ -16,6 +16,7 @@ import sys
 import imagehash
 import numpy as np
 import PIL
+import png as pypng
 from PIL import Image
 
 
@@ -97,6 +98,27 @@ def main() -> int:
             for q in (p, bare):
                 with Image.open(q) as cmyk:
                     cmyk.convert("RGB").save(q[: -len(".jpg")] + ".rgb.png", "PNG")
+            # PNGs Pillow cannot write (pypng does): 16-bit RGB with low bytes that must be ignored, and
+            # Adam7-interlaced 8-bit RGB, 16-bit RGB and grey+alpha (decoded in passes, not row by row).
+            arr = np.array(rgb, dtype=np.uint16)
+            rgb16 = arr * 256 + (arr * 7 + 13) % 256
+            grey_alpha = np.stack([np.array(rgb.convert("L")), a[..., 3]], axis=-1)
+            pngs = [("rgb16.png", rgb16, 16, False, False, False)]
+            if rgb.width * rgb.height <= 400_000:  # pypng is pure Python: interlacing a large image is slow
+                pngs += [
+                    ("interlaced.png", np.array(rgb), 8, False, False, True),
+                    ("interlaced-rgb16.png", rgb16, 16, False, False, True),
+                    ("interlaced-la.png", grey_alpha, 8, True, True, True),
+                ]
+            for suffix, pixels, depth, greyscale, has_alpha, interlace in pngs:
+                p = os.path.join(out, f"{stem}.{suffix}")
+                writer = pypng.Writer(
+                    pixels.shape[1], pixels.shape[0], greyscale=greyscale, alpha=has_alpha, bitdepth=depth,
+                    interlace=interlace,
+                )
+                with open(p, "wb") as f:
+                    writer.write(f, pixels.reshape(pixels.shape[0], -1).tolist())
+                add(os.path.basename(p), p)
             # 16-bit grey: values spread over the full 16-bit range (Pillow clamps to 255 in convert("L")).
             grey16 = (np.array(rgb.convert("L"), dtype=np.uint16) * 257).astype(np.uint16)
             p = os.path.join(out, f"{stem}.grey16.png")

@@ -51,6 +51,15 @@ fn grey_from_rgbx(rgbx: &[u32], grey: &mut [u8]) {
     }
 }
 
+/// [`luma`] over a row of `S`-byte pixels whose R, G and B are `D` bytes apart (the high byte of a 16-bit
+/// sample comes first). Fixed sizes let the compiler keep the loop in vector lanes.
+fn grey_from<const S: usize, const D: usize>(row: &[u8], grey: &mut [u8]) {
+    for (g, px) in grey.iter_mut().zip(row.chunks_exact(S)) {
+        let (r, gr, b) = (u32::from(px[0]), u32::from(px[D]), u32::from(px[2 * D]));
+        *g = ((r * 19595 + gr * 38470 + b * 7471 + 0x8000) >> 16) as u8;
+    }
+}
+
 pub(crate) fn check_size(width: u64, height: u64) -> Result<(), DecodeError> {
     if width == 0 || height == 0 {
         return Err(DecodeError::Corrupt { format: "image", detail: "zero width or height".into() });
@@ -216,29 +225,66 @@ pub(crate) fn corrupt_jpeg(e: &dyn std::fmt::Display) -> DecodeError {
 
 fn decode_png(bytes: &[u8]) -> Result<LumaImage, DecodeError> {
     // Palette → RGB(A), low bit depths → 8 bits (scaled as Pillow does), tRNS → alpha. 16-bit kept.
-    let (frame, data) = read_png(bytes, png::Transformations::EXPAND)?;
-    let (width, height) = (frame.width as usize, frame.height as usize);
-    let sixteen = frame.bit_depth == png::BitDepth::Sixteen;
-    let step = if sixteen { 2 } else { 1 };
-    let channels = frame.color_type.samples();
-    // 16-bit colour keeps the high byte; 16-bit grey (Pillow's "I;16") is clamped to 255.
-    let sample = |i: usize| -> u8 { data[i * step] };
-    let grey16 = |i: usize| -> u8 { u16::from_be_bytes([data[i * 2], data[i * 2 + 1]]).min(255) as u8 };
-    let n = width * height;
-    let pixels: Vec<u8> = match (frame.color_type, sixteen) {
-        (png::ColorType::Grayscale, false) => data[..n].to_vec(),
-        (png::ColorType::Grayscale, true) => (0..n).map(grey16).collect(),
-        (png::ColorType::GrayscaleAlpha, _) => (0..n).map(|p| sample(p * 2)).collect(),
-        (png::ColorType::Rgb | png::ColorType::Rgba, _) => (0..n)
-            .map(|p| {
-                let base = p * channels;
-                luma(sample(base), sample(base + 1), sample(base + 2))
-            })
-            .collect(),
-        (png::ColorType::Indexed, _) => {
-            return Err(DecodeError::Corrupt { format: "PNG", detail: "palette was not expanded".into() })
+    let mut reader = open_png(bytes, png::Transformations::EXPAND)?;
+    let (width, height) = (reader.info().width as usize, reader.info().height as usize);
+    let (colour, depth) = reader.output_color_type();
+    let sixteen = depth == png::BitDepth::Sixteen;
+    // Each row becomes grey as it is unfiltered (the colour frame is never held); an interlaced image
+    // arrives in passes, so it is assembled first.
+    let mut pixels = vec![0u8; width * height];
+    let to_grey = |row: &[u8], out: &mut [u8]| -> Result<(), DecodeError> {
+        match (colour, sixteen) {
+            (png::ColorType::Grayscale, false) => out.copy_from_slice(&row[..width]),
+            // 16-bit grey (Pillow's "I;16") is clamped to 255.
+            (png::ColorType::Grayscale, true) => {
+                for (g, s) in out.iter_mut().zip(row.chunks_exact(2)) {
+                    *g = u16::from_be_bytes([s[0], s[1]]).min(255) as u8;
+                }
+            }
+            // 16-bit colour keeps the high byte.
+            (png::ColorType::GrayscaleAlpha, _) => {
+                let stride = 2 * if sixteen { 2 } else { 1 };
+                for (g, px) in out.iter_mut().zip(row.chunks_exact(stride)) {
+                    *g = px[0];
+                }
+            }
+            (png::ColorType::Rgb, false) => grey_from::<3, 1>(row, out),
+            (png::ColorType::Rgba, false) => grey_from::<4, 1>(row, out),
+            (png::ColorType::Rgb, true) => grey_from::<6, 2>(row, out),
+            (png::ColorType::Rgba, true) => grey_from::<8, 2>(row, out),
+            (png::ColorType::Indexed, _) => {
+                return Err(DecodeError::Corrupt { format: "PNG", detail: "palette was not expanded".into() })
+            }
         }
+        Ok(())
     };
+    let corrupt = |e: png::DecodingError| DecodeError::Corrupt { format: "PNG", detail: e.to_string() };
+    if reader.info().interlaced {
+        let (frame, data) = read_frame(reader)?;
+        for (row, out) in data.chunks_exact(frame.line_size).zip(pixels.chunks_exact_mut(width)) {
+            to_grey(row, out)?;
+        }
+    } else {
+        let mut row = vec![
+            0u8;
+            reader.output_line_size(width as u32).ok_or(DecodeError::TooLarge {
+                width: width as u64,
+                height: height as u64,
+                max: MAX_PIXELS,
+            })?
+        ];
+        for out in pixels.chunks_exact_mut(width) {
+            reader
+                .read_row(&mut row)
+                .map_err(corrupt)?
+                .ok_or_else(|| DecodeError::Corrupt { format: "PNG", detail: "image data ended early".into() })?;
+            to_grey(&row, out)?;
+        }
+        // What `next_frame` does after the last row: the rest of the image data is read and checked.
+        if reader.read_row(&mut row).map_err(corrupt)?.is_some() {
+            return Err(DecodeError::Corrupt { format: "PNG", detail: "more rows than the header says".into() });
+        }
+    }
     Ok(LumaImage { width, height, pixels })
 }
 
@@ -247,16 +293,25 @@ pub(crate) fn read_png(
     bytes: &[u8],
     transformations: png::Transformations,
 ) -> Result<(png::OutputInfo, Vec<u8>), DecodeError> {
+    read_frame(open_png(bytes, transformations)?)
+}
+
+/// A PNG reader past the header, with the pixel limit checked.
+fn open_png(bytes: &[u8], transformations: png::Transformations) -> Result<png::Reader<Cursor<&[u8]>>, DecodeError> {
     let corrupt = |e: png::DecodingError| DecodeError::Corrupt { format: "PNG", detail: e.to_string() };
     let mut decoder = png::Decoder::new(Cursor::new(bytes));
     decoder.set_transformations(transformations);
     decoder.set_limits(png::Limits { bytes: 1 << 30 });
-    let mut reader = decoder.read_info().map_err(corrupt)?;
-    let (w, h) = {
-        let i = reader.info();
-        (i.width as u64, i.height as u64)
-    };
-    check_size(w, h)?;
+    let reader = decoder.read_info().map_err(corrupt)?;
+    let i = reader.info();
+    check_size(u64::from(i.width), u64::from(i.height))?;
+    Ok(reader)
+}
+
+/// The first frame, whole.
+fn read_frame(mut reader: png::Reader<Cursor<&[u8]>>) -> Result<(png::OutputInfo, Vec<u8>), DecodeError> {
+    let corrupt = |e: png::DecodingError| DecodeError::Corrupt { format: "PNG", detail: e.to_string() };
+    let (w, h) = (u64::from(reader.info().width), u64::from(reader.info().height));
     let mut buf =
         vec![0u8; reader.output_buffer_size().ok_or(DecodeError::TooLarge { width: w, height: h, max: MAX_PIXELS })?];
     let frame = reader.next_frame(&mut buf).map_err(corrupt)?;

@@ -29,6 +29,34 @@ struct Coeffs {
     weights: Vec<i32>,
 }
 
+/// [`precompute`] through a small process-wide cache: the weights depend only on the two sizes, and hashing
+/// many images of one size would otherwise spend ~0.15 ms each on `sin` (a 512→32 pass has 3,000 taps).
+fn cached(in_size: usize, out_size: usize) -> std::sync::Arc<Weights> {
+    use std::sync::{Arc, Mutex, OnceLock};
+    const ENTRIES: usize = 16;
+    type Entries = Vec<((usize, usize), Arc<Weights>)>;
+    static CACHE: OnceLock<Mutex<Entries>> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| Mutex::new(Vec::new()));
+    let key = (in_size, out_size);
+    if let Some(hit) = cache.lock().unwrap_or_else(|e| e.into_inner()).iter().find(|e| e.0 == key) {
+        return Arc::clone(&hit.1);
+    }
+    let coeffs = precompute(in_size, out_size);
+    let made = Arc::new(Weights { split: SplitCoeffs::new(&coeffs), coeffs });
+    let mut guard = cache.lock().unwrap_or_else(|e| e.into_inner());
+    if guard.len() >= ENTRIES {
+        guard.remove(0);
+    }
+    guard.push((key, Arc::clone(&made)));
+    made
+}
+
+/// One axis's weights in both forms: whole (vertical pass) and split (horizontal pass).
+struct Weights {
+    coeffs: Coeffs,
+    split: SplitCoeffs,
+}
+
 fn precompute(in_size: usize, out_size: usize) -> Coeffs {
     let (in0, in1) = (0.0f32, in_size as f32);
     let scale = f64::from(in1 - in0) / out_size as f64;
@@ -112,8 +140,8 @@ impl SplitCoeffs {
 pub(crate) struct LanczosRows {
     in_size: (usize, usize),
     out_size: (usize, usize),
-    horiz: Option<SplitCoeffs>,
-    vert: Coeffs,
+    horiz: Option<std::sync::Arc<Weights>>,
+    vert: std::sync::Arc<Weights>,
     /// Input rows [first, last) are read by the vertical pass.
     first: usize,
     last: usize,
@@ -124,10 +152,11 @@ pub(crate) struct LanczosRows {
 
 impl LanczosRows {
     pub(crate) fn new(in_width: usize, in_height: usize, width: usize, height: usize) -> LanczosRows {
-        let horiz = (width != in_width).then(|| SplitCoeffs::new(&precompute(in_width, width)));
-        let vert = precompute(in_height, height);
+        let horiz = (width != in_width).then(|| cached(in_width, width));
+        let vert = cached(in_height, height);
         let (first, last) = if height != in_height {
-            (vert.bounds[0].0, vert.bounds[height - 1].0 + vert.bounds[height - 1].1)
+            let b = &vert.coeffs.bounds;
+            (b[0].0, b[height - 1].0 + b[height - 1].1)
         } else {
             (0, in_height)
         };
@@ -160,7 +189,7 @@ impl LanczosRows {
                         *d = i16::from(p);
                     }
                     for o in 0..self.out_size.0 {
-                        self.rows.push(h.apply(o, &self.widened));
+                        self.rows.push(h.split.apply(o, &self.widened));
                     }
                 }
             }
@@ -174,16 +203,23 @@ impl LanczosRows {
         if height == self.in_size.1 {
             return LumaImage { width, height, pixels: self.rows };
         }
+        let vert = &self.vert.coeffs;
         let mut out = vec![0u8; width * height];
-        for (yy, &(ymin, ymax)) in self.vert.bounds.iter().enumerate() {
+        // Tap by tap across the whole row (the sums are the same wrapping i32 sums, in the same order per
+        // output pixel), so the inner loop runs over contiguous memory.
+        let mut acc = vec![0i32; width];
+        for (yy, &(ymin, ymax)) in vert.bounds.iter().enumerate() {
             let ymin = ymin - self.first;
-            let k = &self.vert.weights[yy * self.vert.ksize..yy * self.vert.ksize + ymax];
-            for xx in 0..width {
-                let mut ss: i32 = 1 << (PRECISION_BITS - 1);
-                for (y, w) in k.iter().enumerate() {
-                    ss = ss.wrapping_add(i32::from(self.rows[(ymin + y) * width + xx]).wrapping_mul(*w));
+            let k = &vert.weights[yy * vert.ksize..yy * vert.ksize + ymax];
+            acc.fill(1 << (PRECISION_BITS - 1));
+            for (y, &w) in k.iter().enumerate() {
+                let row = &self.rows[(ymin + y) * width..(ymin + y + 1) * width];
+                for (a, &p) in acc.iter_mut().zip(row) {
+                    *a = a.wrapping_add(i32::from(p).wrapping_mul(w));
                 }
-                out[yy * width + xx] = clip8(ss);
+            }
+            for (o, &a) in out[yy * width..(yy + 1) * width].iter_mut().zip(&acc) {
+                *o = clip8(a);
             }
         }
         LumaImage { width, height, pixels: out }

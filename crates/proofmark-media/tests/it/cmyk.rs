@@ -40,43 +40,11 @@ fn ycck_and_cmyk_jpegs_decode_alike() {
     assert!(decode_image(&dark).unwrap().0.pixels.iter().all(|&v| v == 0));
 }
 
-/// Run the `image` fuzz target's body over deterministic mutations of a seed: every `cut_step`-th truncation
-/// and a bit flip at every `flip_step`-th byte. Returns how many mutants decoded (the rest were refused).
-fn run_mutations(seed: &[u8], cut_step: usize, flip_step: usize) -> (usize, usize) {
-    let mut decoded = 0;
-    let mut total = 0;
-    let mut run = |bytes: &[u8]| {
-        proofmark_media::fuzzing::image(bytes);
-        decoded += usize::from(proofmark_media::decode_luma(bytes).is_ok());
-        total += 1;
-    };
-    for cut in (0..seed.len()).step_by(cut_step) {
-        run(&seed[..cut]);
-    }
-    for at in (2..seed.len()).step_by(flip_step) {
-        let mut bad = seed.to_vec();
-        bad[at] ^= 0x5a;
-        run(&bad);
-    }
-    (decoded, total)
-}
-
 /// Truncated and bit-flipped CMYK JPEGs give an error or an image, never a panic (the `image` fuzz target's
 /// body over deterministic mutations of its CMYK seed).
 #[test]
 fn damaged_cmyk_jpegs_never_panic() {
     let seed = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fuzz/seeds/image/small-cmyk.jpg")).unwrap();
-    run_mutations(&seed, 7, 3);
+    crate::damaged::run_mutations(&seed, 7, 3);
     assert!(decode_image(&seed[..seed.len() / 2]).is_err());
-}
-
-/// The same mutations of the colour JPEG seed: the streamed pHash (rows reduced as they decode) and the
-/// decode-first pHash agree on every damaged file, error for error (the fuzz target asserts it). Both
-/// outcomes occur, so the agreement is checked on decodable and on refused files.
-#[test]
-fn damaged_colour_jpegs_hash_alike_streamed_or_not() {
-    let seed = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fuzz/seeds/image/small.jpg")).unwrap();
-    let (decoded, total) = run_mutations(&seed, 5, 2);
-    assert!(decoded > 0 && decoded < total, "{decoded} of {total} mutants decoded");
-    assert!(proofmark_media::phash(&seed).is_ok());
 }
