@@ -6,8 +6,9 @@ usage: phash_golden.py OUT_DIR [IMAGES_DIR]
 Writes OUT_DIR/<name> for every derived variant of every image in IMAGES_DIR (default ../shared/images)
 and OUT_DIR/golden.tsv: `file<TAB>imagehash.phash hex`, one line per file (the originals are listed with
 their path relative to IMAGES_DIR, prefixed `shared:`). The first lines are comments with the versions.
-Variants: JPEG q95/q75/q50 (4:2:0), palette PNG, RGBA PNG, alpha-gradient PNG, 16-bit grey PNG, 16-bit RGB
-PNG, Adam7-interlaced PNGs (8-bit RGB, 16-bit RGB, grey+alpha; written by pypng), grey PNG, a tiny 7x5 PNG, a 256-colour GIF and an animated GIF with transparency (first frame), and uniform grey /
+Variants: JPEG q95/q75/q50 (4:2:0), palette PNG, RGBA PNG, alpha-gradient PNG, 16-bit grey PNG (also with
+tRNS), 16-bit RGB PNG, Adam7-interlaced PNGs (8-bit RGB, 16-bit RGB, grey+alpha; written by pypng), grey PNG,
+a tiny 7x5 PNG, a 256-colour GIF and an animated GIF with transparency (first frame), and uniform grey /
 black / white images; plus dct.tsv (see below).
 """
 import os
@@ -123,6 +124,13 @@ def main() -> int:
             grey16 = (np.array(rgb.convert("L"), dtype=np.uint16) * 257).astype(np.uint16)
             p = os.path.join(out, f"{stem}.grey16.png")
             Image.fromarray(grey16).save(p, "PNG")
+            add(os.path.basename(p), p)
+            # The same with a tRNS chunk (one grey value transparent): Pillow keeps it "I;16" and clamps.
+            p = os.path.join(out, f"{stem}.grey16-trns.png")
+            with open(p, "wb") as f:
+                pypng.Writer(
+                    grey16.shape[1], grey16.shape[0], greyscale=True, bitdepth=16, transparent=int(grey16[0, 0])
+                ).write(f, grey16.tolist())
             add(os.path.basename(p), p)
     # A real 12-MP camera JPEG (the SignedShot iOS capture beside the shared images).
     ios = os.path.join(images, "..", "signedshot-vectors", "ios-sandbox-2026-01-27", "photo_20260127_073124.jpg")

@@ -229,19 +229,23 @@ fn decode_png(bytes: &[u8]) -> Result<LumaImage, DecodeError> {
     let (width, height) = (reader.info().width as usize, reader.info().height as usize);
     let (colour, depth) = reader.output_color_type();
     let sixteen = depth == png::BitDepth::Sixteen;
+    // A 16-bit grey file stays Pillow's "I;16" (clamped to 255) even when a tRNS chunk gives it transparency,
+    // which `EXPAND` turns into an alpha channel here.
+    let grey16 = sixteen && reader.info().color_type == png::ColorType::Grayscale;
     // Each row becomes grey as it is unfiltered (the colour frame is never held); an interlaced image
     // arrives in passes, so it is assembled first.
     let mut pixels = vec![0u8; width * height];
     let to_grey = |row: &[u8], out: &mut [u8]| -> Result<(), DecodeError> {
-        match (colour, sixteen) {
-            (png::ColorType::Grayscale, false) => out.copy_from_slice(&row[..width]),
-            // 16-bit grey (Pillow's "I;16") is clamped to 255.
-            (png::ColorType::Grayscale, true) => {
-                for (g, s) in out.iter_mut().zip(row.chunks_exact(2)) {
-                    *g = u16::from_be_bytes([s[0], s[1]]).min(255) as u8;
-                }
+        if grey16 {
+            let stride = colour.samples() * 2;
+            for (g, s) in out.iter_mut().zip(row.chunks_exact(stride)) {
+                *g = u16::from_be_bytes([s[0], s[1]]).min(255) as u8;
             }
-            // 16-bit colour keeps the high byte.
+            return Ok(());
+        }
+        match (colour, sixteen) {
+            (png::ColorType::Grayscale, _) => out.copy_from_slice(&row[..width]),
+            // 16-bit grey+alpha and colour keep the high byte.
             (png::ColorType::GrayscaleAlpha, _) => {
                 let stride = 2 * if sixteen { 2 } else { 1 };
                 for (g, px) in out.iter_mut().zip(row.chunks_exact(stride)) {

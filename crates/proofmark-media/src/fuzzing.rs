@@ -7,11 +7,12 @@ use crate::decode::{decode_luma, MAX_PIXELS};
 /// and at ~1 s per input under the sanitiser it would starve this target.)
 pub fn image(data: &[u8]) {
     let streamed = crate::phash::phash(data);
-    if let Ok(img) = decode_luma(data) {
+    let grey = decode_luma(data);
+    if let Ok(img) = &grey {
         assert_eq!(img.pixels.len(), img.width * img.height);
         assert!((img.width * img.height) as u64 <= MAX_PIXELS);
         // `phash(bytes)` reduces JPEGs while decoding: same bytes, same answer as decoding first.
-        assert_eq!(streamed, Ok(crate::phash::phash_luma(&img)));
+        assert_eq!(streamed, Ok(crate::phash::phash_luma(img)));
     } else {
         assert!(streamed.is_err());
     }
@@ -20,9 +21,11 @@ pub fn image(data: &[u8]) {
         assert_eq!(img.pixels.len(), img.width * img.height * img.channels);
         assert!((img.width * img.height) as u64 <= MAX_PIXELS);
     }
-    // The grey decoder reads a PNG row by row, the colour decoder whole: they accept the same files.
-    if crate::image::Format::sniff(data) == Some(crate::image::Format::Png) {
-        assert_eq!(decode_luma(data).is_ok(), colour.is_ok());
+    // The grey decoder reads a PNG row by row, the colour decoder whole: a PNG the first accepts, the second
+    // accepts too. (Not the converse in general: the grey decoder keeps 16-bit samples, so its rows count
+    // twice against the `png` crate's memory limit.)
+    if grey.is_ok() && crate::image::Format::sniff(data) == Some(crate::image::Format::Png) {
+        assert!(colour.is_ok());
     }
 }
 

@@ -31,9 +31,14 @@ struct Coeffs {
 
 /// [`precompute`] through a small process-wide cache: the weights depend only on the two sizes, and hashing
 /// many images of one size would otherwise spend ~0.15 ms each on `sin` (a 512→32 pass has 3,000 taps).
+/// Sides over [`CACHED_SIDE`] are computed afresh each time, so the cache holds at most ~6 MB.
 fn cached(in_size: usize, out_size: usize) -> std::sync::Arc<Weights> {
     use std::sync::{Arc, Mutex, OnceLock};
     const ENTRIES: usize = 16;
+    if in_size > CACHED_SIDE {
+        let coeffs = precompute(in_size, out_size);
+        return Arc::new(Weights { split: SplitCoeffs::new(&coeffs), coeffs });
+    }
     type Entries = Vec<((usize, usize), Arc<Weights>)>;
     static CACHE: OnceLock<Mutex<Entries>> = OnceLock::new();
     let cache = CACHE.get_or_init(|| Mutex::new(Vec::new()));
@@ -50,6 +55,9 @@ fn cached(in_size: usize, out_size: usize) -> std::sync::Arc<Weights> {
     guard.push((key, Arc::clone(&made)));
     made
 }
+
+/// Largest input side whose weights are cached (a 8192→32 pass keeps ~0.4 MB of weights in both forms).
+const CACHED_SIDE: usize = 8192;
 
 /// One axis's weights in both forms: whole (vertical pass) and split (horizontal pass).
 struct Weights {

@@ -32,9 +32,9 @@ fn damaged_colour_jpegs_hash_alike_streamed_or_not() {
     assert!(proofmark_media::phash(&seed).is_ok());
 }
 
-/// The same over damaged PNGs — grey, palette, and Adam7-interlaced 16-bit RGB: the grey decoder (which
-/// reads rows as they are unfiltered) and the colour decoder (whole frame) accept and refuse the same files,
-/// and the pHash agrees either way (the fuzz target asserts both). Both outcomes occur for each seed.
+/// The same over damaged PNGs — grey, palette, and Adam7-interlaced 16-bit RGB: a file the grey decoder
+/// (which reads rows as they are unfiltered) accepts, the colour decoder (whole frame) accepts too, and the
+/// pHash agrees with decoding first (the fuzz target asserts both). Both outcomes occur for each seed.
 #[test]
 fn damaged_pngs_decode_alike_row_by_row_or_whole() {
     for name in ["small.png", "small-palette.png", "small-interlaced16.png"] {
