@@ -262,7 +262,6 @@ fn decode_png(bytes: &[u8]) -> Result<LumaImage, DecodeError> {
         }
         Ok(())
     };
-    let corrupt = |e: png::DecodingError| DecodeError::Corrupt { format: "PNG", detail: e.to_string() };
     if reader.info().interlaced {
         let (frame, data) = read_frame(reader)?;
         for (row, out) in data.chunks_exact(frame.line_size).zip(pixels.chunks_exact_mut(width)) {
@@ -280,12 +279,12 @@ fn decode_png(bytes: &[u8]) -> Result<LumaImage, DecodeError> {
         for out in pixels.chunks_exact_mut(width) {
             reader
                 .read_row(&mut row)
-                .map_err(corrupt)?
+                .map_err(png_corrupt)?
                 .ok_or_else(|| DecodeError::Corrupt { format: "PNG", detail: "image data ended early".into() })?;
             to_grey(&row, out)?;
         }
         // What `next_frame` does after the last row: the rest of the image data is read and checked.
-        if reader.read_row(&mut row).map_err(corrupt)?.is_some() {
+        if reader.read_row(&mut row).map_err(png_corrupt)?.is_some() {
             return Err(DecodeError::Corrupt { format: "PNG", detail: "more rows than the header says".into() });
         }
     }
@@ -300,13 +299,16 @@ pub(crate) fn read_png(
     read_frame(open_png(bytes, transformations)?)
 }
 
+fn png_corrupt(e: png::DecodingError) -> DecodeError {
+    DecodeError::Corrupt { format: "PNG", detail: e.to_string() }
+}
+
 /// A PNG reader past the header, with the pixel limit checked.
 fn open_png(bytes: &[u8], transformations: png::Transformations) -> Result<png::Reader<Cursor<&[u8]>>, DecodeError> {
-    let corrupt = |e: png::DecodingError| DecodeError::Corrupt { format: "PNG", detail: e.to_string() };
     let mut decoder = png::Decoder::new(Cursor::new(bytes));
     decoder.set_transformations(transformations);
     decoder.set_limits(png::Limits { bytes: 1 << 30 });
-    let reader = decoder.read_info().map_err(corrupt)?;
+    let reader = decoder.read_info().map_err(png_corrupt)?;
     let i = reader.info();
     check_size(u64::from(i.width), u64::from(i.height))?;
     Ok(reader)
@@ -314,11 +316,10 @@ fn open_png(bytes: &[u8], transformations: png::Transformations) -> Result<png::
 
 /// The first frame, whole.
 fn read_frame(mut reader: png::Reader<Cursor<&[u8]>>) -> Result<(png::OutputInfo, Vec<u8>), DecodeError> {
-    let corrupt = |e: png::DecodingError| DecodeError::Corrupt { format: "PNG", detail: e.to_string() };
     let (w, h) = (u64::from(reader.info().width), u64::from(reader.info().height));
     let mut buf =
         vec![0u8; reader.output_buffer_size().ok_or(DecodeError::TooLarge { width: w, height: h, max: MAX_PIXELS })?];
-    let frame = reader.next_frame(&mut buf).map_err(corrupt)?;
+    let frame = reader.next_frame(&mut buf).map_err(png_corrupt)?;
     buf.truncate(frame.buffer_size());
     Ok((frame, buf))
 }
