@@ -55,8 +55,7 @@ fn grey_from_rgbx(rgbx: &[u32], grey: &mut [u8]) {
 /// sample comes first). Fixed sizes let the compiler keep the loop in vector lanes.
 fn grey_from<const S: usize, const D: usize>(row: &[u8], grey: &mut [u8]) {
     for (g, px) in grey.iter_mut().zip(row.chunks_exact(S)) {
-        let (r, gr, b) = (u32::from(px[0]), u32::from(px[D]), u32::from(px[2 * D]));
-        *g = ((r * 19595 + gr * 38470 + b * 7471 + 0x8000) >> 16) as u8;
+        *g = luma(px[0], px[D], px[2 * D]);
     }
 }
 
