@@ -31,11 +31,12 @@ struct Coeffs {
 
 /// [`precompute`] through a small process-wide cache: the weights depend only on the two sizes, and hashing
 /// many images of one size would otherwise spend ~0.15 ms each on `sin` (a 512→32 pass has 3,000 taps).
-/// Sides over [`CACHED_SIDE`] are computed afresh each time, so the cache holds at most ~6 MB.
+/// Sides over [`CACHED_SIDE`] are computed afresh each time, so the cache holds at most ~6 MB (a pass's
+/// weights number about 6·input + 7·output).
 fn cached(in_size: usize, out_size: usize) -> std::sync::Arc<Weights> {
     use std::sync::{Arc, Mutex, OnceLock};
     const ENTRIES: usize = 16;
-    if in_size > CACHED_SIDE {
+    if in_size > CACHED_SIDE || out_size > CACHED_SIDE {
         let coeffs = precompute(in_size, out_size);
         return Arc::new(Weights { split: SplitCoeffs::new(&coeffs), coeffs });
     }

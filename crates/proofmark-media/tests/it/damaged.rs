@@ -36,7 +36,7 @@ fn damaged_colour_jpegs_hash_alike_streamed_or_not() {
 /// (which reads rows as they are unfiltered) accepts, the colour decoder (whole frame) accepts too, and the
 /// pHash agrees with decoding first (the fuzz target asserts both). Both outcomes occur for each seed.
 #[test]
-fn damaged_pngs_decode_alike_row_by_row_or_whole() {
+fn damaged_pngs_the_row_decoder_accepts_the_whole_frame_decoder_accepts() {
     for name in ["small.png", "small-palette.png", "small-interlaced16.png"] {
         let path = format!("{}/../../fuzz/seeds/image/{name}", env!("CARGO_MANIFEST_DIR"));
         let seed = std::fs::read(path).unwrap();
