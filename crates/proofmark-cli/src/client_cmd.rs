@@ -1,7 +1,5 @@
 //! The capture client (the device side): `proofmark device register` and `proofmark capture`. A software
 //! P-256 key in a local keystore file (mode 0600) stands in for the Secure Enclave.
-use std::fs::File;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -9,7 +7,7 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context, Result};
 use base64::Engine;
 use proofmark_core::sidecar::{format_timestamp, sidecar_file_name};
-use proofmark_core::{ContentHasher, DeviceKey, Sidecar};
+use proofmark_core::{DeviceKey, Sidecar};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -236,18 +234,11 @@ fn capture_one(
     if sidecar_path.exists() && !force {
         bail!("{} exists (--force replaces it)", sidecar_path.display());
     }
-    let mut media = File::open(file).context("cannot open")?;
+    // Checked before a session is opened: a FIFO or a device is refused at once.
+    crate::input::open_regular(file)?;
     let session = post(agent, &format!("{}/capture/session", store.server), &[("Authorization", auth)], None)?;
     let (capture_id, nonce) = (field(&session, "capture_id")?, field(&session, "nonce")?);
-    let mut hasher = ContentHasher::new();
-    let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        let n = media.read(&mut buf).context("cannot read")?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
+    let content_hash = crate::input::hash_file(file)?;
     let captured_at = format_timestamp(proofmark_server::Clock::system().now());
     let trust = post(
         agent,
@@ -256,7 +247,7 @@ fn capture_one(
         Some(json!({ "nonce": nonce })),
     )?;
     let jwt = field(&trust, "trust_token")?;
-    let sidecar = Sidecar::build(&hasher.finish(), key, &capture_id, &captured_at, jwt);
+    let sidecar = Sidecar::build(&content_hash, key, &capture_id, &captured_at, jwt);
     let tmp = sidecar_path.with_extension("json.tmp");
     std::fs::write(&tmp, sidecar.to_json_pretty()).with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, &sidecar_path).with_context(|| format!("writing {}", sidecar_path.display()))?;

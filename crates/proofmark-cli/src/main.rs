@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 mod bench_cmd;
 mod client_cmd;
 mod fetch;
+mod input;
 mod media_cmd;
 mod server_cmd;
 mod verify_cmd;

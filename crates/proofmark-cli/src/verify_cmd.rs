@@ -1,9 +1,8 @@
 //! `proofmark verify`: find each file's sidecar, gather keys, hash the media as a stream, run the core
 //! verifier, and print one report per file (or a summary table for many).
-use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
-use std::fs::File;
-use std::io::{IsTerminal, Read, Write};
+use std::ffi::OsString;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Mutex;
@@ -11,13 +10,13 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use proofmark_core::jwt::DecodedJwt;
-use proofmark_core::sidecar::sidecar_file_name;
 use proofmark_core::verify::{same_issuer, VerifyInput};
-use proofmark_core::{verify, CheckCode, ContentHasher, KeyRing, KeySource, Policy, Report, Sidecar, Status, Verdict};
+use proofmark_core::{verify, CheckCode, KeyRing, KeySource, Policy, Report, Sidecar, Status, Verdict};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::fetch::KeyFetcher;
+use crate::fetch::{Chooser, KeyFetcher};
+use crate::input::{display_path, hash_file, kind_of, open_regular, printable, read_capped};
 
 /// Sidecar files larger than this are not read at all (the verifier's own limit is 64 KiB).
 const MAX_SIDECAR_FILE: u64 = 1024 * 1024;
@@ -30,9 +29,12 @@ pub struct VerifyArgs {
     /// The sidecar, when it is not named after the media (only with a single media file).
     #[arg(long, value_name = "PATH")]
     sidecar: Option<PathBuf>,
-    /// Trusted key set (JWKS), a file or an http(s) URL. Repeatable. Without --trust-issuer, nothing else is
+    /// A key set (JWKS) you hold, a file or an http(s) URL, as ISSUER=FILE_OR_URL to bind it to the issuer
+    /// it belongs to: its keys then verify only that issuer's tokens, as "trusted". A set given without
+    /// ISSUER= is bound to no issuer: it may check any token's signature, but the token's issuer stays
+    /// unverified and the verdict is at most "valid". Repeatable. Without --trust-issuer, nothing else is
     /// fetched.
-    #[arg(long = "jwks", value_name = "FILE_OR_URL")]
+    #[arg(long = "jwks", value_name = "[ISSUER=]FILE_OR_URL")]
     jwks: Vec<String>,
     /// Trusted issuer: its keys are fetched from {URL}/.well-known/jwks.json, for its tokens only. Repeatable.
     #[arg(long = "trust-issuer", value_name = "URL")]
@@ -54,9 +56,12 @@ pub struct VerifyArgs {
     /// with --trust-issuer are fetched as typed.)
     #[arg(long)]
     allow_insecure_issuer: bool,
-    /// Network timeout for fetching keys (connect, and the whole response), in seconds.
+    /// One deadline for all the key fetching of this run (every connection, lookup and response), in seconds.
     #[arg(long, default_value_t = 10, value_name = "SECONDS")]
     timeout: u64,
+    /// At most this many distinct issuers' keys are fetched in one run; sidecars naming more are not verified.
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    max_issuers: usize,
     /// Files verified in parallel (default: one per core).
     #[arg(short = 'j', long, value_name = "N")]
     jobs: Option<usize>,
@@ -80,7 +85,7 @@ struct Outcome {
 
 impl Outcome {
     fn failed(path: &Path, error: String) -> Self {
-        Self { file: path.display().to_string(), sidecar: None, report: None, error: Some(error), skipped: None }
+        Self { file: display_path(path), sidecar: None, report: None, error: Some(error), skipped: None }
     }
 }
 
@@ -119,12 +124,26 @@ pub fn run(args: VerifyArgs) -> ExitCode {
     }
 }
 
+/// `--jwks ISSUER=FILE_OR_URL` → (Some(ISSUER), FILE_OR_URL); `--jwks FILE_OR_URL` → (None, FILE_OR_URL). The
+/// part before the first `=` is an issuer when it is an http(s) URL without a query (so a JWKS URL with a
+/// query, or a file name with `=` in it, is read whole).
+pub fn split_binding(arg: &str) -> (Option<&str>, &str) {
+    if let Some((issuer, source)) = arg.split_once('=') {
+        let lower = issuer.get(..8).unwrap_or(issuer).to_ascii_lowercase();
+        if (lower.starts_with("https://") || lower.starts_with("http://")) && !issuer.contains(['?', '#']) {
+            return (Some(issuer), source);
+        }
+    }
+    (None, arg)
+}
+
 fn run_inner(args: &VerifyArgs) -> Result<ExitCode> {
-    let (targets, mut outcomes) = collect_targets(&args.paths, args.sidecar.as_deref())?;
+    let (targets, mut outcomes, scan_notes) = collect_targets(&args.paths, args.sidecar.as_deref())?;
     let single_file = args.paths.len() == 1 && !args.paths[0].is_dir();
-    let fetcher = KeyFetcher::new(Duration::from_secs(args.timeout.max(1)));
+    let fetcher = KeyFetcher::new(Duration::from_secs(args.timeout.max(1)), args.max_issuers);
     let mut base_keys = KeyRing::new();
-    for source in &args.jwks {
+    for arg in &args.jwks {
+        let (issuer, source) = split_binding(arg);
         let jwks = fetcher.load(source)?;
         for skipped in &jwks.skipped {
             eprintln!(
@@ -137,20 +156,24 @@ fn run_inner(args: &VerifyArgs) -> Result<ExitCode> {
         if jwks.keys.is_empty() {
             bail!("{source} has no usable ES256 key");
         }
-        base_keys.add_jwks(&jwks, KeySource::Provided { label: source.clone() });
+        let key_source = match issuer {
+            Some(issuer) => KeySource::Bound { issuer: issuer.trim_end_matches('/').to_owned(), label: source.into() },
+            None => KeySource::Unbound { label: source.into() },
+        };
+        base_keys.add_jwks(&jwks, key_source);
     }
     let ctx = Ctx {
         base_keys,
         fetcher,
         policy: Policy {
             trusted_issuers: args.trust_issuers.clone(),
-            trust_provided_keys: true,
+            trust_bound_keys: true,
             allow_sandbox: !args.reject_sandbox,
             allow_legacy_layout: !args.reject_legacy,
         },
         fetch_issuer_keys: args.jwks.is_empty() || !args.trust_issuers.is_empty(),
         allow_insecure_issuer: args.allow_insecure_issuer,
-        notes: Mutex::new(BTreeSet::new()),
+        notes: Mutex::new(scan_notes),
     };
 
     let verified: Vec<(Outcome, bool)> = if targets.len() == 1 {
@@ -260,17 +283,19 @@ fn exit_code(outcomes: &[Outcome], require_trusted: bool) -> ExitCode {
     }
 }
 
-/// Targets, plus outcomes for folders that could not be read. Folders contribute every file (symbolic
-/// links followed) that has a sidecar beside it.
-fn collect_targets(paths: &[PathBuf], sidecar: Option<&Path>) -> Result<(Vec<Target>, Vec<Outcome>)> {
+/// Targets, outcomes for what could not be read, and notes on what a scan skipped. Folders contribute every
+/// regular file (or symbolic link to one) that has a sidecar beside it; symbolic links to folders are not
+/// followed, and special files are skipped with a note.
+fn collect_targets(paths: &[PathBuf], sidecar: Option<&Path>) -> Result<(Vec<Target>, Vec<Outcome>, BTreeSet<String>)> {
     if sidecar.is_some() && (paths.len() != 1 || paths[0].is_dir()) {
         bail!("--sidecar goes with exactly one media file");
     }
     let mut targets = Vec::new();
     let mut errors = Vec::new();
+    let mut notes = BTreeSet::new();
     for path in paths {
         if path.is_dir() {
-            walk(path, &mut targets, &mut errors);
+            walk(path, &mut Scan { targets: &mut targets, errors: &mut errors, notes: &mut notes });
         } else {
             let sidecar = sidecar.map_or_else(|| sidecar_path_for(path), Path::to_path_buf);
             targets.push(Target { media: path.clone(), sidecar, scanned: false });
@@ -279,47 +304,102 @@ fn collect_targets(paths: &[PathBuf], sidecar: Option<&Path>) -> Result<(Vec<Tar
     if targets.is_empty() && errors.is_empty() {
         bail!(
             "no media with a sidecar found under {}",
-            paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+            paths.iter().map(|p| display_path(p)).collect::<Vec<_>>().join(", ")
         );
     }
-    Ok((targets, errors))
+    Ok((targets, errors, notes))
 }
 
-fn walk(dir: &Path, out: &mut Vec<Target>, errors: &mut Vec<Outcome>) {
-    let entries = match std::fs::read_dir(dir).and_then(|rd| rd.collect::<std::io::Result<Vec<_>>>()) {
-        Ok(mut entries) => {
-            entries.sort_by_key(|e| e.file_name());
-            entries
-        }
+struct Scan<'a> {
+    targets: &'a mut Vec<Target>,
+    errors: &'a mut Vec<Outcome>,
+    notes: &'a mut BTreeSet<String>,
+}
+
+/// One folder, depth first. Never follows a symbolic link to a folder (so a link loop cannot make it go
+/// round), keeps going past entries it cannot read (each is listed as an error), and skips special files
+/// with a note.
+fn walk(dir: &Path, scan: &mut Scan<'_>) {
+    let read = match std::fs::read_dir(dir) {
+        Ok(read) => read,
         Err(e) => {
-            errors.push(Outcome::failed(dir, format!("cannot read folder: {e}")));
+            scan.errors.push(Outcome::failed(dir, format!("cannot read folder: {e}")));
             return;
         }
     };
+    let mut entries = Vec::new();
+    for entry in read {
+        match entry {
+            Ok(entry) => entries.push(entry),
+            Err(e) => scan.errors.push(Outcome::failed(dir, format!("cannot read an entry of this folder: {e}"))),
+        }
+    }
+    entries.sort_by_key(|e| e.file_name());
     for entry in entries {
         let path = entry.path();
-        // Follow symbolic links; a broken link is reported, not silently dropped.
-        match std::fs::metadata(&path) {
-            Ok(meta) if meta.is_dir() => walk(&path, out, errors),
-            Ok(meta) if meta.is_file() && !is_sidecar_name(&path) => {
-                let sidecar = sidecar_path_for(&path);
-                if sidecar.is_file() {
-                    out.push(Target { media: path, sidecar, scanned: true });
-                }
+        let file_type = match entry.file_type() {
+            Ok(t) => t,
+            Err(e) => {
+                scan.errors.push(Outcome::failed(&path, format!("cannot read: {e}")));
+                continue;
             }
-            Ok(_) => {}
-            Err(e) => errors.push(Outcome::failed(&path, format!("cannot read: {e}"))),
+        };
+        if file_type.is_dir() {
+            walk(&path, scan);
+        } else if file_type.is_symlink() {
+            match std::fs::metadata(&path) {
+                Ok(meta) if meta.is_dir() => {
+                    scan.notes.insert(format!("{}: a link to a folder, not followed", display_path(&path)));
+                }
+                Ok(meta) if meta.is_file() => consider_file(path, scan),
+                Ok(meta) => {
+                    scan.notes.insert(format!(
+                        "{}: links to {}, skipped",
+                        display_path(&path),
+                        kind_of(&meta.file_type())
+                    ));
+                }
+                Err(e) => scan.errors.push(Outcome::failed(&path, format!("cannot read (broken link?): {e}"))),
+            }
+        } else if file_type.is_file() {
+            consider_file(path, scan);
+        } else {
+            scan.notes.insert(format!("{}: {}, skipped", display_path(&path), kind_of(&file_type)));
         }
+    }
+}
+
+fn consider_file(path: PathBuf, scan: &mut Scan<'_>) {
+    if is_sidecar_name(&path) {
+        return;
+    }
+    let sidecar = sidecar_path_for(&path);
+    if sidecar.is_file() {
+        scan.targets.push(Target { media: path, sidecar, scanned: true });
     }
 }
 
 fn is_sidecar_name(path: &Path) -> bool {
-    path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with(".sidecar.json"))
+    path.file_name().is_some_and(|n| n.as_encoded_bytes().ends_with(b".sidecar.json"))
 }
 
+/// `photo.jpg` → `photo.sidecar.json` (SPEC §1.1), on the raw name, so names that are not UTF-8 find their
+/// sidecar too.
 fn sidecar_path_for(media: &Path) -> PathBuf {
-    let name = media.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    media.with_file_name(sidecar_file_name(&name))
+    let name = media.file_name().unwrap_or_default();
+    #[cfg(unix)]
+    let sidecar: OsString = {
+        use std::os::unix::ffi::{OsStrExt, OsStringExt};
+        let bytes = name.as_bytes();
+        let stem = match bytes.iter().rposition(|&b| b == b'.') {
+            Some(i) if i > 0 => &bytes[..i],
+            _ => bytes,
+        };
+        OsString::from_vec([stem, b".sidecar.json"].concat())
+    };
+    #[cfg(not(unix))]
+    let sidecar = OsString::from(proofmark_core::sidecar::sidecar_file_name(&name.to_string_lossy()));
+    media.with_file_name(sidecar)
 }
 
 fn verify_one(t: &Target, ctx: &Ctx) -> Outcome {
@@ -327,33 +407,28 @@ fn verify_one(t: &Target, ctx: &Ctx) -> Outcome {
         Ok(report) => (Some(report), None),
         Err(e) => (None, Some(format!("{e:#}"))),
     };
-    Outcome {
-        file: t.media.display().to_string(),
-        sidecar: Some(t.sidecar.display().to_string()),
-        report,
-        error,
-        skipped: None,
-    }
+    Outcome { file: display_path(&t.media), sidecar: Some(display_path(&t.sidecar)), report, error, skipped: None }
 }
 
 fn verify_files(media: &Path, sidecar_path: &Path, ctx: &Ctx) -> Result<Report> {
     if is_sidecar_name(media) {
-        bail!("{} is a sidecar; pass the media file it belongs to", media.display());
+        bail!("{} is a sidecar; pass the media file it belongs to", display_path(media));
     }
-    let sidecar = read_capped(sidecar_path, MAX_SIDECAR_FILE)
-        .with_context(|| format!("cannot read sidecar {}", sidecar_path.display()))?;
+    let sidecar = open_regular(sidecar_path)
+        .and_then(|f| read_capped(f, MAX_SIDECAR_FILE, "the file", "; a sidecar is about 1 KB"))
+        .with_context(|| format!("cannot read sidecar {}", display_path(sidecar_path)))?;
     let mut keys = ctx.base_keys.clone();
     let mut fetch_error = None;
     if ctx.fetch_issuer_keys {
         if let Some(iss) = peek_issuer(&sidecar) {
             let listed = ctx.policy.trusted_issuers.iter().any(|t| same_issuer(t, &iss));
             if ctx.policy.trusted_issuers.is_empty() || listed {
-                // An issuer the user listed is fetched as typed; one named only by the file is checked first.
-                let url = KeyFetcher::issuer_jwks_url(&iss, ctx.allow_insecure_issuer || listed);
-                match url.and_then(|url| ctx.fetcher.load(&url).map(|jwks| (url, jwks))) {
-                    Ok((url, jwks)) => {
+                // An issuer the user listed is fetched as typed; one named only by the file is vetted first.
+                let chooser = if listed { Chooser::User } else { Chooser::Sidecar };
+                match ctx.fetcher.issuer_keys(&iss, chooser, ctx.allow_insecure_issuer) {
+                    Ok(jwks) => {
                         for skipped in &jwks.skipped {
-                            ctx.note(format!("{url}: key #{} skipped: {}", skipped.index, skipped.reason));
+                            ctx.note(format!("keys of {iss}: key #{} skipped: {}", skipped.index, skipped.reason));
                         }
                         keys.add_jwks(&jwks, KeySource::Issuer { url: iss });
                     }
@@ -365,13 +440,18 @@ fn verify_files(media: &Path, sidecar_path: &Path, ctx: &Ctx) -> Result<Report> 
         }
     }
     let media_hash = hash_file(media)?;
-    let report = verify(VerifyInput { sidecar: &sidecar, media_hash: &media_hash, keys: &keys, policy: &ctx.policy });
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok().map(|d| d.as_secs() as i64);
+    let report =
+        verify(VerifyInput { sidecar: &sidecar, media_hash: &media_hash, keys: &keys, policy: &ctx.policy, now });
     if let Some(e) = fetch_error {
-        // Without the keys the token is unchecked; any other failure still proves the capture invalid.
+        // Without the keys the token is unchecked, unless a key the user gave verified it; any other failure
+        // still proves the capture invalid.
+        let signed = report.check(CheckCode::JwtSignature).is_some_and(|c| c.status == Status::Pass);
         let other_failure = report.checks.iter().any(|c| c.status == Status::Fail && c.code != CheckCode::JwtKey);
-        if !other_failure {
-            return Err(e.context("could not fetch the issuer's keys"));
+        if !signed && !other_failure {
+            return Err(e);
         }
+        ctx.note(format!("{e:#}"));
     }
     Ok(report)
 }
@@ -382,49 +462,15 @@ fn peek_issuer(sidecar: &[u8]) -> Option<String> {
     jwt.payload.get("iss")?.as_str().map(str::to_owned)
 }
 
-fn read_capped(path: &Path, max: u64) -> Result<Vec<u8>> {
-    let file = File::open(path)?;
-    let mut bytes = Vec::new();
-    file.take(max + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > max {
-        bail!("the file is larger than {max} bytes; a sidecar is about 1 KB");
+/// "TRUSTED", "INVALID", or e.g. "VALID (token does not bind the device key)".
+fn verdict_label(r: &Report) -> String {
+    let text = r.verdict_text();
+    let (word, rest) = text.split_once(' ').map_or((text.as_str(), ""), |(w, rest)| (w, rest));
+    if rest.is_empty() {
+        word.to_ascii_uppercase()
+    } else {
+        format!("{} {rest}", word.to_ascii_uppercase())
     }
-    Ok(bytes)
-}
-
-/// SHA-256 of a file, read in fixed-size chunks (memory does not grow with the file).
-fn hash_file(path: &Path) -> Result<proofmark_core::ContentHash> {
-    let mut file = File::open(path).with_context(|| format!("cannot open media {}", path.display()))?;
-    let mut hasher = ContentHasher::new();
-    let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        let n = match file.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e).with_context(|| format!("cannot read media {}", path.display())),
-        };
-        hasher.update(&buf[..n]);
-    }
-    Ok(hasher.finish())
-}
-
-fn verdict_label(r: &Report) -> &'static str {
-    match r.verdict {
-        Verdict::Trusted => "TRUSTED",
-        Verdict::Valid => "VALID (issuer not trusted)",
-        Verdict::Invalid => "INVALID",
-    }
-}
-
-/// Untrusted text (from a sidecar, a token, a file name) as it is safe to print on a terminal: control and
-/// bidirectional-override characters are shown escaped, so a crafted string cannot redraw the screen.
-fn printable(s: &str) -> Cow<'_, str> {
-    let unsafe_char = |c: char| c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
-    if !s.chars().any(unsafe_char) {
-        return Cow::Borrowed(s);
-    }
-    Cow::Owned(s.chars().map(|c| if unsafe_char(c) { c.escape_unicode().to_string() } else { c.to_string() }).collect())
 }
 
 fn print_detailed(out: &mut impl Write, o: &Outcome) -> std::io::Result<()> {
@@ -448,7 +494,10 @@ fn print_detailed(out: &mut impl Write, o: &Outcome) -> std::io::Result<()> {
     if let Some(c) = &report.capture {
         let mut parts = vec![format!("captured {}", c.captured_at)];
         if let Some(i) = &c.issuer {
-            parts.push(format!("issuer {i}"));
+            match report.key_source.as_ref().and_then(KeySource::issuer) {
+                Some(_) => parts.push(format!("issuer {i}")),
+                None => parts.push(format!("issuer {i} (claimed, not verified)")),
+            }
         }
         if let Some(p) = &c.publisher_id {
             parts.push(format!("publisher {p}"));
@@ -466,14 +515,16 @@ fn print_detailed(out: &mut impl Write, o: &Outcome) -> std::io::Result<()> {
 
 fn print_summary(out: &mut impl Write, outcomes: &[Outcome]) -> std::io::Result<()> {
     let width = outcomes.iter().map(|o| printable(&o.file).chars().count()).max().unwrap_or(4).clamp(4, 60);
-    writeln!(out, "{:<width$}  {:<26}  DETAIL", "FILE", "VERDICT")?;
+    let labels: Vec<String> = outcomes.iter().filter_map(|o| o.report.as_ref()).map(verdict_label).collect();
+    let lw = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0).max(24);
+    writeln!(out, "{:<width$}  {:<lw$}  DETAIL", "FILE", "VERDICT")?;
     let (mut trusted, mut valid, mut invalid, mut errors, mut skipped) = (0, 0, 0, 0, 0);
     for o in outcomes {
         let name = printable(&o.file);
         let (label, detail) = match (&o.report, &o.error) {
             _ if o.skipped.is_some() => {
                 skipped += 1;
-                ("SKIPPED", o.skipped.clone().unwrap_or_default())
+                (std::borrow::Cow::Borrowed("SKIPPED"), o.skipped.clone().unwrap_or_default())
             }
             (Some(r), _) => {
                 match r.verdict {
@@ -485,14 +536,14 @@ fn print_summary(out: &mut impl Write, outcomes: &[Outcome]) -> std::io::Result<
                     Some(c) => format!("{}: {}", c.reason.unwrap_or(c.code.as_str()), c.message),
                     None => r.findings.iter().map(|f| f.code).collect::<Vec<_>>().join(", "),
                 };
-                (verdict_label(r), detail)
+                (verdict_label(r).into(), detail)
             }
             (None, e) => {
                 errors += 1;
-                ("ERROR (could not verify)", e.clone().unwrap_or_default())
+                (std::borrow::Cow::Borrowed("ERROR (could not verify)"), e.clone().unwrap_or_default())
             }
         };
-        writeln!(out, "{name:<width$}  {label:<26}  {}", printable(&detail))?;
+        writeln!(out, "{name:<width$}  {label:<lw$}  {}", printable(&detail))?;
     }
     let skipped = if skipped > 0 { format!(", {skipped} skipped") } else { String::new() };
     writeln!(

@@ -24,11 +24,15 @@ pub enum WatermarkCommand {
     Extract {
         #[arg(long, value_name = "K")]
         key_file: PathBuf,
+        /// The image; `-` reads it from standard input.
         #[arg(value_name = "FILE")]
         file: PathBuf,
         /// Print a JSON object instead.
         #[arg(long)]
         json: bool,
+        /// Refuse an input larger than this many bytes (it is read whole before decoding).
+        #[arg(long, value_name = "BYTES", env = "PROOFMARK_MAX_INPUT_BYTES", default_value_t = crate::input::DEFAULT_MAX_INPUT_BYTES)]
+        max_input_bytes: u64,
     },
 }
 
@@ -39,6 +43,7 @@ pub struct EmbedArgs {
     payload: String,
     #[arg(long, value_name = "K")]
     key_file: PathBuf,
+    /// The image to mark; `-` reads it from standard input.
     #[arg(value_name = "IN")]
     input: PathBuf,
     #[arg(value_name = "OUT")]
@@ -46,20 +51,25 @@ pub struct EmbedArgs {
     /// JPEG output quality (JPEG inputs only; 4:4:4 chroma).
     #[arg(long, default_value_t = 95, value_parser = clap::value_parser!(u8).range(50..=100))]
     jpeg_quality: u8,
+    /// Refuse an input larger than this many bytes (it is read whole before decoding).
+    #[arg(long, value_name = "BYTES", env = "PROOFMARK_MAX_INPUT_BYTES", default_value_t = crate::input::DEFAULT_MAX_INPUT_BYTES)]
+    max_input_bytes: u64,
 }
 
 pub fn run(cmd: WatermarkCommand) -> ExitCode {
     match cmd {
         WatermarkCommand::Keygen { key_file, force } => crate::exit_status(keygen(&key_file, force)),
         WatermarkCommand::Embed(args) => crate::exit_status(embed(&args)),
-        WatermarkCommand::Extract { key_file, file, json } => match extract(&key_file, &file, json) {
-            Ok(true) => ExitCode::SUCCESS,
-            Ok(false) => ExitCode::from(1),
-            Err(e) => {
-                eprintln!("error: {e:#}");
-                ExitCode::from(2)
+        WatermarkCommand::Extract { key_file, file, json, max_input_bytes } => {
+            match extract(&key_file, &file, json, max_input_bytes) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::from(1),
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::from(2)
+                }
             }
-        },
+        }
     }
 }
 
@@ -115,7 +125,7 @@ fn hex(bytes: &[u8]) -> String {
 fn embed(args: &EmbedArgs) -> Result<()> {
     let payload = parse_payload(&args.payload)?;
     let key = read_key(&args.key_file)?;
-    let bytes = std::fs::read(&args.input).with_context(|| format!("cannot read {}", args.input.display()))?;
+    let bytes = crate::input::read_input(&args.input, args.max_input_bytes)?;
     let (image, format) = decode_image(&bytes).with_context(|| format!("{}", args.input.display()))?;
     let (marked, stats) = watermark::embed(&image, &key, &payload)?;
     let encoding = match format {
@@ -157,9 +167,9 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     })
 }
 
-fn extract(key_file: &Path, file: &Path, json: bool) -> Result<bool> {
+fn extract(key_file: &Path, file: &Path, json: bool, max_input_bytes: u64) -> Result<bool> {
     let key = read_key(key_file)?;
-    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let bytes = crate::input::read_input(file, max_input_bytes)?;
     let (image, _) = decode_image(&bytes).with_context(|| format!("{}", file.display()))?;
     let d = watermark::extract(&image, &key);
     if json {

@@ -54,22 +54,35 @@ fn bench(c: &mut Criterion) {
     group.bench_function("sha256_plus_verify", |b| {
         b.iter(|| {
             let mut keys = KeyRing::new();
-            keys.add_jwks(&Jwks::parse(&jwks).unwrap(), KeySource::Provided { label: "bench".into() });
+            keys.add_jwks(&Jwks::parse(&jwks).unwrap(), KeySource::Unbound { label: "bench".into() });
             let mut hasher = ContentHasher::new();
             for chunk in media.chunks(256 * 1024) {
                 hasher.update(chunk);
             }
             let hash = hasher.finish();
-            let report =
-                verify(VerifyInput { sidecar: &sidecar, media_hash: &hash, keys: &keys, policy: &Policy::default() });
+            let report = verify(VerifyInput {
+                sidecar: &sidecar,
+                media_hash: &hash,
+                keys: &keys,
+                policy: &Policy::default(),
+                now: None,
+            });
             assert_eq!(report.verdict, proofmark_core::Verdict::Trusted);
         })
     });
     group.bench_function("verify_only", |b| {
         let hash = ContentHash::of(&media);
         let mut keys = KeyRing::new();
-        keys.add_jwks(&Jwks::parse(&jwks).unwrap(), KeySource::Provided { label: "bench".into() });
-        b.iter(|| verify(VerifyInput { sidecar: &sidecar, media_hash: &hash, keys: &keys, policy: &Policy::default() }))
+        keys.add_jwks(&Jwks::parse(&jwks).unwrap(), KeySource::Unbound { label: "bench".into() });
+        b.iter(|| {
+            verify(VerifyInput {
+                sidecar: &sidecar,
+                media_hash: &hash,
+                keys: &keys,
+                policy: &Policy::default(),
+                now: None,
+            })
+        })
     });
     group.finish();
 }

@@ -18,11 +18,17 @@ pub fn sidecar(data: &[u8]) {
         use sha2::Digest;
         let mut keys = KeyRing::new();
         if let Some(k) = IssuerKey::from_scalar_bytes(&sha2::Sha256::digest(b"proofmark test vectors: issuer")) {
-            keys.add_key(k.public_jwk(), KeySource::Provided { label: "fuzz".into() });
+            keys.add_key(k.public_jwk(), KeySource::Unbound { label: "fuzz".into() });
         }
         keys
     });
-    let _ = verify(VerifyInput { sidecar: data, media_hash: &ContentHash::of(b""), keys, policy: &Policy::default() });
+    let _ = verify(VerifyInput {
+        sidecar: data,
+        media_hash: &ContentHash::of(b""),
+        keys,
+        policy: &Policy::default(),
+        now: Some(1_800_000_000),
+    });
 }
 
 /// Compact JWS decoding and claim extraction.

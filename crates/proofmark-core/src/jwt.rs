@@ -51,6 +51,20 @@ pub enum JwtFormatError {
     HeaderJson(String),
     #[error("the JWT payload is not a JSON object: {0}")]
     PayloadJson(String),
+    /// RFC 7515 §4.1.11: a recipient must refuse a JWS whose `crit` names extensions it does not understand.
+    /// Proofmark understands none, so any `crit` is refused.
+    #[error("the JWT header marks {0} as critical; no header extension is understood, so the token is refused")]
+    Crit(String),
+}
+
+impl JwtFormatError {
+    /// The report's reason code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Crit(_) => "jwt_crit_unsupported",
+            _ => "jwt_malformed",
+        }
+    }
 }
 
 impl DecodedJwt {
@@ -70,6 +84,10 @@ impl DecodedJwt {
             serde_json::from_slice(&header_bytes).map_err(|e| JwtFormatError::HeaderJson(e.to_string()))?;
         let payload: Map<String, Value> =
             serde_json::from_slice(&payload_bytes).map_err(|e| JwtFormatError::PayloadJson(e.to_string()))?;
+        if let Some(crit) = header.get("crit") {
+            let shown: String = crit.to_string().chars().take(80).collect();
+            return Err(JwtFormatError::Crit(shown));
+        }
         let text = |name: &str| header.get(name).and_then(Value::as_str).map(str::to_owned);
         Ok(Self {
             header: Header { alg: text("alg"), kid: text("kid"), typ: text("typ") },

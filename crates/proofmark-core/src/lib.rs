@@ -10,6 +10,7 @@
 //! - [`jwt`]: the ES256 capture-trust JWT (decode, claim layouts, mint).
 //! - [`jwks`]: JSON Web Key Sets and the SignedShot `kid` derivation.
 //! - [`device`]: the device layer (P-256 public key, DER signature, signed message, fingerprint).
+//! - [`fetch_rules`]: where a verifier may fetch an issuer's keys from (URL and address vetting).
 //! - [`verify`]: [`verify()`] turns a sidecar, the media hash and a key ring into a [`Report`].
 //! - [`fuzzing`]: entry points for the fuzz targets.
 #![forbid(unsafe_code)]
@@ -17,6 +18,7 @@
 mod b64;
 mod decimal;
 pub mod device;
+pub mod fetch_rules;
 pub mod fuzzing;
 pub mod hash;
 pub mod jwks;

@@ -16,14 +16,53 @@ use crate::jwks::{Jwk, Jwks};
 use crate::jwt::{self, AttestationMethod, CaptureClaims, ClaimLayout, DecodedJwt};
 use crate::sidecar::Sidecar;
 
-/// Where a key came from; decides whether a signature by it can be trusted.
+/// Where a key came from; decides which tokens it may verify and whether a signature by it can be trusted.
+///
+/// The rule (docs/verification.md, "Keys and issuers"): a key belongs to an issuer, and verifies only tokens
+/// that name that issuer. A key that belongs to no issuer may still check a signature, but then nothing
+/// proves who issued the token, so the verdict is never `trusted`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum KeySource {
-    /// Handed over by the user (a JWKS file, or a server's own keys): applies to tokens of any issuer.
-    Provided { label: String },
-    /// Published by an issuer at `{url}/.well-known/jwks.json`: applies only to tokens whose `iss` is `url`.
+    /// Published by an issuer at `{url}/.well-known/jwks.json` and fetched from there: applies only to tokens
+    /// whose `iss` is `url`; trusted when the policy lists the issuer.
     Issuer { url: String },
+    /// Handed over by the user and bound by them to `issuer` (`--jwks ISSUER=FILE`, a server's own keys):
+    /// applies only to tokens whose `iss` is `issuer`; trusted unless the policy says otherwise.
+    Bound { issuer: String, label: String },
+    /// Handed over without an issuer (`--jwks FILE`): may verify a token of any issuer, but the token's claim
+    /// to come from that issuer stays unverified; never trusted.
+    Unbound { label: String },
+}
+
+impl KeySource {
+    /// Whether a key from this source may verify a token naming `iss`.
+    pub fn applies_to(&self, iss: Option<&str>) -> bool {
+        match self {
+            Self::Issuer { url: owner } | Self::Bound { issuer: owner, .. } => {
+                iss.is_some_and(|i| same_issuer(owner, i))
+            }
+            Self::Unbound { .. } => true,
+        }
+    }
+
+    /// The issuer this key belongs to, if any.
+    pub fn issuer(&self) -> Option<&str> {
+        match self {
+            Self::Issuer { url } => Some(url),
+            Self::Bound { issuer, .. } => Some(issuer),
+            Self::Unbound { .. } => None,
+        }
+    }
+
+    /// A short description for reports: "keys published by X", "keys from FILE (bound to X)".
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Issuer { url } => format!("keys published by {url}"),
+            Self::Bound { issuer, label } => format!("keys from {label} (bound to {issuer})"),
+            Self::Unbound { label } => format!("keys from {label} (bound to no issuer)"),
+        }
+    }
 }
 
 /// The keys a verification may use.
@@ -58,8 +97,9 @@ impl KeyRing {
 pub struct Policy {
     /// Issuers whose published keys are trusted (compared without a trailing `/`).
     pub trusted_issuers: Vec<String>,
-    /// Keys of [`KeySource::Provided`] count as trusted (true by default: the user handed them over).
-    pub trust_provided_keys: bool,
+    /// Keys of [`KeySource::Bound`] count as trusted (true by default: the user bound them to their issuer).
+    /// Keys of [`KeySource::Unbound`] never do.
+    pub trust_bound_keys: bool,
     /// Accept devices registered without attestation (`sandbox`). True by default.
     pub allow_sandbox: bool,
     /// Accept tokens that do not bind the device key (the legacy claim layout, or a current-layout token
@@ -69,15 +109,18 @@ pub struct Policy {
 
 impl Default for Policy {
     fn default() -> Self {
-        Self { trusted_issuers: Vec::new(), trust_provided_keys: true, allow_sandbox: true, allow_legacy_layout: true }
+        Self { trusted_issuers: Vec::new(), trust_bound_keys: true, allow_sandbox: true, allow_legacy_layout: true }
     }
 }
 
 impl Policy {
     fn trusts(&self, source: &KeySource) -> bool {
         match source {
-            KeySource::Provided { .. } => self.trust_provided_keys,
+            KeySource::Bound { issuer, .. } => {
+                self.trust_bound_keys || self.trusted_issuers.iter().any(|t| same_issuer(t, issuer))
+            }
             KeySource::Issuer { url } => self.trusted_issuers.iter().any(|t| same_issuer(t, url)),
+            KeySource::Unbound { .. } => false,
         }
     }
 }
@@ -220,6 +263,11 @@ pub struct Report {
     /// Where the key that verified the token came from.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key_source: Option<KeySource>,
+    /// Why a verdict is `valid` rather than `trusted`: the codes of the findings that held it back, in report
+    /// order (`issuer_not_trusted`, `issuer_unverified`, `legacy_claim_layout`, `device_key_unbound`). Empty
+    /// for `trusted` and `invalid`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub verdict_limits: Vec<&'static str>,
 }
 
 impl Report {
@@ -235,6 +283,28 @@ impl Report {
     pub fn has_finding(&self, code: &str) -> bool {
         self.findings.iter().any(|f| f.code == code)
     }
+
+    /// The verdict with what held it back, for a verdict line: "trusted", "invalid", or e.g.
+    /// "valid (token does not bind the device key; issuer not trusted)".
+    pub fn verdict_text(&self) -> String {
+        let mut why: Vec<&str> = Vec::new();
+        for code in &self.verdict_limits {
+            let text = match *code {
+                "issuer_not_trusted" => "issuer not trusted",
+                "issuer_unverified" => "issuer not verified: the key is bound to no issuer",
+                "legacy_claim_layout" | "device_key_unbound" => "token does not bind the device key",
+                other => other,
+            };
+            if !why.contains(&text) {
+                why.push(text);
+            }
+        }
+        if why.is_empty() {
+            self.verdict.to_string()
+        } else {
+            format!("{} ({})", self.verdict, why.join("; "))
+        }
+    }
 }
 
 /// Everything a verification needs; the caller reads the files and fetches the keys.
@@ -245,7 +315,13 @@ pub struct VerifyInput<'a> {
     pub media_hash: &'a ContentHash,
     pub keys: &'a KeyRing,
     pub policy: &'a Policy,
+    /// The verifier's time (seconds since the Unix epoch), for `iat_in_future`; `None` skips that check.
+    pub now: Option<i64>,
 }
+
+/// How far in the future a token's `iat` may lie (clock skew between issuer and verifier) before
+/// `iat_in_future` is reported.
+pub const IAT_SKEW_SECS: i64 = 300;
 
 struct Builder {
     checks: Vec<Check>,
@@ -283,6 +359,7 @@ pub fn verify(input: VerifyInput<'_>) -> Report {
                 findings: b.findings,
                 capture: None,
                 key_source: None,
+                verdict_limits: Vec::new(),
             };
         }
     };
@@ -304,6 +381,17 @@ pub fn verify(input: VerifyInput<'_>) -> Report {
         summary.publisher_id = text("publisher_id");
         summary.device_id = text("device_id");
         summary.issued_at = jwt.payload.get("iat").and_then(Value::as_i64);
+        if let (Some(iat), Some(now)) = (summary.issued_at, input.now) {
+            if iat > now.saturating_add(IAT_SKEW_SECS) {
+                b.finding(
+                    "iat_in_future",
+                    format!(
+                        "the token says it was issued at {iat}, {} s after the verifier's clock ({now}): the issuer's clock is wrong or the token was made up",
+                        iat - now
+                    ),
+                );
+            }
+        }
     }
     if let Some(c) = &claims {
         summary.method = Some(c.attestation.method);
@@ -414,23 +502,46 @@ pub fn verify(input: VerifyInput<'_>) -> Report {
     }
 
     let failed = b.checks.iter().any(|c| c.status == Status::Fail);
+    let mut verdict_limits = Vec::new();
     let verdict = match &key_source {
-        _ if failed => Verdict::Invalid,
-        Some(source) if input.policy.trusts(source) => Verdict::Trusted,
-        Some(source) => {
-            let whose = match source {
-                KeySource::Issuer { url } => format!("keys published by {url}"),
-                KeySource::Provided { label } => format!("keys from {label}"),
-            };
-            b.finding(
-                "issuer_not_trusted",
-                format!("the token verifies against {whose}, which you have not said to trust"),
-            );
-            Verdict::Valid
+        Some(source) if !failed => {
+            // A token that does not bind the device key can be lifted from any sidecar of the same issuer and
+            // put next to other media signed by any key: it proves a capture session, not this capture.
+            if let Some(c) = claims.as_ref().filter(|c| c.device_public_key_fingerprint.is_none()) {
+                verdict_limits.push(match c.layout {
+                    ClaimLayout::Legacy => "legacy_claim_layout",
+                    ClaimLayout::Current => "device_key_unbound",
+                });
+            }
+            match source {
+                KeySource::Unbound { label } => {
+                    b.finding(
+                        "issuer_unverified",
+                        format!(
+                            "the token verifies against keys from {label}, which are bound to no issuer: its claim to come from {:?} is not verified",
+                            summary.issuer.as_deref().unwrap_or("")
+                        ),
+                    );
+                    verdict_limits.push("issuer_unverified");
+                }
+                _ if input.policy.trusts(source) => {}
+                _ => {
+                    b.finding(
+                        "issuer_not_trusted",
+                        format!("the token verifies against {}, which you have not said to trust", source.describe()),
+                    );
+                    verdict_limits.push("issuer_not_trusted");
+                }
+            }
+            if verdict_limits.is_empty() {
+                Verdict::Trusted
+            } else {
+                Verdict::Valid
+            }
         }
-        None => Verdict::Invalid,
+        _ => Verdict::Invalid,
     };
-    Report { verdict, checks: b.checks, findings: b.findings, capture: Some(summary), key_source }
+    Report { verdict, checks: b.checks, findings: b.findings, capture: Some(summary), key_source, verdict_limits }
 }
 
 fn trust_layer(
@@ -444,7 +555,7 @@ fn trust_layer(
             j
         }
         Err(e) => {
-            b.fail(CheckCode::JwtFormat, "jwt_malformed", e.to_string());
+            b.fail(CheckCode::JwtFormat, e.code(), e.to_string());
             for code in [CheckCode::JwtAlgorithm, CheckCode::JwtClaims, CheckCode::JwtKey, CheckCode::JwtSignature] {
                 b.na(code, "not run: the token could not be decoded");
             }
@@ -496,42 +607,46 @@ fn trust_layer(
         return (Some(jwt), claims, None);
     };
     let same_kid: Vec<&(Jwk, KeySource)> = keys.entries.iter().filter(|(k, _)| k.kid == kid).collect();
-    let usable = same_kid.iter().find(|(_, source)| match source {
-        KeySource::Provided { .. } => true,
-        KeySource::Issuer { url } => iss.is_some_and(|iss| same_issuer(url, iss)),
-    });
-    let Some((key, source)) = usable else {
+    // Keys that belong to the token's issuer first, then keys bound to no issuer.
+    let mut usable: Vec<&(Jwk, KeySource)> = same_kid.iter().copied().filter(|(_, s)| s.applies_to(iss)).collect();
+    usable.sort_by_key(|(_, s)| matches!(s, KeySource::Unbound { .. }));
+    if usable.is_empty() {
         if keys.is_empty() {
             b.fail(CheckCode::JwtKey, "jwt_no_keys", "no key set was available to check the token against");
-        } else if let Some((_, KeySource::Issuer { url })) = same_kid.first() {
+        } else if let Some(owner) = same_kid.first().and_then(|(_, s)| s.issuer()) {
             b.fail(
                 CheckCode::JwtKey,
                 "jwt_key_wrong_issuer",
-                format!("key {kid} is published by {url}, but the token names issuer {:?}", iss.unwrap_or("")),
+                format!("key {kid} belongs to issuer {owner}, but the token names issuer {:?}", iss.unwrap_or("")),
             );
         } else {
             b.fail(CheckCode::JwtKey, "jwt_unknown_kid", format!("no key with kid {kid} in the key set"));
         }
         b.na(CheckCode::JwtSignature, "not run: no key");
         return (Some(jwt), claims, None);
-    };
-    b.pass(CheckCode::JwtKey, format!("key {kid} found"));
-    match jwt::verify_es256(&jwt.signing_input, &jwt.signature, &key.key) {
-        Ok(()) => {
-            b.pass(CheckCode::JwtSignature, "ES256 signature verifies");
-            let source = source.clone();
-            (Some(jwt), claims, Some(source))
-        }
-        Err(e) => {
-            let reason = match e {
-                jwt::SignatureError::Length(_) => "jwt_signature_length",
-                jwt::SignatureError::Scalar => "jwt_signature_scalar",
-                _ => "jwt_signature_invalid",
-            };
-            b.fail(CheckCode::JwtSignature, reason, e.to_string());
-            (Some(jwt), claims, None)
+    }
+    b.pass(CheckCode::JwtKey, format!("key {kid} found ({})", usable[0].1.describe()));
+    let mut first_error = None;
+    for (key, source) in &usable {
+        match jwt::verify_es256(&jwt.signing_input, &jwt.signature, &key.key) {
+            Ok(()) => {
+                let how = if first_error.is_some() { format!(" with {}", source.describe()) } else { String::new() };
+                b.pass(CheckCode::JwtSignature, format!("ES256 signature verifies{how}"));
+                return (Some(jwt), claims, Some(source.clone()));
+            }
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
         }
     }
+    let e = first_error.unwrap_or(jwt::SignatureError::Mismatch);
+    let reason = match e {
+        jwt::SignatureError::Length(_) => "jwt_signature_length",
+        jwt::SignatureError::Scalar => "jwt_signature_scalar",
+        _ => "jwt_signature_invalid",
+    };
+    b.fail(CheckCode::JwtSignature, reason, e.to_string());
+    (Some(jwt), claims, None)
 }
 
 fn attestation_policy(b: &mut Builder, claims: Option<&CaptureClaims>, policy: &Policy) {

@@ -496,7 +496,13 @@ async fn validate(
     let published = crate::keys::published(state.store.as_ref()).await?;
     keys.add_jwks(&published, KeySource::Issuer { url: state.issuer.clone() });
     let policy = Policy { trusted_issuers: vec![state.issuer.clone()], ..Policy::default() };
-    let report = verify(VerifyInput { sidecar: &sidecar, media_hash: &media_hash, keys: &keys, policy: &policy });
+    let report = verify(VerifyInput {
+        sidecar: &sidecar,
+        media_hash: &media_hash,
+        keys: &keys,
+        policy: &policy,
+        now: Some(state.now()),
+    });
     if let Some(c) = report.check(CheckCode::SidecarFormat).filter(|c| c.status == Status::Fail) {
         return Err(ApiError::BadRequest(format!("Validation failed: {}", c.message)));
     }

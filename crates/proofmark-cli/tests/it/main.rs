@@ -4,6 +4,7 @@
 
 mod interop;
 mod media;
+mod netns;
 mod server;
 mod support;
 mod verify;

@@ -7,8 +7,9 @@ fn vector(name: &str) -> String {
     vectors().join(format!("{name}.bin")).display().to_string()
 }
 
+/// The vectors' key set, bound to their issuer (cargo xtask gen-vectors).
 fn trusted_jwks() -> String {
-    vectors().join("jwks.json").display().to_string()
+    format!("https://capture.proofmark.test={}", vectors().join("jwks.json").display())
 }
 
 #[test]
@@ -43,7 +44,8 @@ fn json_report() {
         .collect();
     assert_eq!(failed, ["device_key_fingerprint_mismatch"]);
     assert_eq!(v["report"]["capture"]["method"], "app_check");
-    assert_eq!(v["report"]["key_source"]["kind"], "provided");
+    assert_eq!(v["report"]["key_source"]["kind"], "bound");
+    assert_eq!(v["report"]["key_source"]["issuer"], "https://capture.proofmark.test");
 }
 
 #[test]
@@ -86,7 +88,7 @@ fn folder_gives_a_summary_table() {
     assert_eq!(out.status.code(), Some(1));
     let text = stdout(&out);
     let last = text.lines().last().unwrap();
-    expect!["24 files: 6 trusted, 0 valid, 18 invalid, 0 could not be verified"].assert_eq(last);
+    expect!["24 files: 4 trusted, 2 valid, 18 invalid, 0 could not be verified"].assert_eq(last);
     assert!(text.lines().next().unwrap().starts_with("FILE"));
     let json = proofmark(&["verify", "--json", "-j", "2", vectors().to_str().unwrap(), "--jwks", &trusted_jwks()]);
     let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
@@ -145,7 +147,11 @@ fn private_network_issuers_are_not_contacted() {
     let media = capturer.capture(dir.path(), "photo.jpg", b"pixels");
     let out = proofmark(&["verify", media.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
-    assert!(stdout(&out).contains("private-network address"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("keys for issuer http://10.255.255.1:8080 are not fetched: its address 10.255.255.1 is in 10.0.0.0/8 (private), not a public address (--allow-insecure-issuer allows it)"),
+        "{}",
+        stdout(&out)
+    );
 }
 
 #[test]
@@ -157,7 +163,12 @@ fn unreachable_issuer_exits_2() {
     let media = capturer.capture(dir.path(), "photo.jpg", b"pixels");
     let out = proofmark(&["verify", "--timeout", "2", media.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
-    assert!(stdout(&out).contains("could not fetch the issuer's keys"), "{}", stdout(&out));
+    // One text whatever went wrong on the network (refused here), so a sidecar cannot probe ports.
+    assert!(
+        stdout(&out).contains(&format!("could not verify: could not fetch keys for issuer http://127.0.0.1:{port}\n")),
+        "{}",
+        stdout(&out)
+    );
 
     // Without the keys nothing is proven either way, unless another check fails: then it is invalid.
     std::fs::write(&media, b"pixels, edited").unwrap();
@@ -173,14 +184,14 @@ fn companion_files_sharing_a_sidecar_are_skipped() {
     capturer.capture(dir.path(), "IMG_0001.HEIC", b"the still image");
     std::fs::write(dir.path().join("IMG_0001.MOV"), b"the live-photo clip").unwrap();
     std::fs::write(dir.path().join("jwks.json"), capturer.jwks()).unwrap();
-    let jwks = dir.path().join("jwks.json");
-    let out = proofmark(&["verify", dir.path().to_str().unwrap(), "--jwks", jwks.to_str().unwrap()]);
+    let jwks = format!("https://capture.example={}", dir.path().join("jwks.json").display());
+    let out = proofmark(&["verify", dir.path().to_str().unwrap(), "--jwks", &jwks]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     let text = stdout(&out);
     assert!(text.contains("IMG_0001.MOV") && text.contains("SKIPPED"), "{text}");
     assert!(text.ends_with("2 files: 1 trusted, 0 valid, 0 invalid, 0 could not be verified, 1 skipped\n"), "{text}");
     // Always an array for a folder, even with one capture in it.
-    let json = proofmark(&["verify", "--json", dir.path().to_str().unwrap(), "--jwks", jwks.to_str().unwrap()]);
+    let json = proofmark(&["verify", "--json", dir.path().to_str().unwrap(), "--jwks", &jwks]);
     let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(v.as_array().unwrap().len(), 2);
 }
@@ -201,16 +212,82 @@ fn untrusted_strings_cannot_redraw_the_terminal() {
     assert!(text.contains("\\u{1b}[1A"), "{text}");
 }
 
+/// The real iOS capture carries a legacy-layout token: it proves that some device of the publisher opened a
+/// capture session, not that this media came from it, so it is at most valid.
 #[test]
-fn real_ios_capture_is_trusted_with_its_jwks() {
+fn real_ios_capture_is_valid_not_trusted_with_its_jwks() {
     let dir = repo().join("../shared/signedshot-vectors/ios-sandbox-2026-01-27");
-    let out = proofmark(&[
-        "verify",
-        dir.join("photo_20260127_073124.jpg").to_str().unwrap(),
-        "--jwks",
-        dir.join("dev-api-jwks.recovered.json").to_str().unwrap(),
-    ]);
+    let media = dir.join("photo_20260127_073124.jpg");
+    let jwks = format!("https://dev-api.signedshot.io={}", dir.join("dev-api-jwks.recovered.json").display());
+    let out = proofmark(&["verify", media.to_str().unwrap(), "--jwks", &jwks]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     let text = stdout(&out);
-    assert!(text.contains("TRUSTED") && text.contains("legacy_claim_layout"), "{text}");
+    assert!(text.contains("photo_20260127_073124.jpg: VALID (token does not bind the device key)\n"), "{text}");
+    assert!(text.contains("legacy_claim_layout"), "{text}");
+    let out = proofmark(&["verify", "--require-trusted", media.to_str().unwrap(), "--jwks", &jwks]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let out = proofmark(&["verify", "--reject-legacy", media.to_str().unwrap(), "--jwks", &jwks]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stdout(&out).contains("[legacy_layout_rejected]"), "{}", stdout(&out));
+}
+
+/// A legacy token lifted from one sidecar and put beside other media, signed by another device key: the
+/// signatures all verify, but nothing ties the token to that key, so it is never trusted.
+#[test]
+fn a_lifted_unbinding_token_is_not_trusted() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = |name: &str| std::fs::read(vectors().join(name)).unwrap();
+    let legacy: serde_json::Value = serde_json::from_slice(&v("legacy_layout.sidecar.json")).unwrap();
+    let capturer = Capturer::new("https://capture.proofmark.test");
+    let media = capturer.capture(dir.path(), "other.jpg", b"media the token never saw");
+    let sidecar_path = dir.path().join("other.sidecar.json");
+    let mut sidecar: serde_json::Value = serde_json::from_slice(&std::fs::read(&sidecar_path).unwrap()).unwrap();
+    sidecar["capture_trust"]["jwt"] = legacy["capture_trust"]["jwt"].clone();
+    sidecar["media_integrity"]["capture_id"] = legacy["media_integrity"]["capture_id"].clone();
+    // Re-sign with the other device key over the lifted token's capture id.
+    let mi = &sidecar["media_integrity"];
+    let message = proofmark_core::device::device_message(
+        mi["content_hash"].as_str().unwrap(),
+        mi["capture_id"].as_str().unwrap(),
+        mi["captured_at"].as_str().unwrap(),
+    );
+    sidecar["media_integrity"]["signature"] = capturer.device.sign(message.as_bytes()).to_der_base64().into();
+    std::fs::write(&sidecar_path, sidecar.to_string()).unwrap();
+    let out = proofmark(&["verify", media.to_str().unwrap(), "--jwks", &trusted_jwks()]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("other.jpg: VALID (token does not bind the device key)"), "{text}");
+    assert!(!text.contains("TRUSTED"), "{text}");
+    let out = proofmark(&["verify", "--require-trusted", media.to_str().unwrap(), "--jwks", &trusted_jwks()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+}
+
+/// Anyone whose key sits in a shared trust store must not be able to pose as another issuer.
+#[test]
+fn keys_verify_only_for_the_issuer_they_are_bound_to() {
+    let dir = tempfile::tempdir().unwrap();
+    // The issuer the forger poses as: a loopback port nothing listens on, so trusting it fetches nothing.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let victim = format!("http://127.0.0.1:{port}");
+    let forger = Capturer::new(&victim);
+    let media = forger.capture(dir.path(), "photo.jpg", b"pixels");
+    let forger_jwks = dir.path().join("forger.json");
+    std::fs::write(&forger_jwks, forger.jwks()).unwrap();
+    let bound = format!("https://forger.example={}", forger_jwks.display());
+    let out = proofmark(&["verify", media.to_str().unwrap(), "--jwks", &bound]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stdout(&out).contains("[jwt_key_wrong_issuer]"), "{}", stdout(&out));
+    // Unbound, the same key checks the signature, but the claimed issuer stays unverified — also when the
+    // user trusts that issuer (whose own keys could not be fetched: a note, since the token did verify).
+    for extra in [&[][..], &["--trust-issuer", victim.as_str()][..]] {
+        let mut args = vec!["verify", media.to_str().unwrap(), "--jwks", forger_jwks.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let out = proofmark(&args);
+        let text = stdout(&out);
+        assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
+        assert!(text.contains("photo.jpg: VALID (issuer not verified: the key is bound to no issuer)"), "{text}");
+        assert!(text.contains(&format!("issuer {victim} (claimed, not verified)")), "{text}");
+        assert!(text.contains(&format!("keys from {}", forger_jwks.display())), "{text}");
+        assert!(!text.contains("TRUSTED"), "{text}");
+    }
 }

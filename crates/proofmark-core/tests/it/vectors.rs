@@ -10,15 +10,20 @@ fn testdata() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata")
 }
 
-fn run(media: &[u8], sidecar: &[u8], jwks: &[u8], policy: &Policy) -> Report {
+/// The vectors' issuer (cargo xtask gen-vectors).
+const ISSUER: &str = "https://capture.proofmark.test";
+
+/// Verify with `jwks` bound to `issuer`, as `--jwks ISSUER=FILE` does.
+fn run(media: &[u8], sidecar: &[u8], issuer: &str, jwks: &[u8], policy: &Policy) -> Report {
     let mut keys = KeyRing::new();
-    keys.add_jwks(&Jwks::parse(jwks).unwrap(), KeySource::Provided { label: "jwks.json".into() });
-    verify(VerifyInput { sidecar, media_hash: &ContentHash::of(media), keys: &keys, policy })
+    let source = KeySource::Bound { issuer: issuer.into(), label: "jwks.json".into() };
+    keys.add_jwks(&Jwks::parse(jwks).unwrap(), source);
+    verify(VerifyInput { sidecar, media_hash: &ContentHash::of(media), keys: &keys, policy, now: None })
 }
 
 /// The verdict, then every check that did not pass, then the findings.
 fn render(report: &Report) -> String {
-    let mut out = format!("{}\n", report.verdict);
+    let mut out = format!("{}\n", report.verdict_text());
     for c in &report.checks {
         match c.status {
             Status::Pass => {}
@@ -41,7 +46,7 @@ fn check_with(name: &str, policy: &Policy, expect: Expect) {
     let media = std::fs::read(dir.join(format!("{name}.bin"))).unwrap();
     let sidecar = std::fs::read(dir.join(format!("{name}.sidecar.json"))).unwrap();
     let jwks = std::fs::read(dir.join("jwks.json")).unwrap();
-    let report = run(&media, &sidecar, &jwks, policy);
+    let report = run(&media, &sidecar, ISSUER, &jwks, policy);
     assert_documented(&report);
     expect.assert_eq(&render(&report));
 }
@@ -77,10 +82,10 @@ fn valid() {
     check(
         "missing_fingerprint",
         expect![[r#"
-        trusted
-        n/a  device_key_fingerprint
-        note device_key_unbound
-    "#]],
+            valid (token does not bind the device key)
+            n/a  device_key_fingerprint
+            note device_key_unbound
+        "#]],
     );
     check(
         "valid",
@@ -110,11 +115,11 @@ fn valid() {
     check(
         "legacy_layout",
         expect![[r#"
-        trusted
-        n/a  device_key_fingerprint
-        note legacy_claim_layout
-        note sandbox_attestation
-    "#]],
+            valid (token does not bind the device key)
+            n/a  device_key_fingerprint
+            note legacy_claim_layout
+            note sandbox_attestation
+        "#]],
     );
 }
 
@@ -352,14 +357,14 @@ fn policy() {
         note device_key_unbound
     "#]],
     );
-    let untrusted = Policy { trust_provided_keys: false, ..Policy::default() };
+    let untrusted = Policy { trust_bound_keys: false, ..Policy::default() };
     check_with(
         "valid",
         &untrusted,
         expect![[r#"
-        valid
-        note issuer_not_trusted
-    "#]],
+            valid (issuer not trusted)
+            note issuer_not_trusted
+        "#]],
     );
 }
 
@@ -371,9 +376,9 @@ fn real_ios_capture_verifies() {
         std::fs::read(dir.join("photo_20260127_073124.jpg")).expect("../shared/signedshot-vectors is beside the repo");
     let sidecar = std::fs::read(dir.join("photo_20260127_073124.sidecar.json")).unwrap();
     let jwks = std::fs::read(dir.join("dev-api-jwks.recovered.json")).unwrap();
-    let report = run(&media, &sidecar, &jwks, &Policy::default());
+    let report = run(&media, &sidecar, "https://dev-api.signedshot.io", &jwks, &Policy::default());
     expect![[r#"
-        trusted
+        valid (token does not bind the device key)
         n/a  device_key_fingerprint
         note legacy_claim_layout
         note sandbox_attestation
