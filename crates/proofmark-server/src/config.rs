@@ -57,6 +57,41 @@ pub struct Config {
     pub max_upload_bytes: usize,
     pub rate_limit: RateLimitConfig,
     pub firebase: FirebaseConfig,
+    pub http: HttpConfig,
+}
+
+/// Connection handling: how long slow or idle clients may hold a connection, how many may, and how long a
+/// stop waits for requests in flight (docs/operations.md).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// From accepting a connection (or from the first byte of a later request on it) to a complete request
+    /// header; a client that is slower is disconnected.
+    pub header_read_timeout_secs: u64,
+    /// A keep-alive connection with no request for this long is closed.
+    pub idle_timeout_secs: u64,
+    /// The longest gap between two pieces of a request body; then 408.
+    pub body_read_timeout_secs: u64,
+    /// From a complete request header to the response, body upload included; then 408.
+    pub request_timeout_secs: u64,
+    /// Connections served at once; more wait in the listen queue. Lowered at start-up to fit the process's
+    /// open-file limit.
+    pub max_connections: usize,
+    /// On SIGTERM or Ctrl-C: requests in flight get this long to finish; idle connections close at once.
+    pub shutdown_timeout_secs: u64,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            header_read_timeout_secs: 10,
+            idle_timeout_secs: 60,
+            body_read_timeout_secs: 30,
+            request_timeout_secs: 300,
+            max_connections: 1024,
+            shutdown_timeout_secs: 10,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -92,6 +127,7 @@ impl Default for Config {
             max_upload_bytes: 512 * 1024 * 1024,
             rate_limit: RateLimitConfig::default(),
             firebase: FirebaseConfig::default(),
+            http: HttpConfig::default(),
         }
     }
 }
@@ -142,6 +178,12 @@ impl Config {
             "PROOFMARK_RATE_LIMIT_PER_DEVICE" => self.rate_limit.per_device_per_minute = small(&value)?,
             "PROOFMARK_CLIENT_IP_HEADER" => self.rate_limit.client_ip_header = Some(value),
             "PROOFMARK_FIREBASE_JWKS" => self.firebase.jwks = value,
+            "PROOFMARK_HEADER_READ_TIMEOUT_SECS" => self.http.header_read_timeout_secs = num(&value)?,
+            "PROOFMARK_IDLE_TIMEOUT_SECS" => self.http.idle_timeout_secs = num(&value)?,
+            "PROOFMARK_BODY_READ_TIMEOUT_SECS" => self.http.body_read_timeout_secs = num(&value)?,
+            "PROOFMARK_REQUEST_TIMEOUT_SECS" => self.http.request_timeout_secs = num(&value)?,
+            "PROOFMARK_MAX_CONNECTIONS" => self.http.max_connections = num(&value)? as usize,
+            "PROOFMARK_SHUTDOWN_TIMEOUT_SECS" => self.http.shutdown_timeout_secs = num(&value)?,
             // Read by the CLI itself.
             "PROOFMARK_CONFIG" | "PROOFMARK_KEYSTORE" | "PROOFMARK_LOG" => {}
             // A misspelt setting should not pass unnoticed, but other tools may use the prefix too.
@@ -171,6 +213,21 @@ impl Config {
         }
         if !(1..=86_400).contains(&self.nonce_ttl_secs) {
             bail!("nonce_ttl_secs must be between 1 and 86400");
+        }
+        let h = &self.http;
+        for (name, value) in [
+            ("http.header_read_timeout_secs", h.header_read_timeout_secs),
+            ("http.idle_timeout_secs", h.idle_timeout_secs),
+            ("http.body_read_timeout_secs", h.body_read_timeout_secs),
+            ("http.request_timeout_secs", h.request_timeout_secs),
+            ("http.shutdown_timeout_secs", h.shutdown_timeout_secs),
+        ] {
+            if !(1..=86_400).contains(&value) {
+                bail!("{name} must be between 1 and 86400 seconds");
+            }
+        }
+        if !(1..=1_000_000).contains(&h.max_connections) {
+            bail!("http.max_connections must be between 1 and 1000000");
         }
         if self.issuer.is_none() && self.bind.ip().is_unspecified() {
             bail!(

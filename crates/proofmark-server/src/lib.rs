@@ -10,6 +10,7 @@ use proofmark_store::Store;
 pub mod appcheck;
 pub mod config;
 mod error;
+pub mod http;
 pub mod keys;
 mod openapi;
 mod ratelimit;
@@ -196,10 +197,20 @@ pub async fn serve(config: Config) -> Result<()> {
             }
         }
     });
-    let app = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("server")?;
+    serve_on(listener, state, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Serve the API on `listener` until `shutdown` resolves, then stop gracefully within
+/// `http.shutdown_timeout_secs` (see [`http::serve`]).
+pub async fn serve_on(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<()> {
+    let http = state.config.http.clone();
+    http::serve(listener, app(state), &http, shutdown).await
 }
 
 async fn shutdown_signal() {
@@ -218,8 +229,6 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
-    // Give in-flight requests a moment; axum waits for them after this returns.
-    tokio::time::sleep(Duration::from_millis(10)).await;
 }
 
 #[cfg(test)]

@@ -1,12 +1,13 @@
 //! The HTTP API (SPEC §1.4): paths, JSON shapes, status codes and `{"detail"}` messages of the reference
 //! server, so the SignedShot iOS app can point at Proofmark unchanged. Datetimes are `%Y-%m-%dT%H:%M:%SZ`.
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, Multipart, Path, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -29,6 +30,9 @@ use crate::{openapi, AppState};
 pub fn app(state: AppState) -> Router {
     let max_body = state.config.max_body_bytes;
     let max_upload = state.config.max_upload_bytes;
+    let http = &state.config.http;
+    let request_timeout = Duration::from_secs(http.request_timeout_secs);
+    let body_timeout = Duration::from_secs(http.body_read_timeout_secs);
     Router::new()
         .route("/health", get(health))
         .route("/publishers", post(create_publisher))
@@ -36,16 +40,46 @@ pub fn app(state: AppState) -> Router {
         .route("/devices", post(register_device))
         .route("/capture/session", post(create_session))
         .route("/capture/trust", post(trust))
-        .route("/validate", post(validate).layer(DefaultBodyLimit::max(max_upload)))
         .route("/.well-known/jwks.json", get(jwks))
         .route("/openapi.json", get(|| async { axum::Json(openapi::document()) }))
+        // Only the routes above: /validate, added after, has its own limit.
+        .route_layer(middleware::from_fn(move |req, next| announced_length(max_body, req, next)))
+        .route(
+            "/validate",
+            post(validate)
+                .layer(DefaultBodyLimit::max(max_upload))
+                .layer(middleware::from_fn(move |req, next| announced_length(max_upload, req, next))),
+        )
         .fallback(|| async { (StatusCode::NOT_FOUND, axum::Json(json!({"detail": "Not Found"}))) })
         .method_not_allowed_fallback(|| async {
             (StatusCode::METHOD_NOT_ALLOWED, axum::Json(json!({"detail": "Method Not Allowed"})))
         })
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(body_timeout))
+        .layer(middleware::from_fn(move |req, next| request_deadline(request_timeout, req, next)))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// 413 at once for a body announced (`Content-Length`) larger than the route takes, before any of it is
+/// read; a body without a length is cut off by `DefaultBodyLimit` as it streams in.
+async fn announced_length(limit: usize, req: axum::extract::Request, next: Next) -> Response {
+    let announced = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
+    match announced {
+        Some(n) if n > limit as u64 => {
+            ApiError::TooLarge(format!("Request body too large: {n} bytes announced, the limit is {limit}"))
+                .into_response()
+        }
+        _ => next.run(req).await,
+    }
+}
+
+/// 408 when a request (its body upload included) is not answered within `http.request_timeout_secs`.
+async fn request_deadline(limit: Duration, req: axum::extract::Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::Timeout(format!("The request took longer than {} s", limit.as_secs())).into_response(),
+    }
 }
 
 /// Lower-case hex SHA-256 (how tokens and nonces are stored).
@@ -92,6 +126,19 @@ fn limit_ip(state: &AppState, ip: &ClientIp) -> Result<(), ApiError> {
     state.ip_limiter.check(&ip.0, Instant::now()).map_err(|retry_after| ApiError::RateLimited { retry_after })
 }
 
+/// One request from the client's per-IP budget. As an extractor it runs before the body is read or
+/// parsed, so a client over its budget gets 429 whatever it sends.
+struct IpBudget;
+
+impl FromRequestParts<AppState> for IpBudget {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let Ok(ip) = ClientIp::from_request_parts(parts, state).await;
+        limit_ip(state, &ip)?;
+        Ok(IpBudget)
+    }
+}
+
 fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
@@ -105,8 +152,7 @@ struct Admin;
 impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let Ok(ip) = ClientIp::from_request_parts(parts, state).await;
-        limit_ip(state, &ip)?;
+        IpBudget::from_request_parts(parts, state).await?;
         let token = bearer(&parts.headers).ok_or_else(|| ApiError::Unauthorized("Admin token required".into()))?;
         if let Some(configured) = &state.config.admin_token {
             if bool::from(configured.0.as_bytes().ct_eq(token.as_bytes())) {
@@ -303,11 +349,10 @@ struct RegisterDevice {
 #[tracing::instrument(skip_all)]
 async fn register_device(
     State(state): State<AppState>,
-    ip: ClientIp,
+    _: IpBudget,
     headers: HeaderMap,
     Json(body): Json<RegisterDevice>,
 ) -> Result<Response, ApiError> {
-    limit_ip(&state, &ip)?;
     let publisher_header = headers
         .get("x-publisher-id")
         .ok_or_else(|| ApiError::Unprocessable("Header X-Publisher-ID is required".into()))?
@@ -370,8 +415,7 @@ async fn register_device(
 }
 
 #[tracing::instrument(skip_all)]
-async fn create_session(State(state): State<AppState>, ip: ClientIp, headers: HeaderMap) -> Result<Response, ApiError> {
-    limit_ip(&state, &ip)?;
+async fn create_session(State(state): State<AppState>, _: IpBudget, headers: HeaderMap) -> Result<Response, ApiError> {
     let device = require_device(&state, &headers).await?;
     let now = state.now();
     let nonce = random_token();
@@ -402,11 +446,10 @@ struct TrustRequest {
 #[tracing::instrument(skip_all)]
 async fn trust(
     State(state): State<AppState>,
-    ip: ClientIp,
+    _: IpBudget,
     headers: HeaderMap,
     Json(body): Json<TrustRequest>,
 ) -> Result<Response, ApiError> {
-    limit_ip(&state, &ip)?;
     let device = require_device(&state, &headers).await?;
     let now = state.now();
     // Everything that could fail comes before the nonce is spent.
@@ -454,7 +497,9 @@ async fn validate(
     let mut media_hash = None;
     let mut sidecar: Option<Vec<u8>> = None;
     let read_error = |e: axum::extract::multipart::MultipartError| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        if crate::error::is_body_timeout(&e) {
+            crate::error::body_timeout()
+        } else if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::TooLarge("Request body too large".into())
         } else {
             ApiError::BadRequest(format!("Validation failed: malformed multipart body: {e}"))

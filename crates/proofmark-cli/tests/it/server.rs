@@ -227,3 +227,94 @@ fn two_servers_on_one_postgres_redeem_each_nonce_once() {
         assert!(results.iter().all(|(s, b)| *s == 200 || (*s == 400 && b["detail"] == "Invalid or expired nonce")));
     }
 }
+
+/// Start `proofmark serve` under `wrapper` (e.g. `prlimit`), stderr to a file; returns (child, url, log).
+fn serve_wrapped(data_dir: &Path, wrapper: &[&str], env: &[(&str, &str)]) -> (Child, String, std::path::PathBuf) {
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("http://127.0.0.1:{port}");
+    let log = data_dir.with_extension("log");
+    let (program, args) = match wrapper.split_first() {
+        Some((p, rest)) => (p.to_string(), [rest, &[env!("CARGO_BIN_EXE_proofmark")]].concat()),
+        None => (env!("CARGO_BIN_EXE_proofmark").to_string(), vec![]),
+    };
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .args(["serve", "--bind", &format!("127.0.0.1:{port}"), "--data-dir", data_dir.to_str().unwrap()])
+        .env("PROOFMARK_KEK", KEK)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let child = cmd.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while ureq::get(&format!("{url}/health")).call().is_err() {
+        assert!(Instant::now() < deadline, "server did not come up: {}", std::fs::read_to_string(&log).unwrap());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (child, url, log)
+}
+
+fn wait_exit(child: &mut Child, within: Duration) -> Option<std::process::ExitStatus> {
+    let t = Instant::now();
+    while t.elapsed() < within {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+/// SIGTERM with idle keep-alive clients connected used to leave the process running.
+#[test]
+fn sigterm_stops_the_server_with_idle_keep_alive_clients() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, url, log) = serve_wrapped(&dir.path().join("data"), &[], &[]);
+    let addr = url.trim_start_matches("http://").to_owned();
+    let mut idle = Vec::new();
+    for _ in 0..5 {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        s.write_all(b"GET /health HTTP/1.1\r\nhost: t\r\n\r\n").unwrap();
+        let mut buf = [0u8; 512];
+        assert!(s.read(&mut buf).unwrap() > 0);
+        idle.push(s);
+    }
+    let t = Instant::now();
+    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let status = wait_exit(&mut child, Duration::from_secs(5));
+    let _ = child.kill();
+    let log = std::fs::read_to_string(&log).unwrap();
+    let status = status.unwrap_or_else(|| panic!("still running 5 s after SIGTERM: {log}"));
+    assert!(status.success(), "{status:?}: {log}");
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}: {log}", t.elapsed());
+    assert!(log.contains("every connection is closed") && log.contains("stopped"), "{log}");
+}
+
+/// Under a low open-file limit, idle connections used to starve the server ("Too many open files"): now
+/// the connection cap fits the limit and the header-read timeout frees the slots they hold.
+#[test]
+fn idle_connections_cannot_starve_a_server_with_few_file_descriptors() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, url, log) = serve_wrapped(
+        &dir.path().join("data"),
+        &["prlimit", "--nofile=100:100", "--"],
+        &[("PROOFMARK_HEADER_READ_TIMEOUT_SECS", "1")],
+    );
+    let addr = url.trim_start_matches("http://").to_owned();
+    let idle: Vec<_> = (0..120).map(|_| std::net::TcpStream::connect(&addr).unwrap()).collect();
+    let t = Instant::now();
+    let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(20)).build();
+    let health = agent.get(&format!("{url}/health")).call();
+    let elapsed = t.elapsed();
+    let _ = child.kill();
+    let _ = child.wait();
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(health.map(|r| r.status()).ok(), Some(200), "{log}");
+    assert!(elapsed < Duration::from_secs(10), "{elapsed:?}");
+    assert!(log.contains("serving at most 50 connections at once"), "{log}");
+    assert!(!log.contains("Too many open files"), "{log}");
+    drop(idle);
+}

@@ -283,6 +283,22 @@ async fn rate_limits_answer_429_with_retry_after() {
     assert!(r.detail().starts_with("Too many requests"), "{}", r.detail());
 }
 
+/// The per-IP budget is spent before the body is read: a client over it gets 429 whatever it sends, so a
+/// malformed body cannot tell it anything (before, malformed bodies got 422 with the bucket empty).
+#[tokio::test]
+async fn the_ip_budget_is_checked_before_the_body_is_parsed() {
+    let s = TestServer::with(|c| c.rate_limit.per_ip_per_minute = 3).await;
+    for (path, body) in [("/devices", "{not json"), ("/capture/trust", "[1, 2]"), ("/capture/session", "")] {
+        let r = s.send(Method::POST, path, &[("content-type", "application/json")], Body::from(body)).await;
+        assert_ne!(r.status, StatusCode::TOO_MANY_REQUESTS, "{path}: within the budget");
+    }
+    for (path, body) in [("/devices", "{not json"), ("/capture/trust", "{\"nonce\": 1}"), ("/devices", "")] {
+        let r = s.send(Method::POST, path, &[("content-type", "application/json")], Body::from(body)).await;
+        assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{path} {body}: {:?}", r.body);
+        assert!(r.headers.contains_key("retry-after"));
+    }
+}
+
 #[tokio::test]
 async fn key_rotation_keeps_old_tokens_verifiable() {
     let s = TestServer::new().await;

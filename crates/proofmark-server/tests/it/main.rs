@@ -6,4 +6,5 @@
 mod api;
 mod appcheck;
 mod concurrency;
+mod http;
 mod support;
