@@ -94,14 +94,7 @@ pub fn serve(args: ServerArgs) -> ExitCode {
     crate::exit_status(args.config().and_then(|config| runtime()?.block_on(proofmark_server::serve(config))))
 }
 
-async fn open_store(config: &Config) -> Result<std::sync::Arc<dyn proofmark_store::Store>> {
-    let url = config.database_url();
-    if url.starts_with("sqlite:") {
-        std::fs::create_dir_all(&config.data_dir)
-            .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
-    }
-    proofmark_store::open(&url).await.with_context(|| format!("opening {}", proofmark_server::redact_url(&url)))
-}
+use proofmark_server::open_store;
 
 fn now() -> i64 {
     proofmark_server::Clock::system().now()

@@ -81,12 +81,7 @@ impl AppState {
     /// Open the store, load (or create) the issuer key, and assemble the state.
     pub async fn new(config: Config, clock: Clock) -> Result<Self> {
         config.validate()?;
-        let url = config.database_url();
-        if url.starts_with("sqlite:") {
-            std::fs::create_dir_all(&config.data_dir)
-                .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
-        }
-        let store = proofmark_store::open(&url).await.with_context(|| format!("opening {}", redact_url(&url)))?;
+        let store = open_store(&config).await?;
         Self::with_store(config, store, clock).await
     }
 
@@ -115,6 +110,61 @@ impl AppState {
     pub fn now(&self) -> i64 {
         self.clock.now()
     }
+}
+
+/// Open the configured store; for SQLite, the data directory is made private first (see [`private_dir`]).
+pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>> {
+    let url = config.database_url();
+    if url.starts_with("sqlite:") {
+        private_dir(&config.data_dir)?;
+    }
+    proofmark_store::open(&url).await.with_context(|| format!("opening {}", redact_url(&url)))
+}
+
+/// The data directory holds the database and possibly the key-encryption key: create it readable only by
+/// its owner (0700; the files in it are created 0600), and warn when an existing one, or a file in it, is
+/// open to others.
+pub fn private_dir(dir: &std::path::Path) -> Result<()> {
+    create_private_dir(dir)?;
+    for warning in open_to_others(dir) {
+        tracing::warn!("{warning}");
+    }
+    Ok(())
+}
+
+/// Create `dir` (and missing parents) with mode 0700 if it does not exist.
+pub fn create_private_dir(dir: &std::path::Path) -> Result<()> {
+    if !dir.exists() {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(dir).with_context(|| format!("creating data directory {}", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// Warnings for the data directory and the files Proofmark keeps in it when group or others may use them.
+pub fn open_to_others(dir: &std::path::Path) -> Vec<String> {
+    let mut warnings = Vec::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).ok().map(|m| m.permissions().mode() & 0o777);
+        if let Some(m) = mode(dir).filter(|m| m & 0o077 != 0) {
+            warnings.push(format!(
+                "data directory {} has mode {m:o}: other users can look into it; `chmod 700` it",
+                dir.display()
+            ));
+        }
+        for name in ["proofmark.db", "proofmark.db-wal", "proofmark.db-shm", "kek"] {
+            let path = dir.join(name);
+            if let Some(m) = mode(&path).filter(|m| m & 0o077 != 0) {
+                warnings.push(format!("{} has mode {m:o}: other users can read it; `chmod 600` it", path.display()));
+            }
+        }
+    }
+    warnings
 }
 
 /// Registered devices by token hash, kept for [`DeviceCache::TTL`]; saves a database read on every session

@@ -247,10 +247,7 @@ fn nullable<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D
 }
 
 fn check_publisher(p: &Publisher) -> Result<(), ApiError> {
-    let name_len = p.name.chars().count();
-    if p.name.trim().is_empty() || name_len > 255 {
-        return Err(ApiError::Unprocessable("name must be 1 to 255 characters".into()));
-    }
+    proofmark_store::names::check_name(&p.name).map_err(ApiError::Unprocessable)?;
     match p.attestation_provider.as_str() {
         "none" => {}
         "firebase_app_check" if p.firebase_project_id.as_deref().is_some_and(|s| !s.is_empty()) => {}

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::Serialize;
 
+pub mod names;
 mod sql;
 
 pub use sql::{PostgresStore, SqliteStore};
@@ -93,6 +94,8 @@ pub enum StoreError {
     Backend(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("{0}")]
+    Io(String),
 }
 
 /// Everything the capture plane persists.

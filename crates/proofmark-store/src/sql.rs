@@ -27,13 +27,32 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
         let in_memory = url.contains(":memory:");
+        if !in_memory {
+            create_private(options.get_filename())?;
+        }
         let pool = SqlitePoolOptions::new()
             // An in-memory database exists per connection: keep exactly one.
             .max_connections(if in_memory { 1 } else { 4 })
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        Ok(Self { pool })
+        let store = Self { pool };
+        store.rekey_names().await?;
+        Ok(store)
+    }
+}
+
+/// Create the database file readable only by its owner before SQLite opens it: SQLite then gives the `-wal`
+/// and `-shm` files it creates beside it the same mode. An existing file is left as it is.
+fn create_private(path: &std::path::Path) -> Result<(), StoreError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError::Io(format!("creating the database file {}: {e}", path.display()))),
     }
 }
 
@@ -58,7 +77,9 @@ impl PostgresStore {
         let result = sqlx::migrate!("./migrations/postgres").run(&mut *conn).await;
         sqlx::query("SELECT pg_advisory_unlock(727272)").execute(&mut *conn).await?;
         result?;
-        Ok(Self { pool })
+        let store = Self { pool };
+        store.rekey_names().await?;
+        Ok(store)
     }
 }
 
@@ -102,6 +123,37 @@ macro_rules! impl_store {
             })
         }
 
+        impl $store {
+            /// Recompute every publisher's name key under the current rules ([`crate::names::name_key`]; older
+            /// versions stored the lower-cased name). A name that now collides with another keeps its old key,
+            /// with a warning: the operator should rename one of the two.
+            pub(crate) async fn rekey_names(&self) -> Result<(), StoreError> {
+                let rows = sqlx::query("SELECT publisher_id, name, name_key FROM publishers").fetch_all(&self.pool).await?;
+                for r in rows {
+                    let (id, name, key): (String, String, String) =
+                        (r.try_get("publisher_id")?, r.try_get("name")?, r.try_get("name_key")?);
+                    let want = crate::names::name_key(&name);
+                    if want == key {
+                        continue;
+                    }
+                    let updated = sqlx::query("UPDATE publishers SET name_key = $2 WHERE publisher_id = $1")
+                        .bind(&id)
+                        .bind(&want)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(map_unique);
+                    match updated {
+                        Ok(_) => {}
+                        Err(StoreError::Conflict) => tracing::warn!(
+                            "publisher {id} ({name:?}) looks like another publisher's name; rename one of them"
+                        ),
+                        Err(e) => return Err(e),
+                    }
+                }
+                Ok(())
+            }
+        }
+
         #[async_trait]
         impl Store for $store {
             fn backend(&self) -> &'static str {
@@ -116,7 +168,7 @@ macro_rules! impl_store {
                 )
                 .bind(&p.publisher_id)
                 .bind(&p.name)
-                .bind(p.name.to_lowercase())
+                .bind(crate::names::name_key(&p.name))
                 .bind(p.sandbox)
                 .bind(&p.attestation_provider)
                 .bind(&p.attestation_bundle_id)
@@ -143,7 +195,7 @@ macro_rules! impl_store {
                 )
                 .bind(&p.publisher_id)
                 .bind(&p.name)
-                .bind(p.name.to_lowercase())
+                .bind(crate::names::name_key(&p.name))
                 .bind(p.sandbox)
                 .bind(&p.attestation_provider)
                 .bind(&p.attestation_bundle_id)

@@ -48,6 +48,14 @@ async fn publishers_need_an_admin_and_are_unique() {
 
     let r = s.json(Method::POST, "/publishers", &[("authorization", &auth)], json!({"name": "DAILY planet"})).await;
     assert_eq!((r.status, r.detail()), (StatusCode::CONFLICT, "Publisher 'DAILY planet' already exists"));
+    // Look-alikes are the same name; control and bidi-override characters are refused outright.
+    let r = s.json(Method::POST, "/publishers", &[("authorization", &auth)], json!({"name": "Ｄaily Рlanet"})).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.body);
+    for bad in ["Daily\u{202E}tenalP", "Daily\nPlanet", "\u{2066}Daily", "Daily\u{200B}Planet"] {
+        let r = s.json(Method::POST, "/publishers", &[("authorization", &auth)], json!({ "name": bad })).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad:?}");
+        assert!(r.detail().contains("bidirectional-override"), "{}", r.detail());
+    }
 
     let r = s.send(Method::GET, "/publishers/not-a-uuid", &[("authorization", &auth)], Body::empty()).await;
     assert_eq!((r.status, r.detail()), (StatusCode::BAD_REQUEST, "Invalid publisher ID format"));
@@ -355,4 +363,39 @@ async fn openapi_names_every_route() {
         let status = s.send(Method::GET, &probe, &[], Body::empty()).await.status;
         assert_ne!(status, StatusCode::NOT_FOUND, "{r} is documented but not routed");
     }
+}
+
+/// The data directory and every file the server writes in it are the owner's alone, whatever the umask.
+#[cfg(unix)]
+#[tokio::test]
+async fn data_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("nested/data");
+    let mut c = config(&data);
+    c.kek = None;
+    let state = proofmark_server::AppState::new(c, proofmark_server::Clock::system()).await.unwrap();
+    // Write something so that SQLite has made its -wal and -shm files.
+    let p = proofmark_store::Publisher {
+        publisher_id: "0b0c1f3e-8a51-4b4e-9a53-6a1f6f0c2d11".into(),
+        name: "Private".into(),
+        sandbox: true,
+        attestation_provider: "none".into(),
+        attestation_bundle_id: None,
+        firebase_project_id: None,
+        created_at: 0,
+    };
+    state.store.create_publisher(&p).await.unwrap();
+    let mode = |name: &str| std::fs::metadata(data.join(name)).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(""), 0o700, "data directory");
+    for name in ["proofmark.db", "proofmark.db-wal", "proofmark.db-shm", "kek"] {
+        assert_eq!(mode(name), 0o600, "{name}");
+    }
+    assert!(proofmark_server::open_to_others(&data).is_empty());
+    // An existing directory that is open to others is reported (and left as the operator made it).
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(data.join("proofmark.db"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let warnings = proofmark_server::open_to_others(&data);
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(warnings[0].contains("has mode 755") && warnings[1].contains("proofmark.db has mode 644"), "{warnings:?}");
 }

@@ -41,6 +41,46 @@ fn session(capture_id: &str, device_id: &str, nonce_hash: &str, expires_at: i64)
     }
 }
 
+/// Look-alike names are one name: full-width letters, other scripts' look-alike letters, case, spacing and
+/// invisible joiners do not make a second publisher that people could mistake for the first.
+#[tokio::test]
+async fn look_alike_publisher_names_are_refused() {
+    let (_dir, stores) = backends().await;
+    for s in stores {
+        let b = s.backend();
+        s.create_publisher(&publisher("p1", "Demo News")).await.unwrap();
+        for (i, alike) in
+            ["ＤＥＭＯ ＮＥＷＳ", "D\u{0435}mo News", "demo  news", "Demo Ne\u{200D}ws", "Dern\u{043E} News"]
+                .iter()
+                .enumerate()
+        {
+            let r = s.create_publisher(&publisher(&format!("x{i}"), alike)).await;
+            assert!(matches!(r, Err(StoreError::Conflict)), "{b}: {alike:?} was accepted beside \"Demo News\"");
+        }
+        s.create_publisher(&publisher("p2", "Demo Newz")).await.unwrap();
+        let mut renamed = publisher("p2", "D\u{0435}mo News");
+        assert!(matches!(s.update_publisher(&renamed).await, Err(StoreError::Conflict)), "{b}: rename to a look-alike");
+        renamed.name = "Other Desk".into();
+        s.update_publisher(&renamed).await.unwrap();
+    }
+}
+
+/// Keys stored by an older version (the lower-cased name) are recomputed when the store opens.
+#[tokio::test]
+async fn old_name_keys_are_recomputed_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("proofmark.db").display());
+    let s = proofmark_store::SqliteStore::open(&url).await.unwrap();
+    s.create_publisher(&publisher("p1", "Demo News")).await.unwrap();
+    drop(s);
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    sqlx::query("UPDATE publishers SET name_key = 'demo news'").execute(&pool).await.unwrap();
+    pool.close().await;
+    let s = proofmark_store::SqliteStore::open(&url).await.unwrap();
+    let r = s.create_publisher(&publisher("p2", "D\u{0435}mo News")).await;
+    assert!(matches!(r, Err(StoreError::Conflict)), "the old key was recomputed: {r:?}");
+}
+
 #[tokio::test]
 async fn publishers() {
     let (_dir, stores) = backends().await;
