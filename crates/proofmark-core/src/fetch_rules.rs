@@ -352,6 +352,27 @@ mod tests {
         assert_eq!(FetchTarget::issuer_jwks("http://u@10.0.0.5", true), Err(Refusal::NotPlainUrl));
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_text_is_refused_or_accepted_without_panic(text in "\\PC{0,60}") {
+            crate::fuzzing::issuer_url(text.as_bytes());
+        }
+
+        #[test]
+        fn url_like_text_is_stable(host in "[0-9a-fx.]{1,20}", port in proptest::option::of(0u16..)) {
+            let url = match port { Some(p) => format!("https://{host}:{p}"), None => format!("https://{host}") };
+            crate::fuzzing::issuer_url(url.as_bytes());
+        }
+
+        #[test]
+        fn embedded_addresses(bytes in proptest::array::uniform16(proptest::num::u8::ANY)) {
+            crate::fuzzing::issuer_url(&bytes);
+            let ip = IpAddr::from(bytes);
+            let t = FetchTarget::parse(&format!("https://[{ip}]/"), false);
+            if let Ok(t) = t { proptest::prop_assert!(t.vet_address(ip).is_ok()); }
+        }
+    }
+
     #[test]
     fn classification_edges() {
         let c = |s: &str| classify(s.parse().unwrap());

@@ -47,3 +47,26 @@ pub fn jwks(data: &[u8]) {
         let _ = Jwks::parse(set.to_json().as_bytes()).map(|again| assert_eq!(again.keys.len(), set.keys.len()));
     }
 }
+
+/// Issuer URLs (from a sidecar's token) through the key-fetching rules: never a panic; an accepted URL
+/// parses again to the same target; an accepted IP literal passes the address rules it was vetted by.
+pub fn issuer_url(data: &[u8]) {
+    use crate::fetch_rules::{classify, FetchTarget, TargetHost};
+    let Ok(text) = core::str::from_utf8(data) else { return };
+    for allow_insecure in [false, true] {
+        if let Ok(t) = FetchTarget::issuer_jwks(text, allow_insecure) {
+            let again = FetchTarget::parse(&t.url, allow_insecure).expect("an accepted URL parses again");
+            assert_eq!(again.host, t.host, "{text:?}");
+            assert_eq!(again.port, t.port, "{text:?}");
+            if let TargetHost::Ip(ip) = t.host {
+                assert!(t.vet_address(ip).is_ok(), "{text:?}");
+                let _ = classify(ip);
+            }
+        }
+    }
+    if data.len() >= 16 {
+        let mut v6 = [0u8; 16];
+        v6.copy_from_slice(&data[..16]);
+        let _ = classify(core::net::IpAddr::from(v6));
+    }
+}
