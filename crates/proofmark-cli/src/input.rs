@@ -13,7 +13,13 @@ pub const DEFAULT_MAX_INPUT_BYTES: u64 = 512 * 1024 * 1024;
 /// Open `path` for reading if it is a regular file (symbolic links followed). A FIFO, a device, a socket or
 /// a folder is refused with a message that says which it is.
 pub fn open_regular(path: &Path) -> Result<File> {
-    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    // Opening a FIFO for reading blocks until a writer comes: open without blocking, then look at what it is.
+    // (Reads from a regular file ignore the flag.)
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+    let file = options.open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let meta = file.metadata().with_context(|| format!("cannot read {}", path.display()))?;
     if !meta.is_file() {
         bail!("{} is {}, not a regular file", path.display(), kind_of(&meta.file_type()));

@@ -102,7 +102,10 @@ fn keygen(path: &Path, force: bool) -> Result<()> {
 }
 
 pub fn read_key(path: &Path) -> Result<WatermarkKey> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read the key file {}", path.display()))?;
+    let bytes = crate::input::open_regular(path)
+        .and_then(|f| crate::input::read_capped(f, 4096, "the key file", " (a key file is 65 bytes)"))
+        .with_context(|| format!("cannot read the key file {}", path.display()))?;
+    let text = String::from_utf8(bytes).with_context(|| format!("the key file {} is not text", path.display()))?;
     WatermarkKey::parse(&text).with_context(|| format!("{} is not a watermark key file", path.display()))
 }
 

@@ -2,6 +2,7 @@
 //! and the official SignedShot validator for interop.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod input;
 mod interop;
 mod media;
 mod netns;
