@@ -21,7 +21,9 @@ type Slot = Arc<OnceLock<Result<Arc<Jwks>, String>>>;
 
 #[derive(Debug)]
 pub struct KeyFetcher {
-    deadline: Instant,
+    budget: Duration,
+    /// Set by the first network fetch: the run's one deadline for all key fetching.
+    deadline: OnceLock<Instant>,
     max_issuers: usize,
     cache: Mutex<Cache>,
 }
@@ -42,7 +44,7 @@ pub enum Chooser {
 impl KeyFetcher {
     /// `budget` is the time all key fetching of this run may take together.
     pub fn new(budget: Duration, max_issuers: usize) -> Self {
-        Self { deadline: Instant::now() + budget, max_issuers, cache: Mutex::new(Cache::default()) }
+        Self { budget, deadline: OnceLock::new(), max_issuers, cache: Mutex::new(Cache::default()) }
     }
 
     /// The key set an issuer publishes at `{issuer}/.well-known/jwks.json`. An issuer typed by the user
@@ -96,24 +98,27 @@ impl KeyFetcher {
         };
         let result = slot.get_or_init(|| {
             self.fetch(target).map(Arc::new).map_err(|e| match (chooser, e) {
-                (_, FetchError::Refused(host, r)) => {
-                    format!("could not fetch keys for issuer {shown}: {host} {r} (--allow-insecure-issuer allows it)")
+                (Chooser::User, FetchError::Refused(host, r)) => {
+                    format!("could not fetch {shown}: {host}: {r} (--allow-insecure-issuer allows it)")
                 }
                 (Chooser::User, FetchError::Other(detail)) => format!("could not fetch {shown}: {detail}"),
-                // Refused, reset, timed out, TLS, HTTP status, bad JSON: all the same to a sidecar's author.
-                (Chooser::Sidecar, FetchError::Other(_)) => format!("could not fetch keys for issuer {shown}"),
+                // An internal address a name resolved to, connection refused or reset, a timeout, TLS, an HTTP
+                // status, a body that is no key set: all read the same to a sidecar's author, so a sidecar
+                // can probe neither ports nor internal names.
+                (Chooser::Sidecar, _) => format!("could not fetch keys for issuer {shown}"),
             })
         });
         result.clone().map_err(anyhow::Error::msg)
     }
 
     fn fetch(&self, target: &FetchTarget) -> Result<Jwks, FetchError> {
-        let remaining = self.deadline.saturating_duration_since(Instant::now());
+        let deadline = *self.deadline.get_or_init(|| Instant::now() + self.budget);
+        let remaining = deadline.saturating_duration_since(Instant::now());
         if remaining.is_zero() {
             return Err(FetchError::Other("the run's deadline for fetching keys has passed (--timeout)".into()));
         }
         let refused: Arc<Mutex<Option<(String, Refusal)>>> = Arc::default();
-        let (rules, seen, deadline) = (target.clone(), refused.clone(), self.deadline);
+        let (rules, seen) = (target.clone(), refused.clone());
         let agent = ureq::AgentBuilder::new()
             .timeout_connect(remaining)
             .timeout(remaining)

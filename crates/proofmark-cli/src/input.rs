@@ -13,16 +13,29 @@ pub const DEFAULT_MAX_INPUT_BYTES: u64 = 512 * 1024 * 1024;
 /// Open `path` for reading if it is a regular file (symbolic links followed). A FIFO, a device, a socket or
 /// a folder is refused with a message that says which it is.
 pub fn open_regular(path: &Path) -> Result<File> {
+    let shown = display_path(path);
+    // Look before opening: opening a device can have effects of its own (a tape rewinds, a terminal becomes
+    // the controlling one), and opening a FIFO for reading blocks until a writer comes.
+    let before = std::fs::metadata(path).with_context(|| format!("cannot open {shown}"))?;
+    if !before.is_file() {
+        bail!("{shown} is {}, not a regular file", kind_of(&before.file_type()));
+    }
     let mut options = std::fs::OpenOptions::new();
     options.read(true);
-    // Opening a FIFO for reading blocks until a writer comes: open without blocking, then look at what it is.
-    // (Reads from a regular file ignore the flag.)
+    // In case the path was swapped for something else since: never block, never take a terminal.
     #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
-    let file = options.open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let meta = file.metadata().with_context(|| format!("cannot read {}", path.display()))?;
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK | libc::O_NOCTTY);
+    let file = options.open(path).with_context(|| format!("cannot open {shown}"))?;
+    let meta = file.metadata().with_context(|| format!("cannot read {shown}"))?;
     if !meta.is_file() {
-        bail!("{} is {}, not a regular file", path.display(), kind_of(&meta.file_type()));
+        bail!("{shown} is {}, not a regular file", kind_of(&meta.file_type()));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if (meta.dev(), meta.ino()) != (before.dev(), before.ino()) {
+            bail!("{shown} changed while it was being opened");
+        }
     }
     Ok(file)
 }
@@ -73,11 +86,12 @@ pub fn read_input(path: &Path, max: u64) -> Result<Vec<u8>> {
         return read_capped(std::io::stdin().lock(), max, "standard input", hint);
     }
     let file = open_regular(path)?;
+    let shown = display_path(path);
     // Refuse at once what is already too large, without reading it.
     if file.metadata().map(|m| m.len()).unwrap_or(0) > max {
-        bail!("{} is larger than {max} bytes{hint}", path.display());
+        bail!("{shown} is larger than {max} bytes{hint}");
     }
-    read_capped(file, max, &path.display().to_string(), hint)
+    read_capped(file, max, &shown, hint)
 }
 
 /// SHA-256 of a regular file, read in fixed-size chunks (memory does not grow with the file), and never more

@@ -58,7 +58,7 @@ fn exit_status(result: anyhow::Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", input::printable(&format!("{e:#}")));
             ExitCode::from(2)
         }
     }

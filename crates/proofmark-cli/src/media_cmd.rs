@@ -25,7 +25,7 @@ pub fn phash(args: PhashArgs) -> ExitCode {
             Ok(h) => println!("{h}  {shown}"),
             Err(e) => {
                 failed = true;
-                eprintln!("error: {e}");
+                eprintln!("error: {}", crate::input::printable(&e));
             }
         }
     }

@@ -91,7 +91,13 @@ fn init_logging() {
 
 pub fn serve(args: ServerArgs) -> ExitCode {
     init_logging();
-    crate::exit_status(args.config().and_then(|config| runtime()?.block_on(proofmark_server::serve(config))))
+    crate::exit_status(args.config().and_then(|config| {
+        let rt = runtime()?;
+        let result = rt.block_on(proofmark_server::serve(config));
+        // The server has stopped within its own deadline; blocking work still running is not waited for.
+        rt.shutdown_timeout(std::time::Duration::from_secs(1));
+        result
+    }))
 }
 
 use proofmark_server::open_store;

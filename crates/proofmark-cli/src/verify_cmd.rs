@@ -192,6 +192,9 @@ fn run_inner(args: &VerifyArgs) -> Result<ExitCode> {
             pool = pool.num_threads(n.max(1));
         }
         let pool = pool.build().context("starting worker threads")?;
+        if ctx.fetch_issuer_keys {
+            pool.install(|| prefetch(&targets, &ctx, args.max_issuers));
+        }
         let out = pool.install(|| {
             targets
                 .into_par_iter()
@@ -421,21 +424,15 @@ fn verify_files(media: &Path, sidecar_path: &Path, ctx: &Ctx) -> Result<Report> 
     let mut fetch_error = None;
     if ctx.fetch_issuer_keys {
         if let Some(iss) = peek_issuer(&sidecar) {
-            let listed = ctx.policy.trusted_issuers.iter().any(|t| same_issuer(t, &iss));
-            if ctx.policy.trusted_issuers.is_empty() || listed {
-                // An issuer the user listed is fetched as typed; one named only by the file is vetted first.
-                let chooser = if listed { Chooser::User } else { Chooser::Sidecar };
-                match ctx.fetcher.issuer_keys(&iss, chooser, ctx.allow_insecure_issuer) {
-                    Ok(jwks) => {
-                        for skipped in &jwks.skipped {
-                            ctx.note(format!("keys of {iss}: key #{} skipped: {}", skipped.index, skipped.reason));
-                        }
-                        keys.add_jwks(&jwks, KeySource::Issuer { url: iss });
+            match issuer_keys(ctx, &iss) {
+                Some(Ok(jwks)) => {
+                    for skipped in &jwks.skipped {
+                        ctx.note(format!("keys of {iss}: key #{} skipped: {}", skipped.index, skipped.reason));
                     }
-                    Err(e) => fetch_error = Some(e),
+                    keys.add_jwks(&jwks, KeySource::Issuer { url: iss });
                 }
-            } else {
-                ctx.note(format!("issuer {iss} is not among --trust-issuer; its keys were not fetched"));
+                Some(Err(e)) => fetch_error = Some(e),
+                None => ctx.note(format!("issuer {iss} is not among --trust-issuer; its keys were not fetched")),
             }
         }
     }
@@ -454,6 +451,39 @@ fn verify_files(media: &Path, sidecar_path: &Path, ctx: &Ctx) -> Result<Report> 
         ctx.note(format!("{e:#}"));
     }
     Ok(report)
+}
+
+/// The keys of a token's issuer, from the run's cache or fetched; `None` when the policy does not fetch them
+/// (the issuer is not among `--trust-issuer`).
+fn issuer_keys(ctx: &Ctx, iss: &str) -> Option<Result<std::sync::Arc<proofmark_core::Jwks>>> {
+    if !issuer_keys_wanted(ctx, iss) {
+        return None;
+    }
+    let listed = !ctx.policy.trusted_issuers.is_empty();
+    // An issuer the user listed is fetched as typed; one named only by the file is vetted first.
+    let chooser = if listed { Chooser::User } else { Chooser::Sidecar };
+    Some(ctx.fetcher.issuer_keys(iss, chooser, ctx.allow_insecure_issuer))
+}
+
+/// Fetch the keys of every issuer the sidecars name, in parallel, before any media is hashed: the run's
+/// one fetching deadline then covers the fetching alone, however long the hashing takes. The first
+/// `--max-issuers` issuers in sorted order are the ones fetched, so the outcome does not depend on timing.
+fn prefetch(targets: &[Target], ctx: &Ctx, max_issuers: usize) {
+    let issuers: BTreeSet<String> = targets
+        .par_iter()
+        .filter_map(|t| {
+            let bytes = open_regular(&t.sidecar).and_then(|f| read_capped(f, MAX_SIDECAR_FILE, "", "")).ok()?;
+            peek_issuer(&bytes)
+        })
+        .collect();
+    let wanted: Vec<&String> = issuers.iter().filter(|iss| issuer_keys_wanted(ctx, iss)).take(max_issuers).collect();
+    wanted.par_iter().for_each(|iss| {
+        let _ = issuer_keys(ctx, iss);
+    });
+}
+
+fn issuer_keys_wanted(ctx: &Ctx, iss: &str) -> bool {
+    ctx.policy.trusted_issuers.is_empty() || ctx.policy.trusted_issuers.iter().any(|t| same_issuer(t, iss))
 }
 
 fn peek_issuer(sidecar: &[u8]) -> Option<String> {

@@ -65,7 +65,7 @@ pub fn run(cmd: WatermarkCommand) -> ExitCode {
                 Ok(true) => ExitCode::SUCCESS,
                 Ok(false) => ExitCode::from(1),
                 Err(e) => {
-                    eprintln!("error: {e:#}");
+                    eprintln!("error: {}", crate::input::printable(&format!("{e:#}")));
                     ExitCode::from(2)
                 }
             }

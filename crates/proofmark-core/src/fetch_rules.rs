@@ -364,12 +364,38 @@ mod tests {
             crate::fuzzing::issuer_url(url.as_bytes());
         }
 
+        /// Every IPv6 form that carries an internal IPv4 address is internal, checked against a table of the
+        /// IPv4 ranges written independently of `classify_v4`.
         #[test]
-        fn embedded_addresses(bytes in proptest::array::uniform16(proptest::num::u8::ANY)) {
-            crate::fuzzing::issuer_url(&bytes);
-            let ip = IpAddr::from(bytes);
-            let t = FetchTarget::parse(&format!("https://[{ip}]/"), false);
-            if let Ok(t) = t { proptest::prop_assert!(t.vet_address(ip).is_ok()); }
+        fn internal_ipv4_addresses_stay_internal_in_every_ipv6_form(v4 in proptest::num::u32::ANY) {
+            const INTERNAL: [(u32, u32); 15] = [
+                (0x0000_0000, 8), (0x0a00_0000, 8), (0x6440_0000, 10), (0xa9fe_0000, 16), (0xac10_0000, 12),
+                (0xc000_0000, 24), (0xc000_0200, 24), (0xc058_6300, 24), (0xc0a8_0000, 16), (0xc612_0000, 15),
+                (0xc633_6400, 24), (0xcb00_7100, 24), (0xe000_0000, 4), (0xf000_0000, 4), (0x7f00_0000, 8),
+            ];
+            let public = !INTERNAL.iter().any(|&(net, len)| v4 >> (32 - len) == net >> (32 - len));
+            let (hi, lo) = ((v4 >> 16) as u16, v4 as u16);
+            let ip4 = Ipv4Addr::from(v4);
+            let loopback = ip4.octets()[0] == 127;
+            proptest::prop_assert_eq!(classify(IpAddr::V4(ip4)) == AddressClass::Public, public, "{}", ip4);
+            let forms = [
+                Ipv6Addr::new(0, 0, 0, 0, 0, 0xffff, hi, lo),      // IPv4-mapped
+                Ipv6Addr::new(0x64, 0xff9b, 0, 0, 0, 0, hi, lo),   // NAT64
+                Ipv6Addr::new(0x2002, hi, lo, 0, 0, 0, 0, 1),      // 6to4
+                Ipv6Addr::new(0x2001, 0, hi, lo, 0, 0, 0xf7f7, 0xf7f7), // Teredo server (client 8.8.8.8)
+                Ipv6Addr::new(0x2001, 0, 0x0808, 0x0808, 0, 0, !hi, !lo), // Teredo client (server 8.8.8.8)
+            ];
+            for form in forms {
+                let class = classify(IpAddr::V6(form));
+                if loopback && form.segments()[5] == 0xffff {
+                    proptest::prop_assert_eq!(class, AddressClass::Loopback);
+                } else {
+                    proptest::prop_assert_eq!(class == AddressClass::Public, public, "{} carrying {}", form, ip4);
+                }
+            }
+            // The deprecated forms are refused whatever they carry.
+            proptest::prop_assert!(matches!(classify(IpAddr::V6(Ipv6Addr::new(0, 0, 0, 0, 0, 0, hi, lo))), AddressClass::Internal(_) | AddressClass::Loopback));
+            proptest::prop_assert!(matches!(classify(IpAddr::V6(Ipv6Addr::new(0, 0, 0, 0, 0xffff, 0, hi, lo))), AddressClass::Internal(_)));
         }
     }
 

@@ -23,7 +23,8 @@ use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{watch, Notify, Semaphore};
+use tokio::task::JoinSet;
 use tower::ServiceExt;
 
 use crate::config::HttpConfig;
@@ -51,8 +52,11 @@ pub async fn serve(
     };
     let slots = Arc::new(Semaphore::new(max));
     let (stop_tx, stop_rx) = watch::channel(false);
+    let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
     loop {
+        // Reap finished connection tasks so the set holds only live ones.
+        while connections.try_join_next().is_some() {}
         let permit = tokio::select! {
             permit = slots.clone().acquire_owned() => permit?,
             () = &mut shutdown => break,
@@ -73,7 +77,7 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let router = router.clone();
         let stop = stop_rx.clone();
-        tokio::spawn(async move {
+        connections.spawn(async move {
             serve_connection(stream, peer, router, timers, stop).await;
             drop(permit);
         });
@@ -93,6 +97,9 @@ pub async fn serve(
             );
         }
     }
+    // Whatever is still open is cut off here: dropping a connection's task closes its socket.
+    connections.abort_all();
+    while connections.join_next().await.is_some() {}
     Ok(())
 }
 
@@ -161,6 +168,8 @@ struct Activity {
     idle_since: AtomicU64,
     /// 1 + when the first byte of the next request arrived; 0 while none has.
     header_started: AtomicU64,
+    /// Wakes the watchdog when its deadline may have moved (a request started or ended, a header began).
+    changed: Notify,
 }
 
 impl Activity {
@@ -171,6 +180,7 @@ impl Activity {
             served: AtomicUsize::new(0),
             idle_since: AtomicU64::new(0),
             header_started: AtomicU64::new(0),
+            changed: Notify::new(),
         }
     }
 
@@ -181,6 +191,7 @@ impl Activity {
     fn bytes_read(&self) {
         if self.in_flight.load(Ordering::SeqCst) == 0 && self.header_started.load(Ordering::SeqCst) == 0 {
             self.header_started.store(self.now() + 1, Ordering::SeqCst);
+            self.changed.notify_one();
         }
     }
 
@@ -189,8 +200,8 @@ impl Activity {
         loop {
             let now = self.now();
             let deadline = if self.in_flight.load(Ordering::SeqCst) > 0 {
-                // Request and body timeouts govern a request in flight; look again later.
-                now + 1000
+                // Request and body timeouts govern a request in flight; its end wakes us.
+                now + 3_600_000
             } else {
                 match self.header_started.load(Ordering::SeqCst) {
                     0 => {
@@ -204,7 +215,11 @@ impl Activity {
             if deadline <= now && self.in_flight.load(Ordering::SeqCst) == 0 {
                 return;
             }
-            tokio::time::sleep(Duration::from_millis(deadline.saturating_sub(now).max(10))).await;
+            let wait = Duration::from_millis(deadline.saturating_sub(now).max(10));
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = self.changed.notified() => {}
+            }
         }
     }
 }
@@ -220,6 +235,7 @@ impl InFlight {
     fn start(activity: Arc<Activity>) -> Self {
         activity.in_flight.fetch_add(1, Ordering::SeqCst);
         activity.header_started.store(0, Ordering::SeqCst);
+        activity.changed.notify_one();
         Self(activity)
     }
 }
@@ -231,6 +247,7 @@ impl Drop for InFlight {
         a.header_started.store(0, Ordering::SeqCst);
         a.idle_since.store(a.now(), Ordering::SeqCst);
         a.in_flight.fetch_sub(1, Ordering::SeqCst);
+        a.changed.notify_one();
     }
 }
 

@@ -488,6 +488,7 @@ async fn jwks(State(state): State<AppState>) -> Result<Response, ApiError> {
 #[tracing::instrument(skip_all)]
 async fn validate(
     State(state): State<AppState>,
+    _: IpBudget,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, ApiError> {
     let mut multipart = multipart.map_err(|e| ApiError::BadRequest(format!("Validation failed: {}", e.body_text())))?;

@@ -300,7 +300,9 @@ async fn the_ip_budget_is_checked_before_the_body_is_parsed() {
         let r = s.send(Method::POST, path, &[("content-type", "application/json")], Body::from(body)).await;
         assert_ne!(r.status, StatusCode::TOO_MANY_REQUESTS, "{path}: within the budget");
     }
-    for (path, body) in [("/devices", "{not json"), ("/capture/trust", "{\"nonce\": 1}"), ("/devices", "")] {
+    for (path, body) in
+        [("/devices", "{not json"), ("/capture/trust", "{\"nonce\": 1}"), ("/devices", ""), ("/validate", "--x")]
+    {
         let r = s.send(Method::POST, path, &[("content-type", "application/json")], Body::from(body)).await;
         assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{path} {body}: {:?}", r.body);
         assert!(r.headers.contains_key("retry-after"));

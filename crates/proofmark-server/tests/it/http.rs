@@ -100,6 +100,8 @@ async fn idle_keep_alive_connections_are_closed() {
     })
     .await;
     let mut conn = TcpStream::connect(s.addr).await.unwrap();
+    // Let the watchdog arm the (long) header deadline first: its end of the idle phase must still be seen.
+    tokio::time::sleep(Duration::from_millis(300)).await;
     for _ in 0..2 {
         conn.write_all(HEALTH).await.unwrap();
         assert_eq!(response(&mut conn).await.unwrap().0, 200, "keep-alive serves several requests");
@@ -243,4 +245,7 @@ async fn stop_gives_up_on_a_stuck_request_at_the_deadline() {
     s.stop.take().unwrap().send(()).unwrap();
     tokio::time::timeout(Duration::from_secs(4), &mut s.done).await.expect("stopped at the deadline").unwrap().unwrap();
     assert!(t.elapsed() >= Duration::from_millis(900) && t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    // The stuck connection was cut off, not left running in the background.
+    let took = closed_after(&mut stuck, Duration::from_secs(1)).await;
+    assert!(took < Duration::from_millis(500), "{took:?}");
 }
