@@ -7,11 +7,8 @@ use crate::jwt::{mint, Attestation, AUDIENCE, SUBJECT};
 
 const ISS: &str = "https://capture.example";
 
-fn fixture(method: AttestationMethod) -> (Vec<u8>, ContentHash, IssuerKey) {
-    let issuer = IssuerKey::from_scalar_bytes(&[0x11; 32]).unwrap();
-    let device = DeviceKey::from_scalar_bytes(&[0x22; 32]).unwrap();
-    let media = ContentHash::of(b"media bytes");
-    let claims = CaptureClaims {
+fn claims(method: AttestationMethod, layout: ClaimLayout, fingerprint: Option<String>) -> CaptureClaims {
+    CaptureClaims {
         iss: ISS.into(),
         aud: AUDIENCE.into(),
         sub: SUBJECT.into(),
@@ -20,11 +17,25 @@ fn fixture(method: AttestationMethod) -> (Vec<u8>, ContentHash, IssuerKey) {
         publisher_id: "5d0e8f5b-0e0a-4a57-8d7e-2f3c0c9b1a22".into(),
         device_id: "7f1d2c3b-4a59-4e6f-8a7b-9c0d1e2f3a44".into(),
         attestation: Attestation { method, app_id: None },
-        device_public_key_fingerprint: Some(device.public_key().fingerprint()),
-        layout: ClaimLayout::Current,
-    };
-    let sidecar = Sidecar::build(&media, &device, &claims.capture_id, "2027-01-15T08:00:00Z", mint(&claims, &issuer));
+        device_public_key_fingerprint: fingerprint,
+        layout,
+    }
+}
+
+/// A sidecar over "media bytes" with the given claims; returns (sidecar, media hash, issuer key).
+fn signed(claims: &CaptureClaims) -> (Vec<u8>, ContentHash, IssuerKey) {
+    let issuer = IssuerKey::from_scalar_bytes(&[0x11; 32]).unwrap();
+    let media = ContentHash::of(b"media bytes");
+    let sidecar = Sidecar::build(&media, &device(), &claims.capture_id, "2027-01-15T08:00:00Z", mint(claims, &issuer));
     (sidecar.to_json_pretty().into_bytes(), media, issuer)
+}
+
+fn device() -> DeviceKey {
+    DeviceKey::from_scalar_bytes(&[0x22; 32]).unwrap()
+}
+
+fn fixture(method: AttestationMethod) -> (Vec<u8>, ContentHash, IssuerKey) {
+    signed(&claims(method, ClaimLayout::Current, Some(device().public_key().fingerprint())))
 }
 
 fn run(sidecar: &[u8], media: &ContentHash, keys: &KeyRing, policy: &Policy) -> Report {
@@ -84,32 +95,16 @@ fn an_unbound_key_verifies_but_never_vouches_for_the_issuer() {
 
 #[test]
 fn a_token_that_does_not_bind_the_device_key_is_at_most_valid() {
-    let issuer = IssuerKey::from_scalar_bytes(&[0x11; 32]).unwrap();
-    let device = DeviceKey::from_scalar_bytes(&[0x22; 32]).unwrap();
-    let media = ContentHash::of(b"media bytes");
-    let mut keys = KeyRing::new();
-    keys.add_key(issuer.public_jwk(), bound("k"));
     for (layout, code) in [(ClaimLayout::Legacy, "legacy_claim_layout"), (ClaimLayout::Current, "device_key_unbound")] {
-        let claims = CaptureClaims {
-            iss: ISS.into(),
-            aud: AUDIENCE.into(),
-            sub: SUBJECT.into(),
-            iat: 1_800_000_000,
-            capture_id: "0b0c1f3e-8a51-4b4e-9a53-6a1f6f0c2d11".into(),
-            publisher_id: "5d0e8f5b-0e0a-4a57-8d7e-2f3c0c9b1a22".into(),
-            device_id: "7f1d2c3b-4a59-4e6f-8a7b-9c0d1e2f3a44".into(),
-            attestation: Attestation { method: AttestationMethod::AppCheck, app_id: None },
-            device_public_key_fingerprint: None,
-            layout,
-        };
-        let sidecar =
-            Sidecar::build(&media, &device, &claims.capture_id, "2027-01-15T08:00:00Z", mint(&claims, &issuer));
-        let report = run(sidecar.to_json_pretty().as_bytes(), &media, &keys, &Policy::default());
+        let (sidecar, media, issuer) = signed(&claims(AttestationMethod::AppCheck, layout, None));
+        let mut keys = KeyRing::new();
+        keys.add_key(issuer.public_jwk(), bound("k"));
+        let report = run(&sidecar, &media, &keys, &Policy::default());
         assert_eq!(report.verdict, Verdict::Valid, "{report:#?}");
         assert_eq!(report.verdict_limits, [code]);
         assert_eq!(report.verdict_text(), "valid (token does not bind the device key)");
         let strict = Policy { allow_legacy_layout: false, ..Policy::default() };
-        assert_eq!(run(sidecar.to_json_pretty().as_bytes(), &media, &keys, &strict).verdict, Verdict::Invalid);
+        assert_eq!(run(&sidecar, &media, &keys, &strict).verdict, Verdict::Invalid);
     }
 }
 
