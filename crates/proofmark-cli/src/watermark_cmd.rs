@@ -129,33 +129,69 @@ fn embed(args: &EmbedArgs) -> Result<()> {
     let payload = parse_payload(&args.payload)?;
     let key = read_key(&args.key_file)?;
     let bytes = crate::input::read_input(&args.input, args.max_input_bytes)?;
-    let (image, format) = decode_image(&bytes).with_context(|| format!("{}", args.input.display()))?;
+    let shown = crate::input::display_path(&args.input);
+    let (image, format) = decode_image(&bytes).with_context(|| shown.clone())?;
     let (marked, stats) = watermark::embed(&image, &key, &payload)?;
-    let encoding = match format {
-        Format::Jpeg => Encoding::Jpeg { quality: args.jpeg_quality, subsample: false },
-        other => Encoding::for_output(other, webp_is_lossy(&bytes)),
-    };
-    let out = encode_image(&marked, encoding)?;
-    // Read the encoded file back before writing it: the mark must survive its own encoding.
-    let (reread, _) = decode_image(&out)?;
-    let check = watermark::extract(&reread, &key);
-    if check.payload != Some(payload) {
-        bail!("the mark did not survive encoding as {:?}; nothing written", encoding.format());
+    if stats.psnr_y < watermark::TARGET_PSNR {
+        bail!(
+            "the marked pixels have PSNR(Y) {:.2} dB, under the {} dB floor; nothing written",
+            stats.psnr_y,
+            watermark::TARGET_PSNR
+        );
     }
-    write_atomically(&args.output, &out)?;
-    if format == Format::Gif {
-        eprintln!("note: GIF input written as PNG (a palette would quantise the mark away)");
+    // The file, not just the pixels, must keep the promise: read each encoding back, measure its PSNR(Y)
+    // against the input and extract the mark; a lossy encoding that falls under the floor is retried at a
+    // higher quality, and if none keeps both, nothing is written.
+    let original = image.luma_f32();
+    let mut last = None;
+    for encoding in candidate_encodings(format, &bytes, args.jpeg_quality) {
+        let out = encode_image(&marked, encoding)?;
+        let (reread, _) = decode_image(&out)?;
+        let psnr = watermark::psnr_y(&original, &reread);
+        let reads_back = watermark::extract(&reread, &key).payload == Some(payload);
+        if psnr >= watermark::TARGET_PSNR && reads_back {
+            write_atomically(&args.output, &out)?;
+            if format == Format::Gif {
+                eprintln!("note: GIF input written as PNG (a palette would quantise the mark away)");
+            }
+            if Some(encoding) != candidate_encodings(format, &bytes, args.jpeg_quality).first().copied() {
+                eprintln!("note: encoded as {encoding:?} to keep PSNR(Y) at or above {} dB", watermark::TARGET_PSNR);
+            }
+            eprintln!(
+                "marked {shown} → {} ({}x{}, PSNR(Y) {psnr:.2} dB as written, {:?})",
+                crate::input::display_path(&args.output),
+                image.width,
+                image.height,
+                encoding.format()
+            );
+            return Ok(());
+        }
+        last = Some((encoding, psnr, reads_back));
     }
-    eprintln!(
-        "marked {} → {} ({}x{}, PSNR(Y) {:.2} dB, {:?})",
-        args.input.display(),
-        args.output.display(),
-        image.width,
-        image.height,
-        stats.psnr_y,
-        encoding.format()
-    );
-    Ok(())
+    match last {
+        Some((encoding, _, false)) => bail!("the mark did not survive encoding as {encoding:?}; nothing written"),
+        Some((encoding, psnr, true)) => bail!(
+            "encoded as {encoding:?} the marked image has PSNR(Y) {psnr:.2} dB, under the {} dB floor; nothing written",
+            watermark::TARGET_PSNR
+        ),
+        None => bail!("no encoding for {format:?}"),
+    }
+}
+
+/// The encodings tried in order for an input format: the requested one first, then higher qualities of the
+/// same lossy format (WebP finally lossless), so the output keeps the input's format.
+fn candidate_encodings(format: Format, bytes: &[u8], jpeg_quality: u8) -> Vec<Encoding> {
+    match format {
+        Format::Jpeg => {
+            let mut q: Vec<u8> = [jpeg_quality, 98, 100].into_iter().filter(|&q| q >= jpeg_quality).collect();
+            q.dedup();
+            q.into_iter().map(|quality| Encoding::Jpeg { quality, subsample: false }).collect()
+        }
+        Format::WebP if webp_is_lossy(bytes) => {
+            vec![Encoding::WebPLossy { quality: 95.0 }, Encoding::WebPLossy { quality: 100.0 }, Encoding::WebPLossless]
+        }
+        other => vec![Encoding::for_output(other, webp_is_lossy(bytes))],
+    }
 }
 
 /// Write to a temporary file beside `path`, then rename: a failed run never leaves a half-written image.

@@ -59,6 +59,63 @@ fn keygen_embed_extract_round_trip_in_each_format() {
     assert_eq!(v["payload"], serde_json::Value::Null);
 }
 
+/// WebP in → WebP out (lossy stays lossy), and GIF in → PNG out (a palette would quantise the mark away),
+/// end to end through the binary: the mark reads back from the file written, whose PSNR(Y) against the
+/// input is at least 40 dB (measured here, not taken from what the command prints).
+#[test]
+fn webp_and_gif_inputs_end_to_end() {
+    use proofmark_media::{decode_image, encode_image, Encoding, Format};
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("wm.key");
+    let k = key.to_str().unwrap();
+    assert!(proofmark(&["watermark", "keygen", k]).status.success());
+    let (photo, _) = decode_image(&std::fs::read(repo().join("../shared/images/chelsea.png")).unwrap()).unwrap();
+
+    let webp = dir.path().join("in.webp");
+    std::fs::write(&webp, encode_image(&photo, Encoding::WebPLossy { quality: 95.0 }).unwrap()).unwrap();
+    // A 256-colour GIF of the photo: every pixel mapped to a fixed 6x6x6 colour cube.
+    let gif = dir.path().join("in.gif");
+    {
+        let rgb = if photo.channels == 3 { photo.clone() } else { panic!("chelsea.png is RGB") };
+        let level = |v: u8| (u16::from(v) * 5 / 255) as u8;
+        let palette: Vec<u8> =
+            (0..216u16).flat_map(|i| [(i / 36) as u8, (i / 6 % 6) as u8, (i % 6) as u8]).map(|c| c * 51).collect();
+        let indices: Vec<u8> = rgb.pixels.chunks(3).map(|p| level(p[0]) * 36 + level(p[1]) * 6 + level(p[2])).collect();
+        let file = std::fs::File::create(&gif).unwrap();
+        let (w, h) = (u16::try_from(rgb.width).unwrap(), u16::try_from(rgb.height).unwrap());
+        let mut enc = gif::Encoder::new(file, w, h, &palette).unwrap();
+        enc.write_frame(&gif::Frame { width: w, height: h, buffer: indices.into(), ..gif::Frame::default() }).unwrap();
+    }
+    for (input, out_name, want) in [(&webp, "out.webp", Format::WebP), (&gif, "out.png", Format::Png)] {
+        let marked = dir.path().join(out_name);
+        let out = proofmark(&[
+            "watermark",
+            "embed",
+            "--payload",
+            PAYLOAD,
+            "--key-file",
+            k,
+            input.to_str().unwrap(),
+            marked.to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let written = std::fs::read(&marked).unwrap();
+        assert_eq!(Format::sniff(&written), Some(want), "{out_name}");
+        if want == Format::Png {
+            assert!(stderr(&out).contains("GIF input written as PNG"), "{}", stderr(&out));
+        }
+        let (original, _) = decode_image(&std::fs::read(input).unwrap()).unwrap();
+        let (reread, _) = decode_image(&written).unwrap();
+        let psnr = proofmark_media::watermark::psnr_y(&original.luma_f32(), &reread);
+        assert!(psnr >= proofmark_media::watermark::TARGET_PSNR, "{out_name}: {psnr} dB");
+        let out = proofmark(&["watermark", "extract", "--json", "--key-file", k, marked.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+        let v: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+        assert_eq!(v["payload"], PAYLOAD, "{out_name}");
+        assert!(v["attempts"].as_u64().unwrap() <= 12, "{v}");
+    }
+}
+
 #[test]
 fn bad_input_is_refused_and_nothing_is_written() {
     let images = repo().join("../shared/images");

@@ -82,11 +82,15 @@ const INTER: usize = 1024;
 /// Kept fractions searched per axis (crops up to 22 %, and slight enlargements).
 const SCALE_RANGE: (f32, f32) = (0.78, 1.02);
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum WatermarkError {
     #[error("the image is {width}x{height}; a watermark needs at least {min} pixels on each side")]
     TooSmall { width: usize, height: usize, min: usize },
+    /// The marked pixels would be further from the original than the quality floor allows; nothing is
+    /// returned rather than a visibly marked image.
+    #[error("the marked image would have PSNR(Y) {psnr_y:.2} dB, under the {floor} dB floor; not marked")]
+    QualityFloor { psnr_y: f64, floor: f64 },
 }
 
 /// What embedding did.
@@ -96,8 +100,23 @@ pub struct EmbedStats {
     pub psnr_y: f64,
 }
 
-/// Embed `payload` under `key`. The returned image has the input's size and channels.
+/// Embed `payload` under `key`. The returned image has the input's size and channels and a PSNR(Y) of at
+/// least [`TARGET_PSNR`]; when the embedding cannot reach that, [`WatermarkError::QualityFloor`].
 pub fn embed(image: &Image, key: &WatermarkKey, payload: &[u8; 16]) -> Result<(Image, EmbedStats), WatermarkError> {
+    embed_with_floor(image, key, payload, TARGET_PSNR, EMBED_TRIES)
+}
+
+/// Designs tried (each smaller in step than the last) before embedding gives up on the floor.
+const EMBED_TRIES: usize = 5;
+
+/// [`embed`] aiming at, and held to, `floor`, with at most `max_tries` designs (tests give it fewer).
+pub(crate) fn embed_with_floor(
+    image: &Image,
+    key: &WatermarkKey,
+    payload: &[u8; 16],
+    floor: f64,
+    max_tries: usize,
+) -> Result<(Image, EmbedStats), WatermarkError> {
     let (w, h) = (image.width, image.height);
     if w < MIN_SIDE || h < MIN_SIDE {
         return Err(WatermarkError::TooSmall { width: w, height: h, min: MIN_SIDE });
@@ -126,19 +145,23 @@ pub fn embed(image: &Image, key: &WatermarkKey, payload: &[u8; 16]) -> Result<(I
         let ratio = mean_sq(&resize(&r, w.min(INTER), h.min(INTER)).data) / mean_sq(&r.data).max(1e-12);
         for _ in 0..3 {
             let predicted = psnr_of(ratio * mean_sq(&r.data));
-            if predicted >= TARGET_PSNR + 0.15 {
+            if predicted >= floor + 0.15 {
                 break;
             }
-            step *= 10f32.powf(((predicted - TARGET_PSNR - 0.3) / 20.0) as f32);
+            step *= 10f32.powf(((predicted - floor - 0.3) / 20.0) as f32);
             r = design.residual(step);
         }
         let full = resize(&r, w, h);
         (out, psnr) = apply(image, &full.data);
         tries += 1;
-        if psnr >= TARGET_PSNR + 0.05 || tries >= 5 {
+        if psnr >= floor + 0.05 || tries >= max_tries {
             break;
         }
-        step *= 10f32.powf(((psnr - TARGET_PSNR - 0.3) / 20.0) as f32);
+        step *= 10f32.powf(((psnr - floor - 0.3) / 20.0) as f32);
+    }
+    // The promise (ARCHITECTURE.md): never an image under the floor, whatever the retries managed.
+    if psnr < floor || psnr.is_nan() {
+        return Err(WatermarkError::QualityFloor { psnr_y: psnr, floor });
     }
     Ok((out, EmbedStats { psnr_y: psnr }))
 }
