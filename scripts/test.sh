@@ -10,21 +10,32 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Wall time of each step, printed when the next one starts and in a table at the end.
+step_started=$SECONDS
+step_name=""
+timings=()
+step() {
+  if [ -n "$step_name" ]; then timings+=("$(printf '%5d s  %s' $((SECONDS - step_started)) "$step_name")"); fi
+  step_name=$1
+  step_started=$SECONDS
+  if [ -n "$1" ]; then echo "==> $1"; fi
+}
+
 venv=${PROOFMARK_VENV:-$PWD/.venv}
 if ! "$venv/bin/python" -m pip --version >/dev/null 2>&1; then
-  echo "==> creating $venv"
+  step "creating $venv"
   python3 -m venv --clear "$venv" || {
     echo "error: python3 -m venv failed; on Debian install python3-venv (apt-get install python3-venv)" >&2
     exit 1
   }
 fi
-echo "==> installing the independent checkers into $venv"
+step "installing the independent checkers into $venv"
 "$venv/bin/pip" install --quiet --disable-pip-version-check -r scripts/requirements-checkers.txt
 "$venv/bin/pip" install --quiet --disable-pip-version-check --no-deps invisible-watermark==0.2.0
 export PROOFMARK_PYTHON="$venv/bin/python"
 export PROOFMARK_REQUIRE_CHECKERS=1
 
-echo "==> golden pHash vectors from imagehash"
+step "golden pHash vectors from imagehash"
 golden=$(mktemp -d)
 "$venv/bin/python" scripts/phash_golden.py "$golden" ../shared/images
 export PROOFMARK_PHASH_GOLDEN="$golden"
@@ -33,31 +44,35 @@ export PROOFMARK_PHASH_GOLDEN="$golden"
 pg_url=${PROOFMARK_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}
 if command -v pg_isready >/dev/null && ! pg_isready -q -d "$pg_url"; then
   if command -v pg_ctlcluster >/dev/null; then
-    echo "==> starting the local PostgreSQL cluster"
+    step "starting the local PostgreSQL cluster"
     for v in /etc/postgresql/*; do pg_ctlcluster --skip-systemctl-redirect "$(basename "$v")" main start || true; done
     sleep 2
   fi
   pg_isready -q -d "$pg_url" || { echo "error: PostgreSQL at $pg_url is not reachable" >&2; exit 1; }
 fi
 
-echo "==> cargo test"
+step "cargo test"
 log=$(mktemp)
 trap 'rm -rf "$log" "$golden"' EXIT
 cargo test --workspace --locked 2>&1 | tee "$log"
 
-echo "==> proofmark-core for wasm32-unknown-unknown"
+step "proofmark-core for wasm32-unknown-unknown"
 if command -v rustup >/dev/null; then rustup target add wasm32-unknown-unknown >/dev/null 2>&1 || true; fi
 cargo build --locked -p proofmark-core --target wasm32-unknown-unknown
 
-echo "==> fuzz targets build (running them needs nightly: see docs/fuzzing.md)"
+step "fuzz targets build (running them needs nightly: see docs/fuzzing.md)"
 cargo check --locked --quiet --manifest-path fuzz/Cargo.toml
 
-echo "==> test vectors are reproducible"
+step "test vectors are reproducible"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp" "$log" "$golden"' EXIT
 cargo xtask gen-vectors --out "$tmp/capture" >/dev/null
 diff -r testdata/capture "$tmp/capture"
 echo "test vectors: identical to cargo xtask gen-vectors"
+
+step ""
+echo "==> wall time per step"
+printf '%s\n' "${timings[@]}"
 
 # One closing line for the whole run (cargo prints one "test result" line per test binary).
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1) } }

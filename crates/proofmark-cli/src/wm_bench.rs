@@ -34,6 +34,10 @@ pub struct WatermarkBenchArgs {
     /// The baseline's driver script.
     #[arg(long, default_value = "scripts/iwm_baseline.py", value_name = "FILE")]
     baseline_script: PathBuf,
+    /// A smoke run for the tests: four attacks (PNG, JPEG 75, resize 0.5×, one combination) instead of the
+    /// whole suite. Its figures are not the benchmark's: `scripts/bench-watermark.sh` runs the full table.
+    #[arg(long)]
+    quick: bool,
 }
 
 struct Subject {
@@ -137,6 +141,10 @@ pub fn run(args: &WatermarkBenchArgs) -> Result<bool> {
     let mut attacks: Vec<(bool, Attack)> = vec![(false, Attack::Png)];
     attacks.extend(single_attacks().into_iter().filter(|a| *a != Attack::Png).map(|a| (false, a)));
     attacks.extend(combined_attacks().into_iter().map(|a| (true, a)));
+    if args.quick {
+        let keep = ["jpeg75", "resize0.5x", "crop-centre-10%+resize0.5x+jpeg75"];
+        attacks.retain(|(_, a)| *a == Attack::Png || keep.contains(&a.name().as_str()));
+    }
 
     eprintln!("attacking and extracting ({} attacks)…", attacks.len());
     let jobs: Vec<(usize, usize)> = (0..attacks.len()).flat_map(|a| (0..subjects.len()).map(move |s| (a, s))).collect();
