@@ -1,4 +1,5 @@
 //! Integration tests of proofmark-core over the committed vectors (`testdata/`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod codes;
 mod vectors;
