@@ -4,6 +4,7 @@
 
 mod input;
 mod interop;
+mod limits;
 mod media;
 mod netns;
 mod server;

@@ -4,3 +4,4 @@
 mod cmyk;
 mod damaged;
 mod golden;
+mod limits;

@@ -3,7 +3,7 @@ use axum::body::Body;
 use axum::http::{Method, StatusCode};
 use proofmark_core::jwt::{CaptureClaims, ClaimLayout, DecodedJwt};
 use proofmark_core::sidecar::format_timestamp;
-use proofmark_core::{ContentHash, Jwks, Sidecar};
+use proofmark_core::{ContentHash, DeviceKey, Jwks, Sidecar};
 use serde_json::json;
 
 use crate::support::*;
@@ -48,6 +48,11 @@ async fn publishers_need_an_admin_and_are_unique() {
 
     let r = s.json(Method::POST, "/publishers", &[("authorization", &auth)], json!({"name": "DAILY planet"})).await;
     assert_eq!((r.status, r.detail()), (StatusCode::CONFLICT, "Publisher 'DAILY planet' already exists"));
+    // 255 characters at most (characters, not bytes).
+    let r = s.json(Method::POST, "/publishers", &[("authorization", &auth)], json!({"name": "ü".repeat(255)})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let r = s.json(Method::POST, "/publishers", &[("authorization", &auth)], json!({"name": "n".repeat(256)})).await;
+    assert_eq!((r.status, r.detail()), (StatusCode::UNPROCESSABLE_ENTITY, "name must be 1 to 255 characters"));
     // Look-alikes are the same name; control and bidi-override characters are refused outright.
     let r = s.json(Method::POST, "/publishers", &[("authorization", &auth)], json!({"name": "Ｄaily Рlanet"})).await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.body);
@@ -141,6 +146,22 @@ async fn device_registration() {
     let ghost = uuid::Uuid::new_v4().to_string();
     let r = s.json(Method::POST, "/devices", &[("x-publisher-id", &ghost)], body.clone()).await;
     assert_eq!((r.status, r.detail()), (StatusCode::NOT_FOUND, "Publisher not found"));
+    // external_id: 1 to 255 characters (counted as characters, not bytes).
+    for (external_id, ok) in
+        [("é".repeat(255), true), ("x".repeat(256), false), (" ".into(), false), (String::new(), false)]
+    {
+        let key = DeviceKey::generate(&mut rand::rngs::OsRng);
+        let body = json!({"external_id": external_id, "public_key": key.public_key().to_base64()});
+        let r = s.json(Method::POST, "/devices", &[("x-publisher-id", &sandbox)], body).await;
+        if ok {
+            assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        } else {
+            assert_eq!(
+                (r.status, r.detail()),
+                (StatusCode::UNPROCESSABLE_ENTITY, "external_id must be 1 to 255 characters")
+            );
+        }
+    }
     let compressed = json!({"external_id": "phone-2", "public_key": "AnR5"});
     let r = s.json(Method::POST, "/devices", &[("x-publisher-id", &sandbox)], compressed).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
