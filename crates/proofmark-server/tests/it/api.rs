@@ -422,3 +422,126 @@ async fn data_files_are_private() {
     assert_eq!(warnings.len(), 2, "{warnings:?}");
     assert!(warnings[0].contains("has mode 755") && warnings[1].contains("proofmark.db has mode 644"), "{warnings:?}");
 }
+
+/// `/validate` at its edges: a missing part is 422, a repeated one 400, an upload over `max_upload_bytes`
+/// 413; a token naming another issuer, or signed by a key this server does not have, is invalid; a token
+/// signed by a retired key is still trusted.
+#[tokio::test]
+async fn validate_route_edges() {
+    let s = TestServer::with(|c| c.max_upload_bytes = 100_000).await;
+    let publisher = s.publisher(json!({"name": "Edges"})).await;
+    let (_, token, key) = s.device(&publisher, "phone").await;
+    let (capture_id, nonce) = s.session(&token).await;
+    let old_jwt = s.trust(&token, &nonce).await.body["trust_token"].as_str().unwrap().to_owned();
+    let media = b"edge photo".to_vec();
+    let sidecar = |jwt: String| {
+        Sidecar::build(&ContentHash::of(&media), &key, &capture_id, "2027-01-15T08:00:00Z", jwt).to_json_pretty()
+    };
+    let multipart = |parts: &[(&str, &[u8])]| {
+        let mut body = Vec::new();
+        for (name, bytes) in parts {
+            body.extend_from_slice(
+                format!("--b0\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes(),
+            );
+            body.extend_from_slice(bytes);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(b"--b0--\r\n");
+        body
+    };
+    let post = |body: Vec<u8>| {
+        s.send(Method::POST, "/validate", &[("content-type", "multipart/form-data; boundary=b0")], Body::from(body))
+    };
+    let good = sidecar(old_jwt.clone());
+    let r = post(multipart(&[("media", &media)])).await;
+    assert_eq!((r.status, r.detail()), (StatusCode::UNPROCESSABLE_ENTITY, "Field required: sidecar"));
+    let r = post(multipart(&[("sidecar", good.as_bytes())])).await;
+    assert_eq!((r.status, r.detail()), (StatusCode::UNPROCESSABLE_ENTITY, "Field required: media"));
+    let r = post(multipart(&[("media", &media), ("media", &media), ("sidecar", good.as_bytes())])).await;
+    assert_eq!((r.status, r.detail()), (StatusCode::BAD_REQUEST, "Validation failed: more than one media part"));
+    let r = post(multipart(&[("media", &media), ("sidecar", good.as_bytes()), ("sidecar", good.as_bytes())])).await;
+    assert_eq!((r.status, r.detail()), (StatusCode::BAD_REQUEST, "Validation failed: more than one sidecar part"));
+    let r = post(multipart(&[("media", &vec![0u8; 150_000]), ("sidecar", good.as_bytes())])).await;
+    assert_eq!((r.status, r.detail()), (StatusCode::PAYLOAD_TOO_LARGE, "Request body too large"));
+
+    // A token signed with this server's key but naming another issuer: the key is not that issuer's.
+    let (kek, _) = proofmark_server::keys::Kek::load(&s.state.config).unwrap();
+    let server_key = s.state.keys.current(s.state.store.as_ref(), s.state.now()).await.unwrap();
+    let mut claims = CaptureClaims::from_payload(&DecodedJwt::decode(&old_jwt).unwrap().payload).unwrap();
+    claims.iss = "https://someone-else.example".into();
+    let r = post(multipart(&[
+        ("media", &media),
+        ("sidecar", sidecar(proofmark_core::jwt::mint(&claims, &server_key)).as_bytes()),
+    ]))
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["valid"], false);
+    let reasons: Vec<&str> =
+        r.body["report"]["checks"].as_array().unwrap().iter().filter_map(|c| c["reason"].as_str()).collect();
+    assert_eq!(reasons, ["jwt_key_wrong_issuer"], "{}", r.body);
+    // A token of this issuer signed by a key it never had.
+    claims.iss = ISSUER.into();
+    let stranger = proofmark_core::IssuerKey::from_scalar_bytes(&[0x3c; 32]).unwrap();
+    let r = post(multipart(&[
+        ("media", &media),
+        ("sidecar", sidecar(proofmark_core::jwt::mint(&claims, &stranger)).as_bytes()),
+    ]))
+    .await;
+    assert_eq!(r.body["valid"], false);
+    let reasons: Vec<&str> =
+        r.body["report"]["checks"].as_array().unwrap().iter().filter_map(|c| c["reason"].as_str()).collect();
+    assert_eq!(reasons, ["jwt_unknown_kid"], "{}", r.body);
+
+    // After a rotation the old key is retired but still verifies its tokens, as trusted.
+    proofmark_server::keys::rotate(s.state.store.as_ref(), &kek, s.state.now()).await.unwrap();
+    let r = post(multipart(&[("media", &media), ("sidecar", good.as_bytes())])).await;
+    assert_eq!((r.status, r.body["report"]["verdict"].clone()), (StatusCode::OK, json!("trusted")), "{}", r.body);
+
+    // The key set is served with a short cache lifetime, so rotations are seen within REFRESH_SECS.
+    let r = s.send(Method::GET, "/.well-known/jwks.json", &[], Body::empty()).await;
+    assert_eq!(
+        r.headers.get("cache-control").unwrap(),
+        &format!("public, max-age={}", proofmark_server::keys::REFRESH_SECS)
+    );
+}
+
+#[tokio::test]
+async fn admin_edges() {
+    let s = TestServer::new().await;
+    let auth = format!("Bearer {ADMIN}");
+    let a = s.publisher(json!({"name": "Alpha Desk"})).await;
+    s.publisher(json!({"name": "Beta Desk"})).await;
+    let missing = uuid::Uuid::new_v4();
+    let r = s
+        .json(Method::PATCH, &format!("/publishers/{missing}"), &[("authorization", &auth)], json!({"sandbox": true}))
+        .await;
+    assert_eq!((r.status, r.detail()), (StatusCode::NOT_FOUND, "Publisher not found"));
+    let r = s
+        .json(Method::PATCH, &format!("/publishers/{a}"), &[("authorization", &auth)], json!({"name": "beta desk"}))
+        .await;
+    assert_eq!((r.status, r.detail()), (StatusCode::CONFLICT, "Publisher 'beta desk' already exists"));
+    assert_eq!(s.state.store.publisher(&a).await.unwrap().unwrap().name, "Alpha Desk", "nothing written");
+
+    // A token made by `proofmark admin token` (stored as its hash) works over HTTP; a made-up one does not.
+    let stored = "a-stored-admin-token";
+    s.state.store.create_admin_token(&proofmark_server::sha256_hex(stored.as_bytes()), "ops", 0).await.unwrap();
+    let r = s
+        .json(Method::POST, "/publishers", &[("authorization", &format!("Bearer {stored}"))], json!({"name": "Gamma"}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let r = s.json(Method::POST, "/publishers", &[("authorization", "Bearer made-up")], json!({"name": "Delta"})).await;
+    assert_eq!((r.status, r.detail()), (StatusCode::UNAUTHORIZED, "Invalid admin token"));
+
+    // A publisher that requires attestation but has no provider: a device that offers a token is refused.
+    let strict = s.publisher(json!({"name": "Strict Desk", "sandbox": false})).await;
+    let key = DeviceKey::generate(&mut rand::rngs::OsRng);
+    let r = s
+        .json(
+            Method::POST,
+            "/devices",
+            &[("x-publisher-id", &strict), ("x-attestation-token", "some.token.here")],
+            json!({"external_id": "p", "public_key": key.public_key().to_base64()}),
+        )
+        .await;
+    assert_eq!((r.status, r.detail()), (StatusCode::UNAUTHORIZED, "Publisher has no attestation provider configured"));
+}
