@@ -545,3 +545,74 @@ async fn admin_edges() {
         .await;
     assert_eq!((r.status, r.detail()), (StatusCode::UNAUTHORIZED, "Publisher has no attestation provider configured"));
 }
+
+/// Per-IP limits with the limiter on: IPv6 clients count per /64, IPv4 per address, `client_ip_header` is
+/// read only when configured; per-device limits on the trust route answer 429 with Retry-After, and
+/// made-up device tokens cost the device budget nothing.
+#[tokio::test]
+async fn rate_limits_by_address_and_device() {
+    use axum::extract::ConnectInfo;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    async fn from(s: &TestServer, peer: &str, headers: &[(&str, &str)]) -> StatusCode {
+        let mut req = axum::http::Request::builder().method(Method::POST).uri("/capture/session");
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let mut req = req.body(Body::empty()).unwrap();
+        req.extensions_mut().insert(ConnectInfo(peer.parse::<std::net::SocketAddr>().unwrap()));
+        let response = s.router.clone().oneshot(req).await.unwrap();
+        let status = response.status();
+        let _ = response.into_body().collect().await;
+        status
+    }
+    let s = TestServer::with(|c| {
+        c.rate_limit.per_ip_per_minute = 2;
+        c.rate_limit.per_device_per_minute = 0;
+    })
+    .await;
+    // Two addresses in one /64 share a budget; another /64 and an IPv4 client have their own.
+    assert_eq!(from(&s, "[2001:db8:1:2::1]:1000", &[]).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(from(&s, "[2001:db8:1:2::ffff]:1000", &[]).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(from(&s, "[2001:db8:1:2:aaaa::1]:1000", &[]).await, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(from(&s, "[2001:db8:1:3::1]:1000", &[]).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(from(&s, "192.0.2.7:1000", &[]).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(from(&s, "192.0.2.7:2000", &[]).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(from(&s, "192.0.2.7:3000", &[]).await, StatusCode::TOO_MANY_REQUESTS);
+    // Without client_ip_header a forwarded-for header is ignored: the spent peer stays limited.
+    let spoof = [("x-forwarded-for", "198.51.100.9")];
+    assert_eq!(from(&s, "192.0.2.7:4000", &spoof).await, StatusCode::TOO_MANY_REQUESTS);
+
+    // Behind a proxy (configured), the last address in the header is the client.
+    let p = TestServer::with(|c| {
+        c.rate_limit.per_ip_per_minute = 1;
+        c.rate_limit.client_ip_header = Some("x-forwarded-for".into());
+    })
+    .await;
+    let proxy = "10.0.0.2:5000";
+    assert_eq!(from(&p, proxy, &[("x-forwarded-for", "203.0.113.1, 198.51.100.1")]).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(from(&p, proxy, &[("x-forwarded-for", "198.51.100.2")]).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        from(&p, proxy, &[("x-forwarded-for", "203.0.113.1, 198.51.100.1")]).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+
+    // Per device, on the trust route: 429 with Retry-After; made-up tokens do not spend it.
+    let d = TestServer::with(|c| {
+        c.rate_limit.per_ip_per_minute = 0;
+        c.rate_limit.per_device_per_minute = 2;
+    })
+    .await;
+    let publisher = d.publisher(json!({"name": "Budget"})).await;
+    let (_, token, _) = d.device(&publisher, "a").await;
+    for _ in 0..20 {
+        let r = d.trust("made-up-token", "n").await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    }
+    let (_, nonce) = d.session(&token).await;
+    assert_eq!(d.trust(&token, &nonce).await.status, StatusCode::OK);
+    let r = d.trust(&token, "whatever").await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{:?}", r.body);
+    assert_eq!(r.headers.get("retry-after").unwrap(), "30");
+}
