@@ -239,8 +239,7 @@ pub async fn serve(config: Config) -> Result<()> {
         let mut tick = tokio::time::interval(Duration::from_secs(3600));
         loop {
             tick.tick().await;
-            // Unredeemed sessions a day past their expiry carry no information any more.
-            match pruner.store.prune_sessions(pruner.now() - 86_400).await {
+            match prune_sessions(&pruner).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!("pruned {n} expired capture sessions"),
                 Err(e) => tracing::warn!("pruning capture sessions: {e}"),
@@ -250,6 +249,13 @@ pub async fn serve(config: Config) -> Result<()> {
     serve_on(listener, state, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Delete capture sessions that expired more than a day ago (by the state's clock) without being redeemed:
+/// they carry no information any more. Redeemed ones stay (they record which device a capture id went to).
+/// The server runs this once an hour.
+pub async fn prune_sessions(state: &AppState) -> Result<u64> {
+    Ok(state.store.prune_sessions(state.now() - 86_400).await?)
 }
 
 /// Serve the API on `listener` until `shutdown` resolves, then stop gracefully within

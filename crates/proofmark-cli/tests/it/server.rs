@@ -318,3 +318,42 @@ fn idle_connections_cannot_starve_a_server_with_few_file_descriptors() {
     assert!(!log.contains("Too many open files"), "{log}");
     drop(idle);
 }
+
+/// The operator's commands and the configuration checks that refuse to start.
+#[test]
+fn operator_commands_and_refusals() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let d = data.to_str().unwrap();
+    // Listening on every address without an issuer URL clients can reach is refused.
+    let out = proofmark(&["serve", "--bind", "0.0.0.0:0", "--data-dir", d]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("listens on every address"), "{}", stderr(&out));
+    for ttl in ["0", "86401"] {
+        let out = proofmark_env(&["serve", "--data-dir", d], &[("PROOFMARK_NONCE_TTL_SECS", ttl)]);
+        assert_eq!(out.status.code(), Some(2), "{ttl}");
+        assert!(stderr(&out).contains("nonce_ttl_secs must be between 1 and 86400"), "{}", stderr(&out));
+    }
+    // Before any server ran there is no issuer key to rotate.
+    let out = proofmark_env(&["keys", "rotate", "--data-dir", d], &[("PROOFMARK_KEK", KEK)]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("the store has no issuer key yet"), "{}", stderr(&out));
+    let out = proofmark(&["keys", "list", "--data-dir", d]);
+    assert_eq!((out.status.code(), stdout(&out)), (Some(0), String::new()), "{}", stderr(&out));
+
+    // An admin token made on the command line works against a server on the same data directory.
+    let out = proofmark(&["admin", "token", "--label", "ops", "--data-dir", d]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let token = stdout(&out).trim().to_owned();
+    assert_eq!(token.len(), 43, "{token}");
+    assert!(stderr(&out).contains("It is not shown again"), "{}", stderr(&out));
+    let (mut child, url, _log) = serve_wrapped(&data, &[], &[]);
+    let (status, body) = post(&format!("{url}/publishers"), Some(&token), &[], Some(json!({"name": "Ops Desk"})));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(status, 201, "{body}");
+    let out = proofmark(&["keys", "list", "--data-dir", d]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out).lines().count(), 1, "{}", stdout(&out));
+    assert!(stdout(&out).contains("current"), "{}", stdout(&out));
+}

@@ -291,3 +291,34 @@ fn keys_verify_only_for_the_issuer_they_are_bound_to() {
         assert!(!text.contains("TRUSTED"), "{text}");
     }
 }
+
+/// Several paths: exit 2 when one is valid and another could not be verified (1 would need an invalid one),
+/// and `--json` is an array in the order given.
+#[test]
+fn several_paths_exit_codes_and_json_array() {
+    let dir = tempfile::tempdir().unwrap();
+    let capturer = Capturer::new("https://capture.example");
+    let ok = capturer.capture(dir.path(), "ok.jpg", b"fine");
+    let lonely = dir.path().join("lonely.jpg");
+    std::fs::write(&lonely, b"no sidecar").unwrap();
+    std::fs::write(dir.path().join("keys.json"), capturer.jwks()).unwrap();
+    let unbound = dir.path().join("keys.json");
+    let (o, l, k) = (ok.to_str().unwrap(), lonely.to_str().unwrap(), unbound.to_str().unwrap());
+    let out = proofmark(&["verify", o, l, "--jwks", k]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(
+        stdout(&out).ends_with("2 files: 0 trusted, 1 valid, 0 invalid, 1 could not be verified\n"),
+        "{}",
+        stdout(&out)
+    );
+    let out = proofmark(&["verify", "--json", l, o, "--jwks", k]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let files: Vec<&str> = v.as_array().unwrap().iter().map(|o| o["file"].as_str().unwrap()).collect();
+    assert_eq!(files, [l, o]);
+    assert!(v[0]["error"].as_str().unwrap().contains("cannot read sidecar"), "{v}");
+    assert_eq!(v[1]["report"]["verdict"], "valid");
+    assert_eq!(v[1]["report"]["verdict_limits"], serde_json::json!(["issuer_unverified"]));
+    // With --require-trusted the valid one fails too: 1 wins over 2.
+    let out = proofmark(&["verify", "--require-trusted", o, l, "--jwks", k]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+}

@@ -616,3 +616,20 @@ async fn rate_limits_by_address_and_device() {
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{:?}", r.body);
     assert_eq!(r.headers.get("retry-after").unwrap(), "30");
 }
+
+/// Housekeeping by the state's clock: an unredeemed session is kept until a day after it expired, then
+/// deleted; a redeemed one stays.
+#[tokio::test]
+async fn session_pruning_follows_the_clock() {
+    let s = TestServer::new().await;
+    let publisher = s.publisher(json!({"name": "Prune"})).await;
+    let (_, token, _) = s.device(&publisher, "a").await;
+    let (_, _unused) = s.session(&token).await;
+    let (_, used) = s.session(&token).await;
+    assert_eq!(s.trust(&token, &used).await.status, StatusCode::OK);
+    s.advance(300 + 86_400);
+    assert_eq!(proofmark_server::prune_sessions(&s.state).await.unwrap(), 0, "a day after expiry: kept");
+    s.advance(1);
+    assert_eq!(proofmark_server::prune_sessions(&s.state).await.unwrap(), 1, "only the unredeemed one");
+    assert_eq!(proofmark_server::prune_sessions(&s.state).await.unwrap(), 0);
+}
