@@ -22,6 +22,8 @@ const MIN_REFETCH: Duration = Duration::from_secs(60);
 #[derive(Debug)]
 pub struct AppCheckVerifier {
     source: String,
+    /// No new fetch within this long of the last attempt (an unknown kid cannot make us fetch per request).
+    min_refetch: Duration,
     cache: RwLock<Cache>,
     /// One fetch at a time: concurrent registrations wait for it instead of each starting their own.
     fetching: tokio::sync::Mutex<()>,
@@ -46,7 +48,12 @@ pub struct AppCheckClaims {
 
 impl AppCheckVerifier {
     pub fn new(source: String) -> Self {
-        Self { source, cache: RwLock::new(Cache::default()), fetching: tokio::sync::Mutex::new(()) }
+        Self::with_min_refetch(source, MIN_REFETCH)
+    }
+
+    /// As [`AppCheckVerifier::new`], with another refetch throttle (tests use a short one).
+    pub fn with_min_refetch(source: String, min_refetch: Duration) -> Self {
+        Self { source, min_refetch, cache: RwLock::new(Cache::default()), fetching: tokio::sync::Mutex::new(()) }
     }
 
     /// Verify `token` for the publisher's Firebase project. `Err` is a message for the 401 detail.
@@ -92,7 +99,7 @@ impl AppCheckVerifier {
     async fn key(&self, kid: &str) -> Result<RsaPublicKey, String> {
         let lookup = |cache: &Cache| -> Option<Result<RsaPublicKey, String>> {
             let fresh = cache.fetched.is_some_and(|at| at.elapsed() < CACHE_TTL);
-            let recently_tried = cache.attempted.is_some_and(|at| at.elapsed() < MIN_REFETCH);
+            let recently_tried = cache.attempted.is_some_and(|at| at.elapsed() < self.min_refetch);
             match cache.keys.get(kid) {
                 Some(k) if fresh || recently_tried => Some(Ok(k.clone())),
                 None if recently_tried => Some(Err(format!("unknown kid {kid}"))),
