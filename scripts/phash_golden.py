@@ -155,6 +155,7 @@ def main() -> int:
             f.write(" ".join(float(x).hex() for x in v) + "\t" + " ".join(float(x).hex() for x in y) + "\n")
     with open(os.path.join(out, "golden.tsv"), "w") as f:
         f.write(f"# imagehash {imagehash.__version__}, Pillow {PIL.__version__}, numpy {np.__version__}\n")
+        f.write(f"# files\t{len(rows)}\n")
         f.write("# file\tphash (imagehash.phash, hash_size=8, highfreq_factor=4)\n")
         for label, h in rows:
             f.write(f"{label}\t{h}\n")

@@ -56,6 +56,8 @@ log=$(mktemp)
 trap 'rm -rf "$log" "$golden"' EXIT
 cargo test --workspace --locked 2>&1 | tee "$log"
 
+cat "$golden/checked.txt"
+
 step "proofmark-core for wasm32-unknown-unknown"
 if command -v rustup >/dev/null; then rustup target add wasm32-unknown-unknown >/dev/null 2>&1 || true; fi
 cargo build --locked -p proofmark-core --target wasm32-unknown-unknown

@@ -2,4 +2,5 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod codes;
+mod fuzz_bodies;
 mod vectors;

@@ -3,5 +3,6 @@
 
 mod cmyk;
 mod damaged;
+mod fuzz_bodies;
 mod golden;
 mod limits;
