@@ -225,12 +225,25 @@ mod tests {
         let far = Instant::now() + Duration::from_secs(5);
         let ip = FetchTarget::issuer_jwks("http://127.0.0.1:8080", false).unwrap();
         assert_eq!(resolve_vetted(&ip, "127.0.0.1:8080", far).unwrap(), ["127.0.0.1:8080".parse().unwrap()]);
-        assert!(resolve_vetted(&ip, "10.0.0.1:8080", far).is_err());
-        assert!(resolve_vetted(&ip, "127.0.0.1:9", far).is_err());
+        let refused = |r: Result<Vec<SocketAddr>, ResolveError>| match r {
+            Err(ResolveError::Other(m)) => m,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            refused(resolve_vetted(&ip, "10.0.0.1:8080", far)),
+            "asked to connect to 10.0.0.1:8080, not the vetted address"
+        );
+        assert_eq!(
+            refused(resolve_vetted(&ip, "127.0.0.1:9", far)),
+            "asked to connect to 127.0.0.1:9, not the vetted address"
+        );
         let local = FetchTarget::issuer_jwks("http://localhost:8080", false).unwrap();
         let addrs = resolve_vetted(&local, "localhost:8080", far).unwrap();
         assert!(addrs.iter().all(|a| a.ip().is_loopback()), "{addrs:?}");
-        assert!(resolve_vetted(&local, "example.com:8080", far).is_err());
+        assert_eq!(
+            refused(resolve_vetted(&local, "example.com:8080", far)),
+            "asked to connect to example.com:8080, not the vetted host"
+        );
         let v6 = FetchTarget::issuer_jwks("https://[::1]:8443", false).unwrap();
         assert_eq!(resolve_vetted(&v6, "[::1]:8443", far).unwrap(), ["[::1]:8443".parse().unwrap()]);
     }
@@ -250,7 +263,8 @@ mod tests {
             assert!(format!("{e:#}").starts_with("could not fetch"), "{e:#}");
         }
         // The same issuer again is answered from the run's cache; a third one is not fetched at all.
-        assert!(fetcher.issuer_keys("http://127.0.0.1:1", Chooser::Sidecar, false).is_err());
+        let again = fetcher.issuer_keys("http://127.0.0.1:1", Chooser::Sidecar, false).unwrap_err();
+        assert_eq!(format!("{again:#}"), "could not fetch keys for issuer http://127.0.0.1:1");
         let e = fetcher.issuer_keys("http://127.0.0.1:3", Chooser::Sidecar, false).unwrap_err();
         assert!(format!("{e:#}").contains("has fetched keys for 2 issuers already"), "{e:#}");
     }

@@ -115,7 +115,8 @@ mod tests {
         let h = ContentHash::of(b"test");
         assert_eq!(h.to_hex(), "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08");
         assert_eq!(h.to_hex().parse::<ContentHash>(), Ok(h));
-        assert!(h.to_hex().to_uppercase().parse::<ContentHash>().is_err());
-        assert!("abc".parse::<ContentHash>().is_err());
+        assert_eq!(h.to_hex().to_uppercase().parse::<ContentHash>(), Err(ContentHashParseError));
+        assert_eq!("abc".parse::<ContentHash>(), Err(ContentHashParseError));
+        assert_eq!(ContentHashParseError.to_string(), "a content hash is 64 lower-case hex characters");
     }
 }

@@ -259,10 +259,22 @@ mod tests {
         assert_eq!(c.issuer(), "https://b.example");
         assert_eq!(c.rate_limit.per_ip_per_minute, 5);
         assert_eq!(c.rate_limit.per_device_per_minute, 120);
-        assert!(Config::load(None, [("PROOFMARK_BIND".into(), "nonsense".into())]).is_err());
-        assert!(Config::load(None, [("PROOFMARK_SOMETHING_ELSE".into(), "x".into())]).is_ok());
+        let error = |r: Result<Config>| format!("{:#}", r.unwrap_err());
+        assert!(error(Config::load(None, [("PROOFMARK_BIND".into(), "nonsense".into())]))
+            .starts_with("PROOFMARK_BIND: not ADDR:PORT"),);
+        assert_eq!(Config::load(None, [("PROOFMARK_SOMETHING_ELSE".into(), "x".into())]).unwrap(), Config::default());
+        let e = error(Config::load(None, [("PROOFMARK_MAX_CONNECTIONS".into(), "many".into())]));
+        assert!(e.starts_with("PROOFMARK_MAX_CONNECTIONS must be a whole number"), "{e}");
         std::fs::write(&file, "bnid = 1\n").unwrap();
-        assert!(Config::load(Some(&file), []).is_err(), "unknown keys are refused");
+        let e = error(Config::load(Some(&file), []));
+        assert!(e.contains("unknown field `bnid`"), "unknown keys are refused: {e}");
+        let c = Config { http: HttpConfig { max_connections: 0, ..HttpConfig::default() }, ..Config::default() };
+        assert_eq!(format!("{:#}", c.validate().unwrap_err()), "http.max_connections must be between 1 and 1000000");
+        let c = Config { http: HttpConfig { shutdown_timeout_secs: 0, ..HttpConfig::default() }, ..Config::default() };
+        assert_eq!(
+            format!("{:#}", c.validate().unwrap_err()),
+            "http.shutdown_timeout_secs must be between 1 and 86400 seconds"
+        );
         let c = Config { admin_token: Some(Secret("hunter2".into())), ..Config::default() };
         assert!(!format!("{c:?}").contains("hunter2"));
         assert_eq!(Config::default().issuer(), "http://127.0.0.1:8080");

@@ -239,14 +239,25 @@ mod tests {
         let kek = Kek::from_base64(&base64::engine::general_purpose::STANDARD.encode([7u8; 32])).unwrap();
         let blob = kek.seal("kid-1", b"secret scalar");
         assert_eq!(kek.unseal("kid-1", &blob).unwrap().as_slice(), b"secret scalar");
-        assert!(kek.unseal("kid-2", &blob).is_err(), "bound to the kid");
+        let sealed_for_other_kid = |e: anyhow::Error| format!("{e:#}");
+        assert_eq!(
+            kek.unseal("kid-2", &blob).map(|_| ()).map_err(sealed_for_other_kid),
+            Err("cannot unseal issuer key kid-2: wrong key-encryption key, or the data was altered".into()),
+            "bound to the kid"
+        );
         let mut bad = blob.clone();
         let last = bad.len() - 1;
         bad[last] ^= 1;
-        assert!(kek.unseal("kid-1", &bad).is_err());
+        let unseal_error = |k: &Kek, b: &[u8]| k.unseal("kid-1", b).map(|_| ()).map_err(|e| format!("{e:#}"));
+        let altered =
+            Err("cannot unseal issuer key kid-1: wrong key-encryption key, or the data was altered".to_owned());
+        assert_eq!(unseal_error(&kek, &bad), altered);
         let other = Kek::from_base64(&base64::engine::general_purpose::STANDARD.encode([8u8; 32])).unwrap();
-        assert!(other.unseal("kid-1", &blob).is_err());
+        assert_eq!(unseal_error(&other, &blob), altered);
         assert!(!blob.windows(13).any(|w| w == b"secret scalar"), "ciphertext, not plaintext");
-        assert!(Kek::from_base64("c2hvcnQ=").is_err());
+        assert_eq!(
+            Kek::from_base64("c2hvcnQ=").map(|_| ()).map_err(|e| format!("{e:#}")),
+            Err("must be 32 bytes".into())
+        );
     }
 }

@@ -104,7 +104,11 @@ mod tests {
         ] {
             assert!(check_name(bad).is_err(), "{bad:?}");
         }
-        assert!(check_name(&"n".repeat(255)).is_ok());
-        assert!(check_name(&"n".repeat(256)).is_err());
+        assert_eq!(check_name(&"n".repeat(255)), Ok(()));
+        assert_eq!(check_name(&"n".repeat(256)), Err("name must be 1 to 255 characters".into()));
+        assert_eq!(
+            check_name("Demo \u{202E}sweN"),
+            Err("name must not contain control, bidirectional-override or invisible formatting characters (found U+202E)".into())
+        );
     }
 }
