@@ -5,17 +5,40 @@ For every vector in testdata/capture/manifest.json, ask both verifiers with the 
   official: signedshot.validate_with_jwks(sidecar, media, jwks) -> .valid (a ValueError counts as "rejected")
   proofmark: `proofmark verify --json --jwks JWKS MEDIA --sidecar SIDECAR` -> verdict trusted/valid = accepted
 They must agree, except on vectors whose manifest entry names a divergence; there they must *disagree*
-(so the manifest stays true). Also checks the real iOS capture in ../shared/signedshot-vectors.
+(so the manifest stays true). Where both reject, the official error must say what Proofmark's reason code
+says (SAME_REASON). Also checks the real iOS capture in ../shared/signedshot-vectors.
 
 usage: interop_signedshot.py PROOFMARK_BINARY VECTORS_DIR [SHARED_VECTORS_DIR]
 Exit 0 when every comparison holds. The last line is "N passed, M failed".
 """
 import json
 import os
+import re
 import subprocess
 import sys
 
 import signedshot
+
+
+# Where both reject, they must reject for the same reason: Proofmark's reason code → what the official
+# validator's error says (a regular expression over its message). A new rejecting vector needs a line here.
+SAME_REASON = {
+    "content_hash_mismatch": r"Content hash mismatch",
+    "capture_id_mismatch": r"Capture ID mismatch",
+    "device_key_fingerprint_mismatch": r"fingerprint mismatch",
+    "device_signature_invalid": r"Media signature verification failed",
+    "device_signature_raw": r"Media signature verification failed",
+    "device_key_compressed": r"Invalid public key",
+    "jwt_unknown_kid": r"Key not found",
+    "jwt_signature_invalid": r"Signature verification failed",
+    "jwt_alg_none": r"Expected algorithm ES256, got none",
+    "jwt_alg_hmac": r"Expected algorithm ES256, got HS",
+    "jwt_alg_unsupported": r"Expected algorithm ES256, got (?!none|HS)",
+    "jwt_aud_mismatch": r"Expected audience|Failed to parse claims: invalid type: sequence",
+    "jwt_kid_missing": r"missing kid",
+    "sidecar_unsupported_version": r"Unsupported sidecar version",
+    "sidecar_truncated": r"EOF while parsing",
+}
 
 
 def official(sidecar: bytes, media: bytes, jwks: str):
@@ -83,6 +106,14 @@ def main() -> int:
         else:
             ok = theirs == ours
             result = "agree" if ok else "DISAGREE"
+            if ok and theirs is False:
+                pattern = SAME_REASON.get(our_reason)
+                if pattern is None:
+                    ok, result = False, f"both reject, but no expected official error for {our_reason}"
+                elif not re.search(pattern, their_reason):
+                    ok, result = False, f"both reject, for different reasons ({our_reason} vs the official error)"
+                else:
+                    result = "agree (same reason)"
         passed += ok
         failed += not ok
         print(f"{name:40} {str(theirs):10} {str(ours):10} {result}  [{their_reason[:60]} | {our_reason}]")

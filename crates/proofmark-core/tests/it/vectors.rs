@@ -1,5 +1,10 @@
 //! Data-driven: one line per vector in `testdata/capture` (regenerate with `cargo xtask gen-vectors`),
 //! expectations as snapshots (`UPDATE_EXPECT=1 cargo test` rewrites them after a deliberate change).
+//!
+//! Provenance: these snapshots were written by the code under test, so on their own they only pin today's
+//! behaviour. The independent source is the official SignedShot validator (`scripts/interop_signedshot.py`,
+//! run by `tests/it/interop.rs` in the CLI crate): it must accept and reject the same vectors, for the same
+//! reason where both reject, except the divergences documented in `testdata/capture/manifest.json`.
 use std::path::PathBuf;
 
 use expect_test::{expect, Expect};
