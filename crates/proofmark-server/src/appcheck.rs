@@ -58,42 +58,13 @@ impl AppCheckVerifier {
 
     /// Verify `token` for the publisher's Firebase project. `Err` is a message for the 401 detail.
     pub async fn verify(&self, token: &str, project_id: &str, now: i64) -> Result<AppCheckClaims, String> {
-        let jwt = DecodedJwt::decode(token).map_err(|e| e.to_string())?;
-        if jwt.header.alg.as_deref() != Some("RS256") {
-            return Err(format!("algorithm {:?} is not RS256", jwt.header.alg.as_deref().unwrap_or("")));
-        }
-        if jwt.header.typ.as_deref() != Some("JWT") {
-            return Err("typ is not JWT".into());
-        }
-        let kid = jwt.header.kid.clone().ok_or("no kid in the header")?;
+        let (jwt, kid) = decode_token(token)?;
         let key = self.key(&kid).await?;
         let signature = Signature::try_from(jwt.signature.as_slice()).map_err(|_| "malformed signature")?;
         VerifyingKey::<Sha256>::new(key)
             .verify(jwt.signing_input.as_bytes(), &signature)
             .map_err(|_| "signature does not verify")?;
-        let claims = &jwt.payload;
-        let iss = claims.get("iss").and_then(Value::as_str).unwrap_or("");
-        let project_number = iss.strip_prefix(ISSUER_PREFIX).unwrap_or("");
-        if project_number.is_empty() || !project_number.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(format!("issuer {iss:?} is not Firebase App Check"));
-        }
-        let audiences: Vec<&str> = match claims.get("aud") {
-            Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
-            Some(Value::String(s)) => vec![s.as_str()],
-            _ => Vec::new(),
-        };
-        for wanted in [format!("projects/{project_number}"), format!("projects/{project_id}")] {
-            if !audiences.contains(&wanted.as_str()) {
-                return Err(format!("audience does not include {wanted}"));
-            }
-        }
-        match claims.get("exp").and_then(Value::as_i64) {
-            Some(exp) if exp > now => {}
-            Some(_) => return Err("token expired".into()),
-            None => return Err("no exp claim".into()),
-        }
-        let app_id = claims.get("sub").and_then(Value::as_str).filter(|s| !s.is_empty()).ok_or("no sub claim")?;
-        Ok(AppCheckClaims { app_id: app_id.to_owned(), project_number: project_number.to_owned() })
+        check_claims(&jwt, project_id, now)
     }
 
     async fn key(&self, kid: &str) -> Result<RsaPublicKey, String> {
@@ -133,6 +104,46 @@ impl AppCheckVerifier {
     }
 }
 
+/// Split a token and check its header: RS256, `typ` JWT, a `kid`. Pure (the fuzz target runs it).
+pub fn decode_token(token: &str) -> Result<(DecodedJwt, String), String> {
+    let jwt = DecodedJwt::decode(token).map_err(|e| e.to_string())?;
+    if jwt.header.alg.as_deref() != Some("RS256") {
+        return Err(format!("algorithm {:?} is not RS256", jwt.header.alg.as_deref().unwrap_or("")));
+    }
+    if jwt.header.typ.as_deref() != Some("JWT") {
+        return Err("typ is not JWT".into());
+    }
+    let kid = jwt.header.kid.clone().ok_or("no kid in the header")?;
+    Ok((jwt, kid))
+}
+
+/// The claim checks after the signature: issuer, both audiences, expiry, app id. Pure.
+pub fn check_claims(jwt: &DecodedJwt, project_id: &str, now: i64) -> Result<AppCheckClaims, String> {
+    let claims = &jwt.payload;
+    let iss = claims.get("iss").and_then(Value::as_str).unwrap_or("");
+    let project_number = iss.strip_prefix(ISSUER_PREFIX).unwrap_or("");
+    if project_number.is_empty() || !project_number.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("issuer {iss:?} is not Firebase App Check"));
+    }
+    let audiences: Vec<&str> = match claims.get("aud") {
+        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
+        Some(Value::String(s)) => vec![s.as_str()],
+        _ => Vec::new(),
+    };
+    for wanted in [format!("projects/{project_number}"), format!("projects/{project_id}")] {
+        if !audiences.contains(&wanted.as_str()) {
+            return Err(format!("audience does not include {wanted}"));
+        }
+    }
+    match claims.get("exp").and_then(Value::as_i64) {
+        Some(exp) if exp > now => {}
+        Some(_) => return Err("token expired".into()),
+        None => return Err("no exp claim".into()),
+    }
+    let app_id = claims.get("sub").and_then(Value::as_str).filter(|s| !s.is_empty()).ok_or("no sub claim")?;
+    Ok(AppCheckClaims { app_id: app_id.to_owned(), project_number: project_number.to_owned() })
+}
+
 fn load_jwks(source: &str) -> Result<HashMap<String, RsaPublicKey>, String> {
     if source.starts_with("http://") {
         return Err("the App Check JWKS must be fetched over https".into());
@@ -147,7 +158,12 @@ fn load_jwks(source: &str) -> Result<HashMap<String, RsaPublicKey>, String> {
     } else {
         std::fs::read(source).map_err(|e| format!("{source}: {e}"))?
     };
-    let doc: Value = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+    parse_jwks(&body)
+}
+
+/// The RSA keys of an App Check key set (other key types and malformed entries are skipped). Pure.
+pub fn parse_jwks(body: &[u8]) -> Result<HashMap<String, RsaPublicKey>, String> {
+    let doc: Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
     let mut keys = HashMap::new();
     for k in doc.get("keys").and_then(Value::as_array).ok_or("no keys array")? {
         let field = |name: &str| k.get(name).and_then(Value::as_str);

@@ -10,6 +10,7 @@ use proofmark_store::Store;
 pub mod appcheck;
 pub mod config;
 mod error;
+pub mod fuzzing;
 pub mod http;
 pub mod keys;
 mod openapi;

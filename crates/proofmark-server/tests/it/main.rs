@@ -6,5 +6,6 @@
 mod api;
 mod appcheck;
 mod concurrency;
+mod fuzz_bodies;
 mod http;
 mod support;
