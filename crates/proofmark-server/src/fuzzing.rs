@@ -69,7 +69,7 @@ const PUBLISHER: &str = "0b0c1f3e-8a51-4b4e-9a53-6a1f6f0c2d11";
 /// client-address parsers. Every answer is a 2xx or a 4xx; returns it (`None` for bytes that are not a
 /// request a client could send).
 pub fn requests(data: &[u8]) -> Option<StatusCode> {
-    let Some((&route, rest)) = data.split_first() else { return None };
+    let (&route, rest) = data.split_first()?;
     let (line, body) = match rest.iter().position(|&b| b == b'\n') {
         Some(i) => (&rest[..i], &rest[i + 1..]),
         None => (rest, &[][..]),
