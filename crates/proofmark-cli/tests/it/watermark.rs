@@ -211,3 +211,82 @@ fn bench_watermark_prints_the_table_and_the_baseline() {
         assert!(text.contains("dwtDctSvd"), "{text}");
     }
 }
+
+/// The command on images built to be hard (flat white, flat grey, a text scan, the smallest side, noise):
+/// whatever it decides, a file it writes reads back with the payload and keeps PSNR(Y) ≥ 40 dB against the
+/// input, and when it refuses (exit 2) it writes nothing.
+#[test]
+fn hard_images_are_marked_within_the_floor_or_not_written() {
+    use proofmark_media::{decode_image, encode_image, Encoding, Image};
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("wm.key");
+    let k = key.to_str().unwrap();
+    assert!(proofmark(&["watermark", "keygen", k]).status.success());
+    let flat = |w: usize, h: usize, v: u8| Image { width: w, height: h, channels: 3, pixels: vec![v; w * h * 3] };
+    let mut text = flat(480, 320, 255);
+    for y in 0..320 {
+        for x in 0..480 {
+            if (y % 20) > 3 && (y % 20) < 13 && ((x / 3 + y / 20) % 5 < 2) {
+                let i = (y * 480 + x) * 3;
+                text.pixels[i..i + 3].copy_from_slice(&[0, 0, 0]);
+            }
+        }
+    }
+    let mut noise = flat(200, 200, 0);
+    let mut x = 0x1234_5678_9abc_def1u64;
+    for p in noise.pixels.iter_mut() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *p = (x >> 56) as u8;
+    }
+    let (mut written, mut refused) = (0, 0);
+    for (name, img) in [
+        ("white", flat(300, 200, 255)),
+        ("grey", flat(300, 200, 128)),
+        ("text", text),
+        ("tiny", flat(96, 96, 90)),
+        ("noise", noise),
+    ] {
+        let input = dir.path().join(format!("{name}.png"));
+        std::fs::write(&input, encode_image(&img, Encoding::Png).unwrap()).unwrap();
+        let output = dir.path().join(format!("{name}-marked.png"));
+        let out = proofmark(&[
+            "watermark",
+            "embed",
+            "--payload",
+            PAYLOAD,
+            "--key-file",
+            k,
+            input.to_str().unwrap(),
+            output.to_str().unwrap(),
+        ]);
+        match out.status.code() {
+            Some(0) => {
+                written += 1;
+                let (reread, _) = decode_image(&std::fs::read(&output).unwrap()).unwrap();
+                let psnr = proofmark_media::watermark::psnr_y(&img.luma_f32(), &reread);
+                assert!(psnr >= proofmark_media::watermark::TARGET_PSNR, "{name}: {psnr} dB written");
+                let e = proofmark(&["watermark", "extract", "--key-file", k, output.to_str().unwrap()]);
+                assert_eq!(stdout(&e).trim(), PAYLOAD, "{name}: the written mark reads back");
+            }
+            Some(2) => {
+                refused += 1;
+                assert!(!output.exists(), "{name}: refused, yet a file was written");
+                assert!(
+                    stderr(&out).contains("nothing written") || stderr(&out).contains("not marked"),
+                    "{name}: {}",
+                    stderr(&out)
+                );
+                let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+                    .unwrap()
+                    .filter_map(|e| e.ok())
+                    .filter(|e| e.file_name().to_string_lossy().contains(".tmp"))
+                    .collect();
+                assert!(leftovers.is_empty(), "{name}: temporary files left");
+            }
+            other => panic!("{name}: exit {other:?}: {}", stderr(&out)),
+        }
+    }
+    assert!(written >= 3, "the textured and mid-grey images are marked ({written} written, {refused} refused)");
+}
