@@ -7,8 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-10}
 concurrency=${2:-16}
-cargo build --release --locked -p proofmark-cli
+cargo build --release --locked -p proofmark-cli -p proofmark-lab
 bin=$PWD/target/release/proofmark
+lab=$PWD/target/release/proofmark-lab
 work=$(mktemp -d)
 pid=""
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"; }
@@ -29,7 +30,7 @@ for backend in sqlite postgres; do
   pid=$!
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
   echo "==> $backend, $concurrency clients, $seconds s"
-  "$bin" bench capture --server "http://127.0.0.1:$port" --admin-token bench \
+  "$lab" capture --server "http://127.0.0.1:$port" --admin-token bench \
     --concurrency "$concurrency" --duration "$seconds"
   kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""
 done

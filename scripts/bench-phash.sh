@@ -14,13 +14,14 @@ if ! command -v nasm >/dev/null 2>&1; then
   echo "nasm is missing: install it (apt-get install nasm), then run: cargo clean --release -p mozjpeg-sys" >&2
   exit 1
 fi
-cargo build --release --locked -p proofmark-cli
+cargo build --release --locked -p proofmark-cli -p proofmark-lab
 bin=$PWD/target/release/proofmark
+lab=$PWD/target/release/proofmark-lab
 png=../shared/images/astronaut.png
 jpeg=../shared/signedshot-vectors/ios-sandbox-2026-01-27/photo_20260127_073124.jpg
 
 echo "==> proofmark (decode + pHash, median of 20)"
-taskset -c 0 "$bin" bench phash --runs 20 "$png" "$jpeg"
+taskset -c 0 "$lab" phash --runs 20 "$png" "$jpeg"
 echo "==> imagehash $("$venv/bin/python" -c 'import imagehash; print(imagehash.__version__)') (Image.open + phash, median of 20)"
 taskset -c 0 "$venv/bin/python" - "$png" "$jpeg" <<'PY'
 import statistics, sys, time
@@ -36,5 +37,5 @@ for path in sys.argv[1:]:
     print(f"{path}  median {statistics.median(times):.2f} ms  min {min(times):.2f} ms  ({h})")
 PY
 echo "==> similarity index"
-taskset -c 0 "$bin" bench phash-index --hashes 1000000 --queries 200
-taskset -c 0 "$bin" bench phash-index --hashes 10000000 --queries 100
+taskset -c 0 "$lab" phash-index --hashes 1000000 --queries 200
+taskset -c 0 "$lab" phash-index --hashes 10000000 --queries 100

@@ -3,7 +3,7 @@
 # 12-MP photos, the full attack suite, our exact-payload rate and raw bit accuracy beside the Python
 # invisible-watermark dwtDctSvd baseline on the same images and attacks, minimum PSNR(Y), embed/extract time
 # on a 12-MP photo (one core), and false accepts on 1,000 unmarked images.
-# Usage: scripts/bench-watermark.sh [extra `proofmark bench watermark` flags]
+# Usage: scripts/bench-watermark.sh [extra `proofmark-lab watermark` flags]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=${PROOFMARK_VENV:-$PWD/.venv}
@@ -18,5 +18,5 @@ if ! command -v nasm >/dev/null 2>&1; then
   echo "nasm is missing: install it (apt-get install nasm), then run: cargo clean --release -p mozjpeg-sys" >&2
   exit 1
 fi
-cargo build --release --locked -p proofmark-cli
-./target/release/proofmark bench watermark --baseline-python "$venv/bin/python" "$@"
+cargo build --release --locked -p proofmark-cli -p proofmark-lab
+./target/release/proofmark-lab watermark --baseline-python "$venv/bin/python" "$@"

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Driver for the Python `invisible-watermark` 0.2.0 `dwtDctSvd` baseline of `proofmark bench watermark`.
+"""Driver for the Python `invisible-watermark` 0.2.0 `dwtDctSvd` baseline of `proofmark-lab watermark`.
 
   iwm_baseline.py embed SRC_DIR DST_DIR PAYLOAD_HEX   mark every SRC_DIR/*.png into DST_DIR (same names)
   iwm_baseline.py decode DIR PAYLOAD_HEX              decode every DIR/*.png

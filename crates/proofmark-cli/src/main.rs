@@ -3,7 +3,6 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-mod bench_cmd;
 mod client_cmd;
 mod fetch;
 mod input;
@@ -11,7 +10,6 @@ mod media_cmd;
 mod server_cmd;
 mod verify_cmd;
 mod watermark_cmd;
-mod wm_bench;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -48,9 +46,6 @@ enum Command {
     /// The invisible watermark: make a key, embed a 128-bit payload, extract it.
     #[command(subcommand)]
     Watermark(watermark_cmd::WatermarkCommand),
-    /// Benchmarks: the capture server, pHash, the similarity index, the watermark.
-    #[command(subcommand)]
-    Bench(bench_cmd::BenchCommand),
 }
 
 /// Exit 0, or print the error chain and exit 2 (could not run), for the commands without a verdict.
@@ -75,6 +70,5 @@ fn main() -> ExitCode {
         Command::Device(cmd) => client_cmd::device(cmd),
         Command::Capture(args) => client_cmd::capture(args),
         Command::Phash(args) => media_cmd::phash(args),
-        Command::Bench(cmd) => bench_cmd::run(cmd),
     }
 }

@@ -33,3 +33,17 @@ fn phash_prints_imagehash_format_and_fails_cleanly() {
     assert!(err.contains("notes.txt: not a supported image (JPEG, PNG, GIF or WebP)"), "{err}");
     assert!(stdout(&out).starts_with("bff1c1c0434e8cbc  "), "the readable file is still hashed");
 }
+
+/// The installed binary carries user commands only; the benchmarks are `proofmark-lab`.
+#[test]
+fn the_binary_ships_only_user_commands() {
+    let out = proofmark(&["--help"]);
+    let help = stdout(&out);
+    for command in ["verify", "serve", "admin", "keys", "device", "capture", "phash", "watermark"] {
+        assert!(help.contains(&format!("  {command} ")), "{command} missing: {help}");
+    }
+    assert!(!help.contains("  bench "), "{help}");
+    let out = proofmark(&["bench", "phash", "x"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("unrecognized subcommand 'bench'"), "{}", stderr(&out));
+}

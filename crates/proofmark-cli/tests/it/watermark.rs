@@ -1,4 +1,4 @@
-//! `proofmark watermark` and `proofmark bench watermark`.
+//! `proofmark watermark` (the benchmark is `proofmark-lab watermark`, tested in crates/proofmark-lab).
 use crate::support::*;
 
 const PAYLOAD: &str = "00112233445566778899aabbccddeeff";
@@ -166,50 +166,6 @@ fn bad_input_is_refused_and_nothing_is_written() {
         3,
         "no temporary files left behind (key, cut.jpg, tiny.png)"
     );
-}
-
-/// The benchmark end to end on two images, with the Python baseline when the test environment has it
-/// (scripts/test.sh installs it; CI requires it).
-#[test]
-fn bench_watermark_prints_the_table_and_the_baseline() {
-    let images = repo().join("../shared/images");
-    let dir = tempfile::tempdir().unwrap();
-    // A smoke run (one image, four attacks, the baseline once): the full table is scripts/bench-watermark.sh.
-    std::fs::copy(images.join("astronaut.png"), dir.path().join("astronaut.png")).unwrap();
-    let python = std::env::var("PROOFMARK_PYTHON").ok();
-    if python.is_none() && std::env::var("CI").is_ok() {
-        panic!("PROOFMARK_PYTHON (with invisible-watermark) is required in CI");
-    }
-    let script = repo().join("scripts/iwm_baseline.py");
-    let mut args = vec![
-        "bench".to_owned(),
-        "watermark".into(),
-        "--images".into(),
-        dir.path().to_str().unwrap().into(),
-        "--large".into(),
-        "0".into(),
-        "--false-positive-images".into(),
-        "6".into(),
-        "--quick".into(),
-        "--baseline-script".into(),
-        script.to_str().unwrap().into(),
-    ];
-    if let Some(p) = &python {
-        args.extend(["--baseline-python".into(), p.clone()]);
-    }
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = proofmark(&args);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let text = stdout(&out);
-    assert!(text.contains("none (PNG round trip)"), "{text}");
-    assert!(text.contains("crop-centre-10%+resize0.5x+jpeg75"), "{text}");
-    assert!(text.contains("minimum PSNR(Y): ours"), "{text}");
-    assert!(text.contains("false accepts on unmarked images: 0 of 6"), "{text}");
-    assert!(text.contains("jpeg75") && text.contains("resize0.5x"), "{text}");
-    assert!(!text.contains("webp75"), "--quick leaves the rest of the suite out: {text}");
-    if python.is_some() {
-        assert!(text.contains("dwtDctSvd"), "{text}");
-    }
 }
 
 /// The command on images built to be hard (flat white, flat grey, a text scan, the smallest side, noise):

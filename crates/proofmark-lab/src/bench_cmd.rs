@@ -1,4 +1,4 @@
-//! `proofmark bench capture`: load on the capture hot path (session + trust) of a server on this machine.
+//! `proofmark-lab capture`: load on the capture hot path (session + trust) of a server on this machine.
 //! Workers loop session → trust for a fixed time; the report gives trust tokens per second, p50/p99
 //! latency, errors, and duplicate redemptions (every redeemed nonce is replayed afterwards and must fail;
 //! every token's capture id must be distinct).

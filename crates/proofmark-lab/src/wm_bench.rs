@@ -1,4 +1,4 @@
-//! `proofmark bench watermark`: the SPEC §3.3 robustness benchmark. Marks every image of a folder plus
+//! `proofmark-lab watermark`: the SPEC §3.3 robustness benchmark. Marks every image of a folder plus
 //! synthesised 12-megapixel photos, applies the attack suite (real encoders, Pillow's resampler), and prints
 //! per attack the exact-payload recovery rate, the mean raw bit accuracy before error correction, and the
 //! minimum PSNR(Y); with `--baseline-python`, the same images and attacks through Python
