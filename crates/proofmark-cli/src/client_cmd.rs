@@ -130,7 +130,7 @@ pub fn device(cmd: DeviceCommand) -> ExitCode {
         // Claim the keystore file (mode 0600) before registering, so a token is never issued that cannot be kept.
         let tmp = path.with_extension("json.new");
         let _ = std::fs::remove_file(&tmp);
-        proofmark_server::keys::write_private_file(&tmp, b"")?;
+        proofmark_os::write_private_file(&tmp, b"").with_context(|| format!("creating {}", tmp.display()))?;
         let result = register(&server, &publisher, external_id, attestation_token.as_deref(), &tmp);
         if result.is_err() {
             let _ = std::fs::remove_file(&tmp);
@@ -239,7 +239,7 @@ fn capture_one(
     let session = post(agent, &format!("{}/capture/session", store.server), &[("Authorization", auth)], None)?;
     let (capture_id, nonce) = (field(&session, "capture_id")?, field(&session, "nonce")?);
     let content_hash = crate::input::hash_file(file)?;
-    let captured_at = format_timestamp(proofmark_server::Clock::system().now());
+    let captured_at = format_timestamp(proofmark_os::unix_now());
     let trust = post(
         agent,
         &format!("{}/capture/trust", store.server),

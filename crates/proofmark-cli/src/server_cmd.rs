@@ -103,7 +103,7 @@ pub fn serve(args: ServerArgs) -> ExitCode {
 use proofmark_server::open_store;
 
 fn now() -> i64 {
-    proofmark_server::Clock::system().now()
+    proofmark_os::unix_now()
 }
 
 pub fn admin(cmd: AdminCommand) -> ExitCode {

@@ -437,7 +437,7 @@ fn verify_files(media: &Path, sidecar_path: &Path, ctx: &Ctx) -> Result<Report> 
         }
     }
     let media_hash = hash_file(media)?;
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok().map(|d| d.as_secs() as i64);
+    let now = Some(proofmark_os::unix_now());
     let report =
         verify(VerifyInput { sidecar: &sidecar, media_hash: &media_hash, keys: &keys, policy: &ctx.policy, now });
     if let Some(e) = fetch_error {

@@ -105,17 +105,8 @@ impl Kek {
 }
 
 /// Write a file readable only by its owner.
-pub fn write_private_file(path: &Path, bytes: &[u8]) -> Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        crate::create_private_dir(dir)?;
-    }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path).with_context(|| format!("creating {}", path.display()))?;
-    std::io::Write::write_all(&mut file, bytes).with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
+fn write_private_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    proofmark_os::write_private_file(path, bytes).with_context(|| format!("creating {}", path.display()))
 }
 
 fn seal_new_key(kek: &Kek, now: i64) -> (IssuerKey, StoredIssuerKey) {

@@ -27,9 +27,7 @@ pub struct Clock(Arc<dyn Fn() -> i64 + Send + Sync>);
 
 impl Clock {
     pub fn system() -> Self {
-        Self(Arc::new(|| {
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
-        }))
+        Self(Arc::new(proofmark_os::unix_now))
     }
 
     pub fn from_fn(f: impl Fn() -> i64 + Send + Sync + 'static) -> Self {
@@ -135,14 +133,7 @@ pub fn private_dir(dir: &std::path::Path) -> Result<()> {
 
 /// Create `dir` (and missing parents) with mode 0700 if it does not exist.
 pub fn create_private_dir(dir: &std::path::Path) -> Result<()> {
-    if !dir.exists() {
-        let mut builder = std::fs::DirBuilder::new();
-        builder.recursive(true);
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-        builder.create(dir).with_context(|| format!("creating data directory {}", dir.display()))?;
-    }
-    Ok(())
+    proofmark_os::create_private_dir(dir).with_context(|| format!("creating data directory {}", dir.display()))
 }
 
 /// Warnings for the data directory and the files Proofmark keeps in it when group or others may use them.
