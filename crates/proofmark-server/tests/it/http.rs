@@ -156,7 +156,8 @@ async fn an_announced_oversized_body_gets_413_before_it_is_sent() {
 #[tokio::test]
 async fn a_stalled_body_gets_408() {
     let s = start(|c| c.http.body_read_timeout_secs = 1).await;
-    for (path, kind) in [("/capture/trust", "application/json"), ("/validate", "multipart/form-data; boundary=b")] {
+    // Routes that read their body before anything else can fail (a device's token is checked first).
+    for (path, kind) in [("/devices", "application/json"), ("/validate", "multipart/form-data; boundary=b")] {
         let mut conn = TcpStream::connect(s.addr).await.unwrap();
         let head = format!("POST {path} HTTP/1.1\r\nhost: t\r\ncontent-type: {kind}\r\ncontent-length: 500\r\n\r\n");
         conn.write_all(head.as_bytes()).await.unwrap();
@@ -205,9 +206,9 @@ async fn stop_finishes_requests_in_flight_and_closes_idle_connections() {
     assert_eq!(response(&mut idle).await.unwrap().0, 200);
     // A request whose body is half sent when the stop comes.
     let mut busy = TcpStream::connect(s.addr).await.unwrap();
-    let body = br#"{"nonce": "not-a-real-nonce"}"#;
+    let body = br#"{"external_id": "phone", "public_key": "AAAA"}"#;
     let head = format!(
-        "POST /capture/trust HTTP/1.1\r\nhost: t\r\ncontent-type: application/json\r\nauthorization: Bearer nobody\r\ncontent-length: {}\r\n\r\n",
+        "POST /devices HTTP/1.1\r\nhost: t\r\ncontent-type: application/json\r\nx-publisher-id: nobody\r\ncontent-length: {}\r\n\r\n",
         body.len()
     );
     busy.write_all(head.as_bytes()).await.unwrap();
@@ -220,7 +221,8 @@ async fn stop_finishes_requests_in_flight_and_closes_idle_connections() {
     assert!(!s.done.is_finished(), "the server waits for the request in flight");
     busy.write_all(&body[10..]).await.unwrap();
     let (status, reply) = response(&mut busy).await.expect("the request in flight is answered");
-    assert_eq!(status, 401, "{reply}");
+    assert_eq!(status, 400, "{reply}");
+    assert!(reply.contains("Invalid publisher ID format"), "{reply}");
     tokio::time::timeout(Duration::from_secs(2), &mut s.done)
         .await
         .expect("stopped once it was answered")
@@ -239,7 +241,12 @@ async fn stop_gives_up_on_a_stuck_request_at_the_deadline() {
     })
     .await;
     let mut stuck = TcpStream::connect(s.addr).await.unwrap();
-    stuck.write_all(b"POST /capture/trust HTTP/1.1\r\nhost: t\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{").await.unwrap();
+    stuck
+        .write_all(
+            b"POST /devices HTTP/1.1\r\nhost: t\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{",
+        )
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
     let t = Instant::now();
     s.stop.take().unwrap().send(()).unwrap();

@@ -1,0 +1,95 @@
+//! Device registration under a publisher, with App Check attestation or as a sandbox device.
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use proofmark_core::jwt::AttestationMethod;
+use proofmark_core::sidecar::format_timestamp;
+use proofmark_core::DevicePublicKey;
+use proofmark_store::{Device, StoreError};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::extract::{parse_publisher_id, IpBudget};
+use super::{random_token, sha256_hex};
+use crate::error::{ApiError, Json};
+use crate::AppState;
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new().route("/devices", post(register_device))
+}
+
+#[derive(Debug, Deserialize)]
+struct RegisterDevice {
+    external_id: String,
+    public_key: String,
+}
+
+#[tracing::instrument(skip_all)]
+async fn register_device(
+    State(state): State<AppState>,
+    _: IpBudget,
+    headers: HeaderMap,
+    Json(body): Json<RegisterDevice>,
+) -> Result<Response, ApiError> {
+    let publisher_header = headers
+        .get("x-publisher-id")
+        .ok_or_else(|| ApiError::Unprocessable("Header X-Publisher-ID is required".into()))?
+        .to_str()
+        .map_err(|_| ApiError::BadRequest("Invalid publisher ID format".into()))?;
+    let publisher_id = parse_publisher_id(publisher_header)?;
+    let external_len = body.external_id.chars().count();
+    if body.external_id.trim().is_empty() || external_len > 255 {
+        return Err(ApiError::Unprocessable("external_id must be 1 to 255 characters".into()));
+    }
+    let key = DevicePublicKey::from_base64(&body.public_key)
+        .map_err(|e| ApiError::BadRequest(format!("Invalid public key: {e}")))?;
+    let publisher =
+        state.store.publisher(&publisher_id).await?.ok_or_else(|| ApiError::NotFound("Publisher not found".into()))?;
+    let token = headers.get("x-attestation-token").and_then(|v| v.to_str().ok()).filter(|t| !t.is_empty());
+    let (method, app_id) = match (token, publisher.attestation_provider.as_str()) {
+        (None, _) if publisher.sandbox => (AttestationMethod::Sandbox, None),
+        (None, _) => {
+            return Err(ApiError::Unauthorized("Attestation token required for non-sandbox publishers".into()))
+        }
+        (Some(token), "firebase_app_check") => {
+            let project = publisher.firebase_project_id.clone().unwrap_or_default();
+            let claims = state
+                .appcheck
+                .verify(token, &project, state.now())
+                .await
+                .map_err(|e| ApiError::Unauthorized(format!("Invalid attestation token: {e}")))?;
+            (AttestationMethod::AppCheck, Some(publisher.attestation_bundle_id.clone().unwrap_or(claims.app_id)))
+        }
+        (Some(_), _) if publisher.sandbox => (AttestationMethod::Sandbox, None),
+        (Some(_), _) => return Err(ApiError::Unauthorized("Publisher has no attestation provider configured".into())),
+    };
+    let device_token = random_token();
+    let device = Device {
+        device_id: uuid::Uuid::new_v4().to_string(),
+        publisher_id: publisher.publisher_id,
+        external_id: body.external_id,
+        public_key: key.to_base64(),
+        public_key_fingerprint: key.fingerprint(),
+        token_hash: sha256_hex(device_token.as_bytes()),
+        attestation_method: method.as_str().to_owned(),
+        app_id,
+        created_at: state.now(),
+    };
+    match state.store.create_device(&device).await {
+        Ok(()) => Ok((
+            StatusCode::CREATED,
+            axum::Json(json!({
+                "device_id": device.device_id,
+                "publisher_id": device.publisher_id,
+                "external_id": device.external_id,
+                "device_token": device_token,
+                "created_at": format_timestamp(device.created_at),
+            })),
+        )
+            .into_response()),
+        Err(StoreError::Conflict) => Err(ApiError::Conflict(format!("Device '{}' already exists", device.external_id))),
+        Err(e) => Err(e.into()),
+    }
+}
