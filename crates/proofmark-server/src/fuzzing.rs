@@ -51,7 +51,7 @@ fn fixture() -> &'static Fixture {
             publisher_id: PUBLISHER.into(),
             name: "Fuzz".into(),
             sandbox: true,
-            attestation_provider: "none".into(),
+            attestation_provider: proofmark_store::AttestationProvider::None,
             attestation_bundle_id: None,
             firebase_project_id: None,
             created_at: 0,

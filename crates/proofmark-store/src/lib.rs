@@ -20,13 +20,41 @@ mod sql;
 
 pub use sql::{PostgresStore, SqliteStore};
 
+pub use proofmark_core::AttestationMethod;
+
+/// How a publisher's devices prove they run the genuine app at registration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttestationProvider {
+    /// No attestation (sandbox publishers, or attestation not configured).
+    None,
+    /// Firebase App Check tokens (`firebase_project_id` names the project).
+    FirebaseAppCheck,
+}
+
+impl AttestationProvider {
+    pub const ALL: [AttestationProvider; 2] = [Self::None, Self::FirebaseAppCheck];
+
+    /// The stored and API spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::FirebaseAppCheck => "firebase_app_check",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+}
+
 /// A publisher (an app vendor whose devices capture media).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Publisher {
     pub publisher_id: String,
     pub name: String,
     pub sandbox: bool,
-    pub attestation_provider: String,
+    pub attestation_provider: AttestationProvider,
     pub attestation_bundle_id: Option<String>,
     pub firebase_project_id: Option<String>,
     pub created_at: i64,
@@ -41,7 +69,7 @@ pub struct Device {
     pub public_key: String,
     pub public_key_fingerprint: String,
     pub token_hash: String,
-    pub attestation_method: String,
+    pub attestation_method: AttestationMethod,
     pub app_id: Option<String>,
     pub created_at: i64,
 }

@@ -90,6 +90,11 @@ fn map_unique(e: sqlx::Error) -> StoreError {
     }
 }
 
+/// A stored value that is not one the code knows: the row is refused when read, not carried as text.
+fn decode_error(column: &str, value: &str) -> sqlx::Error {
+    sqlx::Error::Decode(format!("{column} {value:?} is not a known value").into())
+}
+
 const PUBLISHER_COLUMNS: &str = "publisher_id, name, sandbox, attestation_provider, attestation_bundle_id, \
                                  firebase_project_id, created_at";
 const DEVICE_COLUMNS: &str = "device_id, publisher_id, external_id, public_key, public_key_fingerprint, \
@@ -102,7 +107,10 @@ macro_rules! impl_store {
                 publisher_id: r.try_get("publisher_id")?,
                 name: r.try_get("name")?,
                 sandbox: r.try_get("sandbox")?,
-                attestation_provider: r.try_get("attestation_provider")?,
+                attestation_provider: {
+                    let text: String = r.try_get("attestation_provider")?;
+                    crate::AttestationProvider::parse(&text).ok_or_else(|| decode_error("attestation_provider", &text))?
+                },
                 attestation_bundle_id: r.try_get("attestation_bundle_id")?,
                 firebase_project_id: r.try_get("firebase_project_id")?,
                 created_at: r.try_get("created_at")?,
@@ -117,7 +125,10 @@ macro_rules! impl_store {
                 public_key: r.try_get("public_key")?,
                 public_key_fingerprint: r.try_get("public_key_fingerprint")?,
                 token_hash: r.try_get("token_hash")?,
-                attestation_method: r.try_get("attestation_method")?,
+                attestation_method: {
+                    let text: String = r.try_get("attestation_method")?;
+                    crate::AttestationMethod::parse(&text).ok_or_else(|| decode_error("attestation_method", &text))?
+                },
                 app_id: r.try_get("app_id")?,
                 created_at: r.try_get("created_at")?,
             })
@@ -170,7 +181,7 @@ macro_rules! impl_store {
                 .bind(&p.name)
                 .bind(crate::names::name_key(&p.name))
                 .bind(p.sandbox)
-                .bind(&p.attestation_provider)
+                .bind(p.attestation_provider.as_str())
                 .bind(&p.attestation_bundle_id)
                 .bind(&p.firebase_project_id)
                 .bind(p.created_at)
@@ -197,7 +208,7 @@ macro_rules! impl_store {
                 .bind(&p.name)
                 .bind(crate::names::name_key(&p.name))
                 .bind(p.sandbox)
-                .bind(&p.attestation_provider)
+                .bind(p.attestation_provider.as_str())
                 .bind(&p.attestation_bundle_id)
                 .bind(&p.firebase_project_id)
                 .execute(&self.pool)
@@ -221,7 +232,7 @@ macro_rules! impl_store {
                     .bind(&d.public_key)
                     .bind(&d.public_key_fingerprint)
                     .bind(&d.token_hash)
-                    .bind(&d.attestation_method)
+                    .bind(d.attestation_method.as_str())
                     .bind(&d.app_id)
                     .bind(d.created_at)
                     .execute(&self.pool)

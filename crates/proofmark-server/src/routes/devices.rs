@@ -7,7 +7,7 @@ use axum::Router;
 use proofmark_core::jwt::AttestationMethod;
 use proofmark_core::sidecar::format_timestamp;
 use proofmark_core::DevicePublicKey;
-use proofmark_store::{Device, StoreError};
+use proofmark_store::{AttestationProvider, Device, StoreError};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -48,12 +48,12 @@ async fn register_device(
     let publisher =
         state.store.publisher(&publisher_id).await?.ok_or_else(|| ApiError::NotFound("Publisher not found".into()))?;
     let token = headers.get("x-attestation-token").and_then(|v| v.to_str().ok()).filter(|t| !t.is_empty());
-    let (method, app_id) = match (token, publisher.attestation_provider.as_str()) {
+    let (method, app_id) = match (token, publisher.attestation_provider) {
         (None, _) if publisher.sandbox => (AttestationMethod::Sandbox, None),
         (None, _) => {
             return Err(ApiError::Unauthorized("Attestation token required for non-sandbox publishers".into()))
         }
-        (Some(token), "firebase_app_check") => {
+        (Some(token), AttestationProvider::FirebaseAppCheck) => {
             let project = publisher.firebase_project_id.clone().unwrap_or_default();
             let claims = state
                 .appcheck
@@ -73,7 +73,7 @@ async fn register_device(
         public_key: key.to_base64(),
         public_key_fingerprint: key.fingerprint(),
         token_hash: sha256_hex(device_token.as_bytes()),
-        attestation_method: method.as_str().to_owned(),
+        attestation_method: method,
         app_id,
         created_at: state.now(),
     };

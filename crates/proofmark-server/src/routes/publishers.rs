@@ -5,7 +5,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use proofmark_core::sidecar::format_timestamp;
-use proofmark_store::{Publisher, StoreError};
+use proofmark_store::{AttestationProvider, Publisher, StoreError};
 use serde::{Deserialize, Deserializer};
 use serde_json::{json, Value};
 
@@ -24,7 +24,7 @@ fn publisher_json(p: &Publisher) -> Value {
         "publisher_id": p.publisher_id,
         "name": p.name,
         "sandbox": p.sandbox,
-        "attestation_provider": p.attestation_provider,
+        "attestation_provider": p.attestation_provider.as_str(),
         "attestation_bundle_id": p.attestation_bundle_id,
         "firebase_project_id": p.firebase_project_id,
         "created_at": format_timestamp(p.created_at),
@@ -68,21 +68,21 @@ fn nullable<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D
     Option::<String>::deserialize(d).map(Some)
 }
 
+/// The provider named in a request (422 for another spelling).
+fn provider(text: &str) -> Result<AttestationProvider, ApiError> {
+    AttestationProvider::parse(text).ok_or_else(|| {
+        ApiError::Unprocessable(format!("attestation_provider {text:?} is not one of \"none\", \"firebase_app_check\""))
+    })
+}
+
 fn check_publisher(p: &Publisher) -> Result<(), ApiError> {
     proofmark_store::names::check_name(&p.name).map_err(ApiError::Unprocessable)?;
-    match p.attestation_provider.as_str() {
-        "none" => {}
-        "firebase_app_check" if p.firebase_project_id.as_deref().is_some_and(|s| !s.is_empty()) => {}
-        "firebase_app_check" => {
-            return Err(ApiError::Unprocessable(
-                "firebase_project_id is required when attestation_provider is firebase_app_check".into(),
-            ))
-        }
-        other => {
-            return Err(ApiError::Unprocessable(format!(
-                "attestation_provider {other:?} is not one of \"none\", \"firebase_app_check\""
-            )))
-        }
+    if p.attestation_provider == AttestationProvider::FirebaseAppCheck
+        && p.firebase_project_id.as_deref().is_none_or(str::is_empty)
+    {
+        return Err(ApiError::Unprocessable(
+            "firebase_project_id is required when attestation_provider is firebase_app_check".into(),
+        ));
     }
     for (field, value) in
         [("attestation_bundle_id", &p.attestation_bundle_id), ("firebase_project_id", &p.firebase_project_id)]
@@ -104,7 +104,7 @@ async fn create_publisher(
         publisher_id: uuid::Uuid::new_v4().to_string(),
         name: body.name,
         sandbox: body.sandbox,
-        attestation_provider: body.attestation_provider,
+        attestation_provider: provider(&body.attestation_provider)?,
         attestation_bundle_id: body.attestation_bundle_id,
         firebase_project_id: body.firebase_project_id,
         created_at: state.now(),
@@ -141,8 +141,8 @@ async fn patch_publisher(
     if let Some(sandbox) = body.sandbox {
         p.sandbox = sandbox;
     }
-    if let Some(provider) = body.attestation_provider {
-        p.attestation_provider = provider;
+    if let Some(text) = body.attestation_provider {
+        p.attestation_provider = provider(&text)?;
     }
     if let Some(v) = body.attestation_bundle_id {
         p.attestation_bundle_id = v;

@@ -405,7 +405,7 @@ async fn data_files_are_private() {
         publisher_id: "0b0c1f3e-8a51-4b4e-9a53-6a1f6f0c2d11".into(),
         name: "Private".into(),
         sandbox: true,
-        attestation_provider: "none".into(),
+        attestation_provider: proofmark_store::AttestationProvider::None,
         attestation_bundle_id: None,
         firebase_project_id: None,
         created_at: 0,

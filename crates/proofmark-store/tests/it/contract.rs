@@ -1,7 +1,9 @@
 //! What every Store must do.
 use std::sync::Arc;
 
-use proofmark_store::{CaptureSession, Device, Publisher, Store, StoreError, StoredIssuerKey};
+use proofmark_store::{
+    AttestationMethod, AttestationProvider, CaptureSession, Device, Publisher, Store, StoreError, StoredIssuerKey,
+};
 
 use crate::support::backends;
 
@@ -10,7 +12,7 @@ fn publisher(id: &str, name: &str) -> Publisher {
         publisher_id: id.into(),
         name: name.into(),
         sandbox: true,
-        attestation_provider: "none".into(),
+        attestation_provider: AttestationProvider::None,
         attestation_bundle_id: None,
         firebase_project_id: None,
         created_at: 1_000,
@@ -25,7 +27,7 @@ fn device(id: &str, publisher_id: &str, external_id: &str, token_hash: &str) -> 
         public_key: "BASE64".into(),
         public_key_fingerprint: "f".repeat(64),
         token_hash: token_hash.into(),
-        attestation_method: "sandbox".into(),
+        attestation_method: AttestationMethod::Sandbox,
         app_id: None,
         created_at: 1_001,
     }
@@ -99,7 +101,7 @@ async fn publishers() {
         assert!(matches!(s.update_publisher(&p).await, Err(StoreError::Conflict)), "{b}");
         p.name = "Newsroom Ltd".into();
         p.sandbox = false;
-        p.attestation_provider = "firebase_app_check".into();
+        p.attestation_provider = AttestationProvider::FirebaseAppCheck;
         p.firebase_project_id = Some("demo-123".into());
         s.update_publisher(&p).await.unwrap();
         assert_eq!(s.publisher("p1").await.unwrap(), Some(p), "{b}");
@@ -254,4 +256,19 @@ async fn unsupported_url() {
     let e = proofmark_store::open("mysql://root:hunter2@db/x").await.unwrap_err();
     assert!(matches!(&e, StoreError::UnsupportedUrl(s) if s == "mysql"));
     assert!(!e.to_string().contains("hunter2"));
+}
+
+/// Enumerations are typed: a stored value the code does not know is refused when the row is read, never
+/// handed on as text.
+#[tokio::test]
+async fn unknown_stored_enum_values_are_refused_on_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("proofmark.db").display());
+    let s = proofmark_store::SqliteStore::open(&url).await.unwrap();
+    s.create_publisher(&publisher("p1", "Typed")).await.unwrap();
+    assert_eq!(s.publisher("p1").await.unwrap().unwrap().attestation_provider, AttestationProvider::None);
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    sqlx::query("UPDATE publishers SET attestation_provider = 'magic'").execute(&pool).await.unwrap();
+    let e = s.publisher("p1").await.unwrap_err();
+    assert!(e.to_string().contains("attestation_provider \"magic\" is not a known value"), "{e}");
 }
