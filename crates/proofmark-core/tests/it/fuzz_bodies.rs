@@ -48,31 +48,39 @@ pub fn mutations(seeds: &[Vec<u8>], count: usize) -> Vec<Vec<u8>> {
         .collect()
 }
 
-fn run(target: &str, body: fn(&[u8]), generated: usize) -> usize {
+/// Runs the body over the seeds and `generated` mutations, counting the inputs `accepted` takes: some must be
+/// taken and some refused, so the mutations reach both sides of the parser.
+fn run(target: &str, body: fn(&[u8]), accepted: fn(&[u8]) -> bool, generated: usize) {
     let seeds = seeds(target);
     let inputs: Vec<Vec<u8>> = seeds.iter().cloned().chain(mutations(&seeds, generated)).collect();
+    let mut taken = 0;
     for input in &inputs {
         body(input);
+        taken += usize::from(accepted(input));
     }
-    inputs.len()
+    assert!(taken > 0 && taken < inputs.len(), "{target}: {taken} of {} inputs accepted", inputs.len());
 }
 
 #[test]
 fn sidecar_body_over_seeds_and_mutations() {
-    assert!(run("sidecar", fuzzing::sidecar, 3000) > 3000);
+    run("sidecar", fuzzing::sidecar, |d| proofmark_core::Sidecar::parse(d).is_ok(), 3000);
 }
 
 #[test]
 fn jwt_body_over_seeds_and_mutations() {
-    assert!(run("jwt", fuzzing::jwt, 3000) > 3000);
+    let decodes = |d: &[u8]| std::str::from_utf8(d).is_ok_and(|t| proofmark_core::jwt::DecodedJwt::decode(t).is_ok());
+    run("jwt", fuzzing::jwt, decodes, 3000);
 }
 
 #[test]
 fn jwks_body_over_seeds_and_mutations() {
-    assert!(run("jwks", fuzzing::jwks, 3000) > 3000);
+    run("jwks", fuzzing::jwks, |d| proofmark_core::Jwks::parse(d).is_ok_and(|s| !s.keys.is_empty()), 3000);
 }
 
 #[test]
 fn issuer_url_body_over_seeds_and_mutations() {
-    assert!(run("issuer_url", fuzzing::issuer_url, 5000) > 5000);
+    let vetted = |d: &[u8]| {
+        std::str::from_utf8(d).is_ok_and(|t| proofmark_core::fetch_rules::FetchTarget::issuer_jwks(t, false).is_ok())
+    };
+    run("issuer_url", fuzzing::issuer_url, vetted, 5000);
 }

@@ -189,7 +189,7 @@ fn hard_images_meet_the_floor_or_are_refused() {
                 );
                 let d = extract(&marked, &key(6));
                 assert!(d.attempts <= 12, "{name}: {} CRC checks", d.attempts);
-                if name.starts_with("flat") {
+                if name == "flat white" || name == "flat black" {
                     // Nothing to modulate in a flat image that clips (white, black): reading nothing is
                     // allowed, reading a wrong payload never is.
                     assert!(d.payload.is_none() || d.payload == Some(PAYLOAD), "{name}");
@@ -197,7 +197,8 @@ fn hard_images_meet_the_floor_or_are_refused() {
                     assert_eq!(d.payload, Some(PAYLOAD), "{name}: the mark reads back");
                 }
             }
-            Err(WatermarkError::QualityFloor { psnr_y, floor }) => {
+            // Only the images that clip at both ends may be refused; the others must be marked.
+            Err(WatermarkError::QualityFloor { psnr_y, floor }) if name == "flat white" || name == "flat black" => {
                 assert!(psnr_y < floor, "{name}: refused at {psnr_y} dB");
             }
             Err(e) => panic!("{name}: {e}"),

@@ -9,6 +9,9 @@ use std::path::{Path, PathBuf};
 
 use proofmark_media::{decode_luma, phash, phash_with_margin, PHash};
 
+/// Files in the golden set `scripts/phash_golden.py` writes (quoted in docs/imaging.md).
+const GOLDEN_FILES: usize = 228;
+
 /// Below this relative distance from the median a DCT coefficient's bit is decided by rounding alone; such
 /// files are reported apart (they once were the only differences, before the DCT followed scipy exactly).
 const TIE: f64 = 1e-9;
@@ -86,6 +89,9 @@ fn derived_variants_match_imagehash() {
     let (checked, wrong, ties) = check_golden(Path::new(&dir), &repo().join("../shared/images"));
     let table = std::fs::read_to_string(Path::new(&dir).join("golden.tsv")).unwrap();
     assert!(table.contains("\n# files\t"), "scripts/phash_golden.py states the number of files it wrote");
+    // The golden set is fixed: the script's variants of ../shared/images. A different count means files were
+    // added or lost, and docs/imaging.md, which quotes this number, must follow.
+    assert_eq!(checked, GOLDEN_FILES, "the golden set has {GOLDEN_FILES} files");
     // The count docs/imaging.md and docs/benchmarks.md quote is this line, which scripts/test.sh prints.
     let line =
         format!("pHash golden vectors: {checked} files checked, {} differ from imagehash", wrong.len() + ties.len());
