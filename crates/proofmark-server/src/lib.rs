@@ -109,6 +109,11 @@ impl AppState {
     pub fn now(&self) -> i64 {
         self.clock.now()
     }
+
+    /// How many devices the per-device rate limiter holds state for (made-up tokens must add none).
+    pub fn devices_rate_limited(&self) -> usize {
+        self.device_limiter.tracked()
+    }
 }
 
 /// Open the configured store; for SQLite, the data directory is made private first (see [`private_dir`]).

@@ -28,6 +28,11 @@ impl RateLimiter {
         Self { per_minute, buckets: Mutex::new(Buckets { map: HashMap::new(), swept: Instant::now() }) }
     }
 
+    /// Clients with a bucket (state) right now.
+    pub fn tracked(&self) -> usize {
+        self.buckets.lock().map(|b| b.map.len()).unwrap_or(0)
+    }
+
     /// Take one token for `key`. `Err(seconds)` says when to retry.
     pub fn check(&self, key: &str, now: Instant) -> Result<(), u64> {
         if self.per_minute == 0 {

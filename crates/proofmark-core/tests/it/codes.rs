@@ -398,3 +398,58 @@ fn every_documented_code_is_produced_and_every_produced_code_is_documented() {
     let missing: Vec<&String> = documented.iter().filter(|d| !seen.contains(d.as_str())).collect();
     assert!(missing.is_empty(), "documented but never produced: {missing:?}");
 }
+
+/// Codes are string literals in the verifier's source: every one that looks like a code (a check area's
+/// prefix and an underscore) is documented, so a reason added in code without a line in
+/// docs/verification.md fails here even before a case produces it.
+#[test]
+fn every_code_literal_in_the_verifier_source_is_documented() {
+    const AREAS: [&str; 11] = [
+        "sidecar",
+        "jwt",
+        "content",
+        "device",
+        "capture",
+        "captured",
+        "attestation",
+        "legacy",
+        "issuer",
+        "sandbox",
+        "iat",
+    ];
+    // Field and claim names that share those prefixes but are not codes.
+    const FIELDS: [&str; 5] =
+        ["capture_id", "captured_at", "device_id", "device_public_key_fingerprint", "capture_trust"];
+    let mut documented = documented();
+    // The checks themselves are documented in the first column of the checks table.
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/verification.md")).unwrap();
+    for line in doc.lines().filter(|l| l.starts_with("| `")) {
+        if let Some(code) = line.split('`').nth(1) {
+            documented.insert(code.to_owned());
+        }
+    }
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = vec![src.clone()];
+    let mut found = BTreeSet::new();
+    while let Some(path) = files.pop() {
+        if path.is_dir() {
+            files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+            continue;
+        }
+        if path.extension().is_none_or(|e| e != "rs") || path.ends_with("tests.rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        for literal in text.split('"').skip(1).step_by(2) {
+            let looks_like_code = literal.contains('_')
+                && literal.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+                && AREAS.contains(&literal.split('_').next().unwrap_or(""));
+            if looks_like_code && !FIELDS.contains(&literal) {
+                found.insert((literal.to_owned(), path.file_name().unwrap().to_string_lossy().into_owned()));
+            }
+        }
+    }
+    assert!(found.len() >= 40, "the scan found the codes: {found:?}");
+    let undocumented: Vec<_> = found.iter().filter(|(code, _)| !documented.contains(code)).collect();
+    assert!(undocumented.is_empty(), "in the source but not in docs/verification.md: {undocumented:?}");
+}

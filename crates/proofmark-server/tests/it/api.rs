@@ -608,10 +608,11 @@ async fn rate_limits_by_address_and_device() {
     .await;
     let publisher = d.publisher(json!({"name": "Budget"})).await;
     let (_, token, _) = d.device(&publisher, "a").await;
-    for _ in 0..20 {
-        let r = d.trust("made-up-token", "n").await;
+    for i in 0..20 {
+        let r = d.trust(&format!("made-up-token-{i}"), "n").await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     }
+    assert_eq!(d.state.devices_rate_limited(), 0, "made-up tokens leave no state in the device limiter");
     let (_, nonce) = d.session(&token).await;
     assert_eq!(d.trust(&token, &nonce).await.status, StatusCode::OK);
     let r = d.trust(&token, "whatever").await;

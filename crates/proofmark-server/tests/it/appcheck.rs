@@ -182,8 +182,13 @@ async fn app_id_fallback_http_refusal_and_refetch_throttle() {
     tokio::time::sleep(std::time::Duration::from_millis(350)).await;
     assert_eq!(v.verify(&t2, "p", now).await.unwrap().app_id, "1:42:ios:fallback", "after it");
 
-    // Plain http is refused outright (no request is made): registration gets "keys unavailable".
-    let h = proofmark_server::appcheck::AppCheckVerifier::new("http://127.0.0.1:9/jwks".into());
+    // Plain http is refused outright: a server on this machine that would hand out the right key set over
+    // http is never contacted, and the token is not accepted.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/jwks", listener.local_addr().unwrap());
+    listener.set_nonblocking(true).unwrap();
+    let h = proofmark_server::appcheck::AppCheckVerifier::new(url);
     let t1 = token(&firebase, json!({"alg": "RS256", "kid": "fb-1", "typ": "JWT"}), claims);
     assert_eq!(h.verify(&t1, "p", now).await.unwrap_err(), "App Check keys are unavailable");
+    assert!(listener.accept().is_err(), "no connection was made to the http key set");
 }
