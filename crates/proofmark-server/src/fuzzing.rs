@@ -11,15 +11,23 @@ use crate::{app, AppState, Clock, Config};
 /// App Check tokens and key sets: header checks, claim checks and the JWKS parser on arbitrary input.
 pub fn app_check(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
-    if let Ok((jwt, kid)) = crate::appcheck::decode_token(&text) {
-        assert!(!kid.is_empty() || jwt.header.kid.as_deref() == Some(""));
+    if let Ok((jwt, _)) = crate::appcheck::decode_token(&text) {
         if let Ok(claims) = crate::appcheck::check_claims(&jwt, "project", 1_800_000_000) {
-            assert!(!claims.app_id.is_empty());
-            assert!(claims.project_number.bytes().all(|b| b.is_ascii_digit()));
+            // What was accepted is what the raw payload says: the app id is its `sub`, both audiences are
+            // in its `aud`, and it has not expired.
+            let payload = &jwt.payload;
+            assert_eq!(payload.get("sub").and_then(|v| v.as_str()), Some(claims.app_id.as_str()));
+            let aud = payload.get("aud").map(ToString::to_string).unwrap_or_default();
+            assert!(aud.contains(&format!("projects/{}", claims.project_number)) && aud.contains("projects/project"));
+            assert!(payload.get("exp").and_then(|v| v.as_i64()).is_some_and(|exp| exp > 1_800_000_000));
         }
     }
     if let Ok(keys) = crate::appcheck::parse_jwks(data) {
-        assert!(keys.len() <= data.len());
+        // Every key kept came from an RSA entry with that kid.
+        let text = String::from_utf8_lossy(data);
+        for kid in keys.keys() {
+            assert!(text.contains(kid.as_str()) || kid.is_empty() || text.contains('\\'), "{kid}");
+        }
     }
 }
 
@@ -57,11 +65,26 @@ fn fixture() -> &'static Fixture {
             created_at: 0,
         };
         runtime.block_on(state.store.create_publisher(&publisher)).expect("publisher");
+        // A registered device whose token the session and trust routes use, so their bodies reach the store.
+        let key = proofmark_core::DeviceKey::from_scalar_bytes(&[0x42; 32]).expect("device key");
+        let device = proofmark_store::Device {
+            device_id: "9e8d7c6b-5a49-4382-9170-6f5e4d3c2b1a".into(),
+            publisher_id: PUBLISHER.into(),
+            external_id: "fuzz-phone".into(),
+            public_key: key.public_key().to_base64(),
+            public_key_fingerprint: key.public_key().fingerprint(),
+            token_hash: crate::sha256_hex(DEVICE_TOKEN.as_bytes()),
+            attestation_method: proofmark_core::AttestationMethod::Sandbox,
+            app_id: None,
+            created_at: 0,
+        };
+        runtime.block_on(state.store.create_device(&device)).expect("device");
         Fixture { runtime, state, _dir: dir }
     })
 }
 
 const PUBLISHER: &str = "0b0c1f3e-8a51-4b4e-9a53-6a1f6f0c2d11";
+const DEVICE_TOKEN: &str = "fuzz-device-token";
 
 /// One request from arbitrary bytes: the first byte picks the route, the next line is a header value
 /// (Authorization, X-Forwarded-For, the multipart boundary or X-Publisher-ID, by route), the rest the body.
@@ -92,11 +115,15 @@ pub fn requests(data: &[u8]) -> Option<StatusCode> {
             vec![("authorization", "Bearer fuzz-admin".into()), ("content-type", json.into())],
         ),
         3 => (Method::POST, "/devices".into(), vec![("x-publisher-id", value), ("content-type", json.into())]),
-        4 => (Method::POST, "/capture/trust".into(), vec![("authorization", value), ("content-type", json.into())]),
+        // An empty header line means the registered device's token.
+        4 => {
+            let auth = if value.is_empty() { format!("Bearer {DEVICE_TOKEN}") } else { value };
+            (Method::POST, "/capture/trust".into(), vec![("authorization", auth), ("content-type", json.into())])
+        }
         _ => (
             Method::POST,
             "/capture/session".into(),
-            vec![("x-forwarded-for", value), ("authorization", "Bearer x".into())],
+            vec![("x-forwarded-for", value), ("authorization", format!("Bearer {DEVICE_TOKEN}"))],
         ),
     };
     let mut request = Request::builder().method(method).uri(uri);
