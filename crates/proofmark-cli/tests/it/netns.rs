@@ -14,11 +14,14 @@ const ADDR: &str = "10.55.0.1";
 /// Run `proofmark ARGS` inside a fresh network and mount namespace with a listener on ADDR:port; returns
 /// the command's output and how many connections the listener accepted.
 fn in_namespace(dir: &Path, port: u16, args: &[&str]) -> (Output, usize) {
+    let jwks = Capturer::new("http://unused").jwks();
     let python = std::env::var("PROOFMARK_PYTHON").unwrap_or_else(|_| "python3".into());
     let hosts = dir.join("hosts");
     std::fs::write(&hosts, format!("127.0.0.1 localhost\n{ADDR} internal.test\n")).unwrap();
     let log = dir.join("connections.log");
     let _ = std::fs::remove_file(&log);
+    let jwks_file = dir.join("served-jwks.json");
+    std::fs::write(&jwks_file, jwks).unwrap();
     let ready = dir.join("ready");
     let _ = std::fs::remove_file(&ready);
     let listener = format!(
@@ -28,10 +31,23 @@ fn in_namespace(dir: &Path, port: u16, args: &[&str]) -> (Output, usize) {
          s.bind(('{ADDR}', {port}))\n\
          s.listen(64)\n\
          open('{ready}', 'w').write('1')\n\
+         body = open('{jwks_file}', 'rb').read()\n\
          while True:\n\
          \x20   c, _ = s.accept()\n\
          \x20   open('{log}', 'a').write('connection\\n')\n\
+         \x20   c.settimeout(2)\n\
+         \x20   seen = b''\n\
+         \x20   try:\n\
+         \x20       while b'\\r\\n\\r\\n' not in seen:\n\
+         \x20           chunk = c.recv(4096)\n\
+         \x20           if not chunk: break\n\
+         \x20           seen += chunk\n\
+         \x20       head = b'HTTP/1.1 200 OK\\r\\ncontent-type: application/json\\r\\ncontent-length: %d\\r\\nconnection: close\\r\\n\\r\\n' % len(body)\n\
+         \x20       c.sendall(head + body)\n\
+         \x20   except Exception:\n\
+         \x20       pass\n\
          \x20   c.close()\n",
+        jwks_file = jwks_file.display(),
         ready = ready.display(),
         log = log.display(),
     );
@@ -114,11 +130,25 @@ fn sidecar_issuers_are_vetted_on_the_address_really_dialled() {
         in_namespace(dir.path(), port, &["verify", "--allow-insecure-issuer", "--timeout", "5", one.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2), "{}{}", stdout(&out), stderr(&out));
     assert_eq!(connections, 1, "{}{}", stdout(&out), stderr(&out));
-    // What failed on the network (here: the listener hangs up during the TLS handshake) is not revealed.
+    // What failed on the network (here: the listener answers plain HTTP to a TLS handshake) is not revealed.
     assert!(
         stdout(&out)
             .ends_with(&format!("could not verify: could not fetch keys for issuer https://internal.test:{port}\n")),
         "{}",
         stdout(&out)
     );
+    // End to end with the flag: the http issuer on the private address is fetched and the capture verifies
+    // (valid, not trusted: the user has not said to trust that issuer).
+    let http = media_dir.join("photo8.jpg");
+    let (out, connections) = in_namespace(
+        dir.path(),
+        port,
+        &["verify", "--allow-insecure-issuer", "--timeout", "5", http.to_str().unwrap()],
+    );
+    assert_eq!(connections, 1, "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains("photo8.jpg: VALID (issuer not trusted)"), "{}", stdout(&out));
+    // Without it the same file is refused before any connection.
+    let (out, connections) = in_namespace(dir.path(), port, &["verify", "--timeout", "5", http.to_str().unwrap()]);
+    assert_eq!((connections, out.status.code()), (0, Some(2)), "{}", stdout(&out));
 }
