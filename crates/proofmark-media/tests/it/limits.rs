@@ -32,3 +32,39 @@ fn images_over_one_hundred_megapixels_are_refused_from_the_header() {
     let wide = png_header(u32::MAX >> 1, 1_000);
     assert!(matches!(decode_luma(&wide).unwrap_err(), DecodeError::TooLarge { .. } | DecodeError::Corrupt { .. }));
 }
+
+/// The same refusal from crafted JPEG, GIF and WebP headers: each format's decoder reads the size from its
+/// header and refuses before it allocates.
+#[test]
+fn jpeg_gif_and_webp_headers_over_the_limit_are_refused() {
+    let want = DecodeError::TooLarge { width: 10_001, height: 10_000, max: MAX_PIXELS };
+    let (w, h) = (10_001u16, 10_000u16);
+    // JPEG: SOI, a baseline SOF0 for one 8-bit component, SOS, EOI (no tables: they are never reached).
+    let mut jpeg = vec![0xff, 0xd8, 0xff, 0xc0, 0x00, 0x0b, 0x08];
+    jpeg.extend_from_slice(&h.to_be_bytes());
+    jpeg.extend_from_slice(&w.to_be_bytes());
+    jpeg.extend_from_slice(&[0x01, 0x01, 0x11, 0x00]);
+    jpeg.extend_from_slice(&[0xff, 0xda, 0x00, 0x08, 0x01, 0x01, 0x00, 0x00, 0x3f, 0x00, 0xff, 0xd9]);
+    // GIF: header, a logical screen of that size with no global table, one image descriptor covering it.
+    let mut gif = b"GIF89a".to_vec();
+    gif.extend_from_slice(&w.to_le_bytes());
+    gif.extend_from_slice(&h.to_le_bytes());
+    gif.extend_from_slice(&[0x00, 0x00, 0x00, 0x2c, 0, 0, 0, 0]);
+    gif.extend_from_slice(&w.to_le_bytes());
+    gif.extend_from_slice(&h.to_le_bytes());
+    gif.extend_from_slice(&[0x00, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3b]);
+    // WebP: RIFF, a VP8X chunk whose canvas is that size (24-bit width-1 and height-1).
+    let mut vp8x = vec![0u8; 4];
+    vp8x.extend_from_slice(&(u32::from(w) - 1).to_le_bytes()[..3]);
+    vp8x.extend_from_slice(&(u32::from(h) - 1).to_le_bytes()[..3]);
+    let mut webp = b"RIFF".to_vec();
+    webp.extend_from_slice(&(4 + 8 + vp8x.len() as u32).to_le_bytes());
+    webp.extend_from_slice(b"WEBPVP8X");
+    webp.extend_from_slice(&(vp8x.len() as u32).to_le_bytes());
+    webp.extend_from_slice(&vp8x);
+    for (name, bytes) in [("JPEG", jpeg), ("GIF", gif), ("WebP", webp)] {
+        assert_eq!(decode_luma(&bytes).map(|_| ()), Err(want.clone()), "{name} grey");
+        assert_eq!(decode_image(&bytes).map(|_| ()), Err(want.clone()), "{name} colour");
+        assert_eq!(phash(&bytes).map(|_| ()), Err(want.clone()), "{name} pHash");
+    }
+}
