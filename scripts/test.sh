@@ -75,6 +75,9 @@ echo "test vectors: identical to cargo xtask gen-vectors"
 step ""
 echo "==> wall time per step"
 printf '%s\n' "${timings[@]}"
+echo "==> test binaries by time (cargo's figures; integration suites are CRATE_it)"
+awk '/^ +Running / { name = $2; if (match($0, /deps\/[A-Za-z0-9_]+-/)) name = substr($0, RSTART + 5, RLENGTH - 6) }
+     /^test result:/ { t = $NF; sub(/s$/, "", t); printf "%8.2f s  %s (%s tests)\n", t, name, $4 }' "$log" | sort -rn | head -8
 
 # One closing line for the whole run (cargo prints one "test result" line per test binary).
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1) } }
