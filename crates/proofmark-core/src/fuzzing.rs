@@ -70,3 +70,43 @@ pub fn issuer_url(data: &[u8]) {
         let _ = classify(core::net::IpAddr::from(v6));
     }
 }
+
+/// `count` inputs derived from `seeds` for running the fuzz bodies in `cargo test`: truncations, bit flips,
+/// inserted and deleted bytes and splices of two seeds, from a fixed xorshift stream (the same inputs on
+/// every run). The first `keep` bytes of each seed are left alone (a target that reads a selector byte).
+pub fn mutations(seeds: &[Vec<u8>], count: usize, keep: usize) -> Vec<Vec<u8>> {
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    if seeds.is_empty() {
+        return Vec::new();
+    }
+    (0..count)
+        .map(|i| {
+            let mut v = seeds[i % seeds.len()].clone();
+            for _ in 0..=(next() % 4) {
+                let lo = keep.min(v.len());
+                let at = if v.len() <= lo { v.len() } else { lo + (next() as usize) % (v.len() - lo) };
+                match next() % 5 {
+                    0 => v.truncate(at),
+                    1 if at < v.len() => v[at] ^= 1 << (next() % 8),
+                    2 => v.insert(at, (next() & 0xff) as u8),
+                    3 if at < v.len() => {
+                        v.remove(at);
+                    }
+                    _ => {
+                        let other = &seeds[(next() as usize) % seeds.len()];
+                        let from = if other.is_empty() { 0 } else { (next() as usize) % other.len() };
+                        v.truncate(at);
+                        v.extend_from_slice(&other[from..]);
+                    }
+                }
+            }
+            v
+        })
+        .collect()
+}

@@ -14,45 +14,12 @@ fn seeds(target: &str) -> Vec<Vec<u8>> {
     seeds
 }
 
-/// `count` inputs derived from the seeds by a fixed xorshift stream (the same inputs on every run).
-pub fn mutations(seeds: &[Vec<u8>], count: usize) -> Vec<Vec<u8>> {
-    let mut x = 0x2545_f491_4f6c_dd1du64;
-    let mut next = move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
-    (0..count)
-        .map(|i| {
-            let mut v = seeds[i % seeds.len()].clone();
-            for _ in 0..=(next() % 4) {
-                let at = if v.is_empty() { 0 } else { (next() as usize) % v.len() };
-                match next() % 5 {
-                    0 => v.truncate(at),
-                    1 if !v.is_empty() => v[at] ^= 1 << (next() % 8),
-                    2 => v.insert(at, (next() & 0xff) as u8),
-                    3 if !v.is_empty() => {
-                        v.remove(at);
-                    }
-                    _ => {
-                        let other = &seeds[(next() as usize) % seeds.len()];
-                        let from = if other.is_empty() { 0 } else { (next() as usize) % other.len() };
-                        v.truncate(at);
-                        v.extend_from_slice(&other[from..]);
-                    }
-                }
-            }
-            v
-        })
-        .collect()
-}
-
 /// Runs the body over the seeds and `generated` mutations, counting the inputs `accepted` takes: some must be
 /// taken and some refused, so the mutations reach both sides of the parser.
 fn run(target: &str, body: fn(&[u8]), accepted: fn(&[u8]) -> bool, generated: usize) {
     let seeds = seeds(target);
-    let inputs: Vec<Vec<u8>> = seeds.iter().cloned().chain(mutations(&seeds, generated)).collect();
+    let inputs: Vec<Vec<u8>> =
+        seeds.iter().cloned().chain(proofmark_core::fuzzing::mutations(&seeds, generated, 0)).collect();
     let mut taken = 0;
     for input in &inputs {
         body(input);

@@ -15,43 +15,11 @@ fn seeds(target: &str) -> Vec<Vec<u8>> {
     seeds
 }
 
-fn mutations(seeds: &[Vec<u8>], count: usize) -> Vec<Vec<u8>> {
-    let mut x = 0x9e37_79b9_7f4a_7c15u64;
-    let mut next = move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
-    (0..count)
-        .map(|i| {
-            let mut v = seeds[i % seeds.len()].clone();
-            for _ in 0..=(next() % 3) {
-                let at = if v.is_empty() { 0 } else { (next() as usize) % v.len() };
-                match next() % 5 {
-                    0 => v.truncate(at),
-                    1 if !v.is_empty() => v[at] ^= 1 << (next() % 8),
-                    2 => v.insert(at, (next() & 0xff) as u8),
-                    3 if !v.is_empty() => {
-                        v.remove(at);
-                    }
-                    _ => {
-                        let other = &seeds[(next() as usize) % seeds.len()];
-                        let from = if other.is_empty() { 0 } else { (next() as usize) % other.len() };
-                        v.truncate(at);
-                        v.extend_from_slice(&other[from..]);
-                    }
-                }
-            }
-            v
-        })
-        .collect()
-}
-
 #[test]
 fn image_body_over_seeds_and_mutations() {
     let seeds = seeds("image");
-    let inputs: Vec<Vec<u8>> = seeds.iter().cloned().chain(mutations(&seeds, 1500)).collect();
+    let inputs: Vec<Vec<u8>> =
+        seeds.iter().cloned().chain(proofmark_core::fuzzing::mutations(&seeds, 1500, 0)).collect();
     for input in &inputs {
         fuzzing::image(input);
     }
@@ -63,7 +31,8 @@ fn image_body_over_seeds_and_mutations() {
 #[test]
 fn watermark_key_body_over_seeds_and_mutations() {
     let seeds = seeds("watermark_key");
-    let inputs: Vec<Vec<u8>> = seeds.iter().cloned().chain(mutations(&seeds, 5000)).collect();
+    let inputs: Vec<Vec<u8>> =
+        seeds.iter().cloned().chain(proofmark_core::fuzzing::mutations(&seeds, 5000, 0)).collect();
     for input in &inputs {
         fuzzing::watermark_key(input);
     }
