@@ -97,7 +97,8 @@ impl Default for HttpConfig {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RateLimitConfig {
-    /// Requests per minute per client IP on registration, session and trust endpoints (0 = unlimited).
+    /// Requests per minute per client IP on registration, session, trust, `/validate` and admin endpoints (0 =
+    /// unlimited).
     pub per_ip_per_minute: u32,
     /// Requests per minute per device on session and trust endpoints (0 = unlimited).
     pub per_device_per_minute: u32,

@@ -3,6 +3,25 @@ use crate::support::*;
 
 const PAYLOAD: &str = "00112233445566778899aabbccddeeff";
 
+/// `proofmark watermark embed --payload PAYLOAD --key-file KEY INPUT OUTPUT`.
+fn embed(
+    payload: &str,
+    key: &std::path::Path,
+    input: &std::path::Path,
+    output: &std::path::Path,
+) -> std::process::Output {
+    proofmark(&[
+        "watermark",
+        "embed",
+        "--payload",
+        payload,
+        "--key-file",
+        key.to_str().unwrap(),
+        input.to_str().unwrap(),
+        output.to_str().unwrap(),
+    ])
+}
+
 #[test]
 fn keygen_embed_extract_round_trip_in_each_format() {
     let images = repo().join("../shared/images");
@@ -26,16 +45,7 @@ fn keygen_embed_extract_round_trip_in_each_format() {
 
     for (src, out_name) in [("rocket.jpg", "marked.jpg"), ("astronaut.png", "marked.png")] {
         let marked = dir.path().join(out_name);
-        let out = proofmark(&[
-            "watermark",
-            "embed",
-            "--payload",
-            PAYLOAD,
-            "--key-file",
-            k,
-            images.join(src).to_str().unwrap(),
-            marked.to_str().unwrap(),
-        ]);
+        let out = embed(PAYLOAD, &key, &images.join(src), &marked);
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
         assert!(stderr(&out).contains("PSNR(Y)"), "{}", stderr(&out));
         let out = proofmark(&["watermark", "extract", "--key-file", k, marked.to_str().unwrap()]);
@@ -88,16 +98,7 @@ fn webp_and_gif_inputs_end_to_end() {
     }
     for (input, out_name, want) in [(&webp, "out.webp", Format::WebP), (&gif, "out.png", Format::Png)] {
         let marked = dir.path().join(out_name);
-        let out = proofmark(&[
-            "watermark",
-            "embed",
-            "--payload",
-            PAYLOAD,
-            "--key-file",
-            k,
-            input.to_str().unwrap(),
-            marked.to_str().unwrap(),
-        ]);
+        let out = embed(PAYLOAD, &key, input, &marked);
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
         let written = std::fs::read(&marked).unwrap();
         assert_eq!(Format::sniff(&written), Some(want), "{out_name}");
@@ -129,18 +130,7 @@ fn bad_input_is_refused_and_nothing_is_written() {
     std::fs::write(&key, "not a key\n").unwrap();
     let marked = dir.path().join("out.png");
     let src = images.join("camera.png");
-    let run = |payload: &str, key: &std::path::Path, input: &std::path::Path| {
-        proofmark(&[
-            "watermark",
-            "embed",
-            "--payload",
-            payload,
-            "--key-file",
-            key.to_str().unwrap(),
-            input.to_str().unwrap(),
-            marked.to_str().unwrap(),
-        ])
-    };
+    let run = |payload: &str, key: &std::path::Path, input: &std::path::Path| embed(payload, key, input, &marked);
     let out = run(PAYLOAD, &key, &src);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("is not a watermark key file"), "{}", stderr(&out));
@@ -212,16 +202,7 @@ fn hard_images_are_marked_within_the_floor_or_not_written() {
         let input = dir.path().join(format!("{name}.png"));
         std::fs::write(&input, encode_image(&img, Encoding::Png).unwrap()).unwrap();
         let output = dir.path().join(format!("{name}-marked.png"));
-        let out = proofmark(&[
-            "watermark",
-            "embed",
-            "--payload",
-            PAYLOAD,
-            "--key-file",
-            k,
-            input.to_str().unwrap(),
-            output.to_str().unwrap(),
-        ]);
+        let out = embed(PAYLOAD, &key, &input, &output);
         match out.status.code() {
             Some(0) => {
                 written += 1;
