@@ -6,17 +6,19 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use base64::Engine;
+use proofmark_api::capture::{DeviceCreate, DeviceRegistered, Session, TrustRequest, TrustToken};
+use proofmark_api::{DeviceId, ErrorBody, PublisherId};
 use proofmark_core::sidecar::{format_timestamp, sidecar_file_name};
 use proofmark_core::{DeviceKey, Sidecar};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
 
 /// What the device keeps between runs.
 #[derive(Serialize, Deserialize)]
 struct Keystore {
     server: String,
-    publisher_id: String,
-    device_id: String,
+    publisher_id: PublisherId,
+    device_id: DeviceId,
     external_id: String,
     device_token: String,
     /// The P-256 private scalar, standard base64.
@@ -95,8 +97,13 @@ fn agent() -> ureq::Agent {
     ureq::AgentBuilder::new().timeout_connect(Duration::from_secs(10)).timeout(Duration::from_secs(30)).build()
 }
 
-/// POST JSON; the server's `{"detail"}` becomes the error message.
-fn post(agent: &ureq::Agent, url: &str, headers: &[(&str, &str)], body: Option<Value>) -> Result<Value> {
+/// POST a request body (or none) and read the answer as `R`; the server's `{"detail"}` becomes the error.
+fn post<B: Serialize, R: DeserializeOwned>(
+    agent: &ureq::Agent,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<&B>,
+) -> Result<R> {
     let mut req = agent.post(url);
     for (k, v) in headers {
         req = req.set(k, v);
@@ -106,17 +113,13 @@ fn post(agent: &ureq::Agent, url: &str, headers: &[(&str, &str)], body: Option<V
         None => req.call(),
     };
     match result {
-        Ok(r) => r.into_json().with_context(|| format!("{url}: response is not JSON")),
+        Ok(r) => r.into_json().with_context(|| format!("{url}: the response is not the expected JSON")),
         Err(ureq::Error::Status(code, r)) => {
-            let detail = r.into_json::<Value>().ok().and_then(|v| v.get("detail").map(|d| d.to_string()));
-            bail!("{url}: HTTP {code}: {}", detail.unwrap_or_default())
+            let detail = r.into_json::<ErrorBody>().map(|e| e.detail).unwrap_or_default();
+            bail!("{url}: HTTP {code}: {detail}")
         }
         Err(e) => bail!("{url}: {e}"),
     }
-}
-
-fn field(v: &Value, name: &str) -> Result<String> {
-    v.get(name).and_then(Value::as_str).map(str::to_owned).ok_or_else(|| anyhow!("server response has no {name}"))
 }
 
 pub fn device(cmd: DeviceCommand) -> ExitCode {
@@ -158,19 +161,19 @@ fn register(
         if let Some(t) = attestation_token {
             headers.push(("X-Attestation-Token", t));
         }
-        let body = json!({"external_id": external_id, "public_key": key.public_key().to_base64()});
-        let reply = post(&agent(), &format!("{server}/devices"), &headers, Some(body))?;
+        let body = DeviceCreate { external_id: external_id.clone(), public_key: key.public_key().to_base64() };
+        let reply: DeviceRegistered = post(&agent(), &format!("{server}/devices"), &headers, Some(&body))?;
         let store = Keystore {
             server,
-            publisher_id: field(&reply, "publisher_id")?,
-            device_id: field(&reply, "device_id")?,
+            publisher_id: reply.publisher_id,
+            device_id: reply.device_id,
             external_id,
-            device_token: field(&reply, "device_token")?,
+            device_token: reply.device_token,
             private_key: base64::engine::general_purpose::STANDARD.encode(key.scalar_bytes().as_ref()),
         };
         std::fs::write(out, serde_json::to_string_pretty(&store)?)
             .with_context(|| format!("writing {}", out.display()))?;
-        Ok(store.device_id)
+        Ok(store.device_id.to_string())
     }
 }
 
@@ -236,17 +239,18 @@ fn capture_one(
     }
     // Checked before a session is opened: a FIFO or a device is refused at once.
     crate::input::open_regular(file)?;
-    let session = post(agent, &format!("{}/capture/session", store.server), &[("Authorization", auth)], None)?;
-    let (capture_id, nonce) = (field(&session, "capture_id")?, field(&session, "nonce")?);
+    let session: Session =
+        post(agent, &format!("{}/capture/session", store.server), &[("Authorization", auth)], None::<&()>)?;
+    let (capture_id, nonce) = (session.capture_id.to_string(), session.nonce);
     let content_hash = crate::input::hash_file(file)?;
     let captured_at = format_timestamp(proofmark_os::unix_now());
-    let trust = post(
+    let trust: TrustToken = post(
         agent,
         &format!("{}/capture/trust", store.server),
         &[("Authorization", auth)],
-        Some(json!({ "nonce": nonce })),
+        Some(&TrustRequest { nonce }),
     )?;
-    let jwt = field(&trust, "trust_token")?;
+    let jwt = trust.trust_token;
     let sidecar = Sidecar::build(&content_hash, key, &capture_id, &captured_at, jwt);
     let tmp = sidecar_path.with_extension("json.tmp");
     std::fs::write(&tmp, sidecar.to_json_pretty()).with_context(|| format!("writing {}", tmp.display()))?;

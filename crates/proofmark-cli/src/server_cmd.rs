@@ -115,7 +115,7 @@ pub fn admin(cmd: AdminCommand) -> ExitCode {
             let store = open_store(&config).await?;
             let token = proofmark_server::random_token();
             let hash = proofmark_server::sha256_hex(token.as_bytes());
-            store.create_admin_token(&hash, &label, now()).await?;
+            store.create_admin_token(&hash, &label, proofmark_store::Timestamp(now())).await?;
             println!("{token}");
             eprintln!(
                 "admin token {label:?} created; use it as `Authorization: Bearer <token>`. It is not shown again."
@@ -150,8 +150,8 @@ pub fn keys(cmd: KeysCommand) -> ExitCode {
                 let store = open_store(&config).await?;
                 for k in store.issuer_keys().await? {
                     let status = if k.is_current { "current".to_owned() } else { "retired".to_owned() };
-                    let created = proofmark_core::sidecar::format_timestamp(k.created_at);
-                    let retired = k.retired_at.map(proofmark_core::sidecar::format_timestamp).unwrap_or_default();
+                    let created = k.created_at.to_string();
+                    let retired = k.retired_at.map(|t| t.to_string()).unwrap_or_default();
                     println!("{}  {status:<8} created {created} {retired}", k.kid);
                 }
                 Ok(())

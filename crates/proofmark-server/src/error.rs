@@ -4,7 +4,6 @@ use axum::extract::FromRequest;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
-use serde_json::json;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -50,7 +49,7 @@ impl IntoResponse for ApiError {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
         };
-        let mut response = (status, axum::Json(json!({ "detail": self.to_string() }))).into_response();
+        let mut response = (status, axum::Json(proofmark_api::ErrorBody { detail: self.to_string() })).into_response();
         if let ApiError::RateLimited { retry_after } = self {
             if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
                 response.headers_mut().insert(header::RETRY_AFTER, v);

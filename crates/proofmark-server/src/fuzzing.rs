@@ -56,27 +56,27 @@ fn fixture() -> &'static Fixture {
         config.rate_limit.client_ip_header = Some("x-forwarded-for".into());
         let state = runtime.block_on(AppState::new(config, Clock::from_fn(|| 1_800_000_000))).expect("state");
         let publisher = proofmark_store::Publisher {
-            publisher_id: PUBLISHER.into(),
+            publisher_id: PUBLISHER.parse().expect("publisher id"),
             name: "Fuzz".into(),
             sandbox: true,
             attestation_provider: proofmark_store::AttestationProvider::None,
             attestation_bundle_id: None,
             firebase_project_id: None,
-            created_at: 0,
+            created_at: proofmark_store::Timestamp(0),
         };
         runtime.block_on(state.store.create_publisher(&publisher)).expect("publisher");
         // A registered device whose token the session and trust routes use, so their bodies reach the store.
         let key = proofmark_core::DeviceKey::from_scalar_bytes(&[0x42; 32]).expect("device key");
         let device = proofmark_store::Device {
-            device_id: "9e8d7c6b-5a49-4382-9170-6f5e4d3c2b1a".into(),
-            publisher_id: PUBLISHER.into(),
+            device_id: "9e8d7c6b-5a49-4382-9170-6f5e4d3c2b1a".parse().expect("device id"),
+            publisher_id: PUBLISHER.parse().expect("publisher id"),
             external_id: "fuzz-phone".into(),
             public_key: key.public_key().to_base64(),
             public_key_fingerprint: key.public_key().fingerprint(),
             token_hash: crate::sha256_hex(DEVICE_TOKEN.as_bytes()),
             attestation_method: proofmark_core::AttestationMethod::Sandbox,
             app_id: None,
-            created_at: 0,
+            created_at: proofmark_store::Timestamp(0),
         };
         runtime.block_on(state.store.create_device(&device)).expect("device");
         Fixture { runtime, state, _dir: dir }

@@ -116,7 +116,7 @@ fn seal_new_key(kek: &Kek, now: i64) -> (IssuerKey, StoredIssuerKey) {
         public_jwk: key.public_jwk().to_json().to_string(),
         sealed_private_key: kek.seal(key.kid(), key.scalar_bytes().as_ref()),
         is_current: true,
-        created_at: now,
+        created_at: proofmark_store::Timestamp(now),
         retired_at: None,
     };
     (key, stored)
@@ -131,7 +131,7 @@ pub async fn rotate(store: &dyn Store, kek: &Kek, now: i64) -> Result<String> {
         Err(e) => return Err(e.context("this key-encryption key does not open the current issuer key; give the servers' KEK (PROOFMARK_KEK or the same --data-dir)")),
     }
     let (key, stored) = seal_new_key(kek, now);
-    store.rotate_issuer_key(&stored, now).await.context("storing the new issuer key")?;
+    store.rotate_issuer_key(&stored, proofmark_store::Timestamp(now)).await.context("storing the new issuer key")?;
     Ok(key.kid().to_owned())
 }
 
@@ -171,7 +171,7 @@ impl IssuerKeys {
                 let (key, stored) = seal_new_key(&kek, now);
                 if store.insert_first_issuer_key(&stored).await? {
                     tracing::info!(kid = key.kid(), "generated the first issuer key");
-                    (key, stored.created_at)
+                    (key, stored.created_at.unix())
                 } else {
                     // Another process created the first key at the same moment: use that one.
                     Self::read_current(store, &kek).await?.ok_or_else(|| anyhow!("no current issuer key"))?
@@ -189,7 +189,7 @@ impl IssuerKeys {
         if key.kid() != k.kid {
             bail!("issuer key {} does not match its kid", k.kid);
         }
-        Ok(Some((key, k.created_at)))
+        Ok(Some((key, k.created_at.unix())))
     }
 
     /// The key to sign with now.

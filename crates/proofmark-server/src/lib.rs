@@ -13,7 +13,6 @@ mod error;
 pub mod fuzzing;
 pub mod http;
 pub mod keys;
-mod openapi;
 mod ratelimit;
 mod routes;
 
@@ -252,7 +251,7 @@ pub async fn serve(config: Config) -> Result<()> {
 /// they carry no information any more. Redeemed ones stay (they record which device a capture id went to).
 /// The server runs this once an hour.
 pub async fn prune_sessions(state: &AppState) -> Result<u64> {
-    Ok(state.store.prune_sessions(state.now() - 86_400).await?)
+    Ok(state.store.prune_sessions(proofmark_store::Timestamp(state.now() - 86_400)).await?)
 }
 
 /// Serve the API on `listener` until `shutdown` resolves, then stop gracefully within

@@ -20,68 +20,46 @@ mod sql;
 
 pub use sql::{PostgresStore, SqliteStore};
 
+pub use proofmark_api::{
+    ApiKeyId, AttestationProvider, CaptureId, DeviceId, OrgId, PublisherId, Role, Scope, SigningAlgorithm,
+    SigningKeyId, Timestamp, UserId,
+};
 pub use proofmark_core::AttestationMethod;
-
-/// How a publisher's devices prove they run the genuine app at registration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AttestationProvider {
-    /// No attestation (sandbox publishers, or attestation not configured).
-    None,
-    /// Firebase App Check tokens (`firebase_project_id` names the project).
-    FirebaseAppCheck,
-}
-
-impl AttestationProvider {
-    pub const ALL: [AttestationProvider; 2] = [Self::None, Self::FirebaseAppCheck];
-
-    /// The stored and API spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::None => "none",
-            Self::FirebaseAppCheck => "firebase_app_check",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|p| p.as_str() == s)
-    }
-}
 
 /// A publisher (an app vendor whose devices capture media).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Publisher {
-    pub publisher_id: String,
+    pub publisher_id: PublisherId,
     pub name: String,
     pub sandbox: bool,
     pub attestation_provider: AttestationProvider,
     pub attestation_bundle_id: Option<String>,
     pub firebase_project_id: Option<String>,
-    pub created_at: i64,
+    pub created_at: Timestamp,
 }
 
 /// A registered device.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Device {
-    pub device_id: String,
-    pub publisher_id: String,
+    pub device_id: DeviceId,
+    pub publisher_id: PublisherId,
     pub external_id: String,
     pub public_key: String,
     pub public_key_fingerprint: String,
     pub token_hash: String,
     pub attestation_method: AttestationMethod,
     pub app_id: Option<String>,
-    pub created_at: i64,
+    pub created_at: Timestamp,
 }
 
 /// An open capture session; its nonce is stored as a hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CaptureSession {
-    pub capture_id: String,
-    pub device_id: String,
+    pub capture_id: CaptureId,
+    pub device_id: DeviceId,
     pub nonce_hash: String,
-    pub created_at: i64,
-    pub expires_at: i64,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
 }
 
 /// An issuer signing key: public JWK and the sealed private key.
@@ -91,8 +69,8 @@ pub struct StoredIssuerKey {
     pub public_jwk: String,
     pub sealed_private_key: Vec<u8>,
     pub is_current: bool,
-    pub created_at: i64,
-    pub retired_at: Option<i64>,
+    pub created_at: Timestamp,
+    pub retired_at: Option<Timestamp>,
 }
 
 impl fmt::Debug for StoredIssuerKey {
@@ -101,6 +79,85 @@ impl fmt::Debug for StoredIssuerKey {
             .field("kid", &self.kid)
             .field("is_current", &self.is_current)
             .field("created_at", &self.created_at)
+            .field("retired_at", &self.retired_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A person's account in an organisation.
+#[derive(Clone, PartialEq, Eq)]
+pub struct User {
+    pub user_id: UserId,
+    pub org_id: OrgId,
+    /// As given at registration (trimmed); uniqueness is on [`email_key`].
+    pub email: String,
+    /// Argon2id, PHC string form.
+    pub password_hash: String,
+    pub full_name: String,
+    pub role: Role,
+    pub created_at: Timestamp,
+}
+
+impl fmt::Debug for User {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("User")
+            .field("user_id", &self.user_id)
+            .field("org_id", &self.org_id)
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The key one account per address is kept on: trimmed and lower-cased.
+pub fn email_key(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+/// A logged-in session; the token is stored as its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserSession {
+    pub token_hash: String,
+    pub user_id: UserId,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+/// An API key of an organisation; the key is stored as its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    pub key_id: ApiKeyId,
+    pub org_id: OrgId,
+    pub name: String,
+    pub prefix: String,
+    pub key_hash: String,
+    /// Sorted, without repeats.
+    pub scopes: Vec<Scope>,
+    pub created_by: Option<UserId>,
+    pub created_at: Timestamp,
+    pub last_used_at: Option<Timestamp>,
+    pub revoked_at: Option<Timestamp>,
+}
+
+/// An organisation's signing key: the public key and the sealed private key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SigningKey {
+    pub key_id: SigningKeyId,
+    pub org_id: OrgId,
+    pub name: String,
+    pub algorithm: SigningAlgorithm,
+    /// Lower-case hex.
+    pub public_key: String,
+    pub sealed_private_key: Vec<u8>,
+    pub created_at: Timestamp,
+    pub retired_at: Option<Timestamp>,
+}
+
+impl fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("key_id", &self.key_id)
+            .field("org_id", &self.org_id)
+            .field("public_key", &self.public_key)
             .field("retired_at", &self.retired_at)
             .finish_non_exhaustive()
     }
@@ -134,7 +191,7 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     /// Insert; [`StoreError::Conflict`] when the name exists (case-insensitively).
     async fn create_publisher(&self, p: &Publisher) -> Result<(), StoreError>;
-    async fn publisher(&self, publisher_id: &str) -> Result<Option<Publisher>, StoreError>;
+    async fn publisher(&self, publisher_id: &PublisherId) -> Result<Option<Publisher>, StoreError>;
     /// Replace all fields; [`StoreError::NotFound`] or [`StoreError::Conflict`] (name taken).
     async fn update_publisher(&self, p: &Publisher) -> Result<(), StoreError>;
 
@@ -145,11 +202,16 @@ pub trait Store: Send + Sync + fmt::Debug {
     async fn create_session(&self, s: &CaptureSession) -> Result<(), StoreError>;
     /// Atomically mark the session with this nonce as redeemed, if it belongs to `device_id`, is unexpired at
     /// `now` and was never redeemed. Returns its capture id, or `None` (unknown, expired, used, other device).
-    async fn redeem_nonce(&self, nonce_hash: &str, device_id: &str, now: i64) -> Result<Option<String>, StoreError>;
+    async fn redeem_nonce(
+        &self,
+        nonce_hash: &str,
+        device_id: &DeviceId,
+        now: Timestamp,
+    ) -> Result<Option<CaptureId>, StoreError>;
 
     /// Delete sessions that expired before `before` without being redeemed. (Redeemed ones stay: they
     /// record which device each capture id was issued to.) Returns how many were deleted.
-    async fn prune_sessions(&self, before: i64) -> Result<u64, StoreError>;
+    async fn prune_sessions(&self, before: Timestamp) -> Result<u64, StoreError>;
 
     /// All issuer keys, current first, then newest first.
     async fn issuer_keys(&self) -> Result<Vec<StoredIssuerKey>, StoreError>;
@@ -158,10 +220,44 @@ pub trait Store: Send + Sync + fmt::Debug {
     async fn insert_first_issuer_key(&self, key: &StoredIssuerKey) -> Result<bool, StoreError>;
     /// Insert `key` as the current key and retire the previous current key, in one transaction.
     /// [`StoreError::Conflict`] if another process made a key current at the same moment.
-    async fn rotate_issuer_key(&self, key: &StoredIssuerKey, now: i64) -> Result<(), StoreError>;
+    async fn rotate_issuer_key(&self, key: &StoredIssuerKey, now: Timestamp) -> Result<(), StoreError>;
 
-    async fn create_admin_token(&self, token_hash: &str, label: &str, now: i64) -> Result<(), StoreError>;
+    async fn create_admin_token(&self, token_hash: &str, label: &str, now: Timestamp) -> Result<(), StoreError>;
     async fn admin_token_exists(&self, token_hash: &str) -> Result<bool, StoreError>;
+
+    // Accounts (publisher plane). An organisation is a publisher row.
+
+    /// Create an organisation, its first user and (optionally) a session, in one transaction: all or nothing.
+    /// [`StoreError::Conflict`] when the organisation's name or the user's e-mail address is taken.
+    async fn create_account(
+        &self,
+        org: &Publisher,
+        user: &User,
+        session: Option<&UserSession>,
+    ) -> Result<(), StoreError>;
+    /// The user with this address ([`email_key`] is applied here).
+    async fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError>;
+    async fn create_user_session(&self, session: &UserSession) -> Result<(), StoreError>;
+    /// The user a session token hash belongs to, if the session is unexpired at `now`.
+    async fn user_by_session(&self, token_hash: &str, now: Timestamp) -> Result<Option<User>, StoreError>;
+
+    async fn create_api_key(&self, key: &ApiKey) -> Result<(), StoreError>;
+    /// The organisation's keys, revoked ones excluded, oldest first.
+    async fn api_keys(&self, org: &OrgId) -> Result<Vec<ApiKey>, StoreError>;
+    /// The unrevoked key with this hash.
+    async fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKey>, StoreError>;
+    /// Record a use at `now`; writes at most once a minute per key.
+    async fn touch_api_key(&self, key: &ApiKeyId, now: Timestamp) -> Result<(), StoreError>;
+    /// Revoke the key if it belongs to `org` and is not revoked yet; `false` otherwise (nothing written).
+    async fn revoke_api_key(&self, org: &OrgId, key: &ApiKeyId, now: Timestamp) -> Result<bool, StoreError>;
+
+    async fn create_signing_key(&self, key: &SigningKey) -> Result<(), StoreError>;
+    /// The organisation's signing keys, retired ones included, oldest first.
+    async fn signing_keys(&self, org: &OrgId) -> Result<Vec<SigningKey>, StoreError>;
+    /// The key with this id, whoever owns it (callers check `org_id`: verifying old records needs any key).
+    async fn signing_key(&self, key: &SigningKeyId) -> Result<Option<SigningKey>, StoreError>;
+    /// Retire the key if it belongs to `org` and is current; `false` otherwise (nothing written).
+    async fn retire_signing_key(&self, org: &OrgId, key: &SigningKeyId, now: Timestamp) -> Result<bool, StoreError>;
 }
 
 /// Open (and migrate) the database a URL names: `sqlite://PATH` (created if missing) or `postgres://…`.

@@ -9,7 +9,10 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::Row;
 
-use crate::{CaptureSession, Device, Publisher, Store, StoreError, StoredIssuerKey};
+use crate::{
+    ApiKey, ApiKeyId, CaptureId, CaptureSession, Device, DeviceId, OrgId, Publisher, PublisherId, SigningKey,
+    SigningKeyId, Store, StoreError, StoredIssuerKey, Timestamp, User, UserSession,
+};
 
 /// The embedded default: one file, WAL mode.
 #[derive(Debug, Clone)]
@@ -97,40 +100,142 @@ fn decode_error(column: &str, value: &str) -> sqlx::Error {
 
 const PUBLISHER_COLUMNS: &str = "publisher_id, name, sandbox, attestation_provider, attestation_bundle_id, \
                                  firebase_project_id, created_at";
+const USER_COLUMNS: &str = "user_id, org_id, email, password_hash, full_name, role, created_at";
+const API_KEY_COLUMNS: &str =
+    "key_id, org_id, name, prefix, key_hash, scopes, created_by, created_at, last_used_at, revoked_at";
+const SIGNING_KEY_COLUMNS: &str =
+    "key_id, org_id, name, algorithm, public_key, sealed_private_key, created_at, retired_at";
+
+/// Scopes as stored: sorted, space-separated.
+fn scopes_text(scopes: &[crate::Scope]) -> String {
+    let mut names: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    names.join(" ")
+}
+
+fn parse_scopes(text: &str) -> Result<Vec<crate::Scope>, sqlx::Error> {
+    let mut scopes = text
+        .split_whitespace()
+        .map(|s| crate::Scope::parse(s).ok_or_else(|| decode_error("scopes", text)))
+        .collect::<Result<Vec<_>, _>>()?;
+    scopes.sort_by_key(|s| s.as_str());
+    scopes.dedup();
+    Ok(scopes)
+}
+
 const DEVICE_COLUMNS: &str = "device_id, publisher_id, external_id, public_key, public_key_fingerprint, \
                               token_hash, attestation_method, app_id, created_at";
 
+const INSERT_SESSION: &str =
+    "INSERT INTO user_sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)";
+
+/// The one INSERT of a publisher (alone, or as an organisation with its first user), bound to `$p`.
+macro_rules! insert_publisher {
+    ($p:expr) => {
+        sqlx::query(
+            "INSERT INTO publishers (publisher_id, name, name_key, sandbox, attestation_provider, \
+             attestation_bundle_id, firebase_project_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind($p.publisher_id.to_string())
+        .bind(&$p.name)
+        .bind(crate::names::name_key(&$p.name))
+        .bind($p.sandbox)
+        .bind($p.attestation_provider.as_str())
+        .bind(&$p.attestation_bundle_id)
+        .bind(&$p.firebase_project_id)
+        .bind($p.created_at.unix())
+    };
+}
+
 macro_rules! impl_store {
     ($store:ty, $backend:literal, $row:ty) => {
+        /// A stored id (text); a value that is not a UUID refuses the row.
+        fn id<T: std::str::FromStr>(r: &$row, column: &str) -> Result<T, sqlx::Error> {
+            let text: String = r.try_get(column)?;
+            text.parse().map_err(|_| decode_error(column, &text))
+        }
+
+        /// A stored value of a closed set; one the code does not know refuses the row.
+        fn parsed<T>(r: &$row, column: &str, parse: impl Fn(&str) -> Option<T>) -> Result<T, sqlx::Error> {
+            let text: String = r.try_get(column)?;
+            parse(&text).ok_or_else(|| decode_error(column, &text))
+        }
+
+        fn time(r: &$row, column: &str) -> Result<Timestamp, sqlx::Error> {
+            Ok(Timestamp(r.try_get(column)?))
+        }
+
+        fn time_opt(r: &$row, column: &str) -> Result<Option<Timestamp>, sqlx::Error> {
+            Ok(r.try_get::<Option<i64>, _>(column)?.map(Timestamp))
+        }
+
         fn publisher_from_row(r: &$row) -> Result<Publisher, sqlx::Error> {
             Ok(Publisher {
-                publisher_id: r.try_get("publisher_id")?,
+                publisher_id: id(r, "publisher_id")?,
                 name: r.try_get("name")?,
                 sandbox: r.try_get("sandbox")?,
-                attestation_provider: {
-                    let text: String = r.try_get("attestation_provider")?;
-                    crate::AttestationProvider::parse(&text).ok_or_else(|| decode_error("attestation_provider", &text))?
-                },
+                attestation_provider: parsed(r, "attestation_provider", crate::AttestationProvider::parse)?,
                 attestation_bundle_id: r.try_get("attestation_bundle_id")?,
                 firebase_project_id: r.try_get("firebase_project_id")?,
-                created_at: r.try_get("created_at")?,
+                created_at: time(r, "created_at")?,
             })
         }
 
         fn device_from_row(r: &$row) -> Result<Device, sqlx::Error> {
             Ok(Device {
-                device_id: r.try_get("device_id")?,
-                publisher_id: r.try_get("publisher_id")?,
+                device_id: id(r, "device_id")?,
+                publisher_id: id(r, "publisher_id")?,
                 external_id: r.try_get("external_id")?,
                 public_key: r.try_get("public_key")?,
                 public_key_fingerprint: r.try_get("public_key_fingerprint")?,
                 token_hash: r.try_get("token_hash")?,
-                attestation_method: {
-                    let text: String = r.try_get("attestation_method")?;
-                    crate::AttestationMethod::parse(&text).ok_or_else(|| decode_error("attestation_method", &text))?
-                },
+                attestation_method: parsed(r, "attestation_method", crate::AttestationMethod::parse)?,
                 app_id: r.try_get("app_id")?,
-                created_at: r.try_get("created_at")?,
+                created_at: time(r, "created_at")?,
+            })
+        }
+
+        fn user_from_row(r: &$row) -> Result<User, sqlx::Error> {
+            Ok(User {
+                user_id: id(r, "user_id")?,
+                org_id: id(r, "org_id")?,
+                email: r.try_get("email")?,
+                password_hash: r.try_get("password_hash")?,
+                full_name: r.try_get("full_name")?,
+                role: parsed(r, "role", crate::Role::parse)?,
+                created_at: time(r, "created_at")?,
+            })
+        }
+
+        fn api_key_from_row(r: &$row) -> Result<ApiKey, sqlx::Error> {
+            Ok(ApiKey {
+                key_id: id(r, "key_id")?,
+                org_id: id(r, "org_id")?,
+                name: r.try_get("name")?,
+                prefix: r.try_get("prefix")?,
+                key_hash: r.try_get("key_hash")?,
+                scopes: parse_scopes(&r.try_get::<String, _>("scopes")?)?,
+                created_by: r
+                    .try_get::<Option<String>, _>("created_by")?
+                    .map(|t| t.parse().map_err(|_| decode_error("created_by", &t)))
+                    .transpose()?,
+                created_at: time(r, "created_at")?,
+                last_used_at: time_opt(r, "last_used_at")?,
+                revoked_at: time_opt(r, "revoked_at")?,
+            })
+        }
+
+        fn signing_key_from_row(r: &$row) -> Result<SigningKey, sqlx::Error> {
+            Ok(SigningKey {
+                key_id: id(r, "key_id")?,
+                org_id: id(r, "org_id")?,
+                name: r.try_get("name")?,
+                algorithm: parsed(r, "algorithm", crate::SigningAlgorithm::parse)?,
+                public_key: r.try_get("public_key")?,
+                sealed_private_key: r.try_get("sealed_private_key")?,
+                created_at: time(r, "created_at")?,
+                retired_at: time_opt(r, "retired_at")?,
             })
         }
 
@@ -139,7 +244,8 @@ macro_rules! impl_store {
             /// versions stored the lower-cased name). A name that now collides with another keeps its old key,
             /// with a warning: the operator should rename one of the two.
             pub(crate) async fn rekey_names(&self) -> Result<(), StoreError> {
-                let rows = sqlx::query("SELECT publisher_id, name, name_key FROM publishers").fetch_all(&self.pool).await?;
+                let rows =
+                    sqlx::query("SELECT publisher_id, name, name_key FROM publishers").fetch_all(&self.pool).await?;
                 for r in rows {
                     let (id, name, key): (String, String, String) =
                         (r.try_get("publisher_id")?, r.try_get("name")?, r.try_get("name_key")?);
@@ -173,28 +279,14 @@ macro_rules! impl_store {
 
             #[tracing::instrument(skip_all)]
             async fn create_publisher(&self, p: &Publisher) -> Result<(), StoreError> {
-                sqlx::query(
-                    "INSERT INTO publishers (publisher_id, name, name_key, sandbox, attestation_provider, \
-                     attestation_bundle_id, firebase_project_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                )
-                .bind(&p.publisher_id)
-                .bind(&p.name)
-                .bind(crate::names::name_key(&p.name))
-                .bind(p.sandbox)
-                .bind(p.attestation_provider.as_str())
-                .bind(&p.attestation_bundle_id)
-                .bind(&p.firebase_project_id)
-                .bind(p.created_at)
-                .execute(&self.pool)
-                .await
-                .map_err(map_unique)?;
+                insert_publisher!(p).execute(&self.pool).await.map_err(map_unique)?;
                 Ok(())
             }
 
             #[tracing::instrument(skip_all)]
-            async fn publisher(&self, publisher_id: &str) -> Result<Option<Publisher>, StoreError> {
+            async fn publisher(&self, publisher_id: &PublisherId) -> Result<Option<Publisher>, StoreError> {
                 let sql = format!("SELECT {PUBLISHER_COLUMNS} FROM publishers WHERE publisher_id = $1");
-                let row = sqlx::query(&sql).bind(publisher_id).fetch_optional(&self.pool).await?;
+                let row = sqlx::query(&sql).bind(publisher_id.to_string()).fetch_optional(&self.pool).await?;
                 Ok(row.as_ref().map(publisher_from_row).transpose()?)
             }
 
@@ -204,7 +296,7 @@ macro_rules! impl_store {
                     "UPDATE publishers SET name = $2, name_key = $3, sandbox = $4, attestation_provider = $5, \
                      attestation_bundle_id = $6, firebase_project_id = $7 WHERE publisher_id = $1",
                 )
-                .bind(&p.publisher_id)
+                .bind(p.publisher_id.to_string())
                 .bind(&p.name)
                 .bind(crate::names::name_key(&p.name))
                 .bind(p.sandbox)
@@ -222,19 +314,17 @@ macro_rules! impl_store {
 
             #[tracing::instrument(skip_all)]
             async fn create_device(&self, d: &Device) -> Result<(), StoreError> {
-                let sql = format!(
-                    "INSERT INTO devices ({DEVICE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-                );
+                let sql = format!("INSERT INTO devices ({DEVICE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)");
                 sqlx::query(&sql)
-                    .bind(&d.device_id)
-                    .bind(&d.publisher_id)
+                    .bind(d.device_id.to_string())
+                    .bind(d.publisher_id.to_string())
                     .bind(&d.external_id)
                     .bind(&d.public_key)
                     .bind(&d.public_key_fingerprint)
                     .bind(&d.token_hash)
                     .bind(d.attestation_method.as_str())
                     .bind(&d.app_id)
-                    .bind(d.created_at)
+                    .bind(d.created_at.unix())
                     .execute(&self.pool)
                     .await
                     .map_err(map_unique)?;
@@ -254,11 +344,11 @@ macro_rules! impl_store {
                     "INSERT INTO capture_sessions (capture_id, device_id, nonce_hash, created_at, expires_at) \
                      VALUES ($1, $2, $3, $4, $5)",
                 )
-                .bind(&s.capture_id)
-                .bind(&s.device_id)
+                .bind(s.capture_id.to_string())
+                .bind(s.device_id.to_string())
                 .bind(&s.nonce_hash)
-                .bind(s.created_at)
-                .bind(s.expires_at)
+                .bind(s.created_at.unix())
+                .bind(s.expires_at.unix())
                 .execute(&self.pool)
                 .await
                 .map_err(map_unique)?;
@@ -269,26 +359,26 @@ macro_rules! impl_store {
             async fn redeem_nonce(
                 &self,
                 nonce_hash: &str,
-                device_id: &str,
-                now: i64,
-            ) -> Result<Option<String>, StoreError> {
+                device_id: &DeviceId,
+                now: Timestamp,
+            ) -> Result<Option<CaptureId>, StoreError> {
                 let row = sqlx::query(
                     "UPDATE capture_sessions SET redeemed_at = $3 \
                      WHERE nonce_hash = $1 AND device_id = $2 AND redeemed_at IS NULL AND expires_at > $3 \
                      RETURNING capture_id",
                 )
                 .bind(nonce_hash)
-                .bind(device_id)
-                .bind(now)
+                .bind(device_id.to_string())
+                .bind(now.unix())
                 .fetch_optional(&self.pool)
                 .await?;
-                Ok(row.map(|r| r.try_get("capture_id")).transpose()?)
+                Ok(row.map(|r| id(&r, "capture_id")).transpose()?)
             }
 
             #[tracing::instrument(skip_all)]
-            async fn prune_sessions(&self, before: i64) -> Result<u64, StoreError> {
+            async fn prune_sessions(&self, before: Timestamp) -> Result<u64, StoreError> {
                 let done = sqlx::query("DELETE FROM capture_sessions WHERE redeemed_at IS NULL AND expires_at < $1")
-                    .bind(before)
+                    .bind(before.unix())
                     .execute(&self.pool)
                     .await?;
                 Ok(done.rows_affected())
@@ -310,8 +400,8 @@ macro_rules! impl_store {
                             public_jwk: r.try_get("public_jwk")?,
                             sealed_private_key: r.try_get("sealed_private_key")?,
                             is_current: r.try_get("is_current")?,
-                            created_at: r.try_get("created_at")?,
-                            retired_at: r.try_get("retired_at")?,
+                            created_at: time(r, "created_at")?,
+                            retired_at: time_opt(r, "retired_at")?,
                         })
                     })
                     .collect::<Result<Vec<_>, sqlx::Error>>()?;
@@ -327,7 +417,7 @@ macro_rules! impl_store {
                 .bind(&key.kid)
                 .bind(&key.public_jwk)
                 .bind(&key.sealed_private_key)
-                .bind(key.created_at)
+                .bind(key.created_at.unix())
                 .execute(&self.pool)
                 .await
                 .map_err(map_unique);
@@ -340,10 +430,10 @@ macro_rules! impl_store {
             }
 
             #[tracing::instrument(skip_all)]
-            async fn rotate_issuer_key(&self, key: &StoredIssuerKey, now: i64) -> Result<(), StoreError> {
+            async fn rotate_issuer_key(&self, key: &StoredIssuerKey, now: Timestamp) -> Result<(), StoreError> {
                 let mut tx = self.pool.begin().await?;
                 sqlx::query("UPDATE issuer_keys SET is_current = FALSE, retired_at = $1 WHERE is_current")
-                    .bind(now)
+                    .bind(now.unix())
                     .execute(&mut *tx)
                     .await?;
                 sqlx::query(
@@ -353,7 +443,7 @@ macro_rules! impl_store {
                 .bind(&key.kid)
                 .bind(&key.public_jwk)
                 .bind(&key.sealed_private_key)
-                .bind(key.created_at)
+                .bind(key.created_at.unix())
                 .execute(&mut *tx)
                 .await
                 .map_err(map_unique)?;
@@ -362,15 +452,207 @@ macro_rules! impl_store {
             }
 
             #[tracing::instrument(skip_all)]
-            async fn create_admin_token(&self, token_hash: &str, label: &str, now: i64) -> Result<(), StoreError> {
+            async fn create_admin_token(
+                &self,
+                token_hash: &str,
+                label: &str,
+                now: Timestamp,
+            ) -> Result<(), StoreError> {
                 sqlx::query("INSERT INTO admin_tokens (token_hash, label, created_at) VALUES ($1, $2, $3)")
                     .bind(token_hash)
                     .bind(label)
-                    .bind(now)
+                    .bind(now.unix())
                     .execute(&self.pool)
                     .await
                     .map_err(map_unique)?;
                 Ok(())
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn create_account(
+                &self,
+                org: &Publisher,
+                user: &User,
+                session: Option<&UserSession>,
+            ) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin().await?;
+                insert_publisher!(org).execute(&mut *tx).await.map_err(map_unique)?;
+                let sql =
+                    format!("INSERT INTO users ({USER_COLUMNS}, email_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)");
+                sqlx::query(&sql)
+                    .bind(user.user_id.to_string())
+                    .bind(user.org_id.to_string())
+                    .bind(&user.email)
+                    .bind(&user.password_hash)
+                    .bind(&user.full_name)
+                    .bind(user.role.as_str())
+                    .bind(user.created_at.unix())
+                    .bind(crate::email_key(&user.email))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_unique)?;
+                if let Some(session) = session {
+                    sqlx::query(INSERT_SESSION)
+                        .bind(&session.token_hash)
+                        .bind(session.user_id.to_string())
+                        .bind(session.created_at.unix())
+                        .bind(session.expires_at.unix())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_unique)?;
+                }
+                tx.commit().await.map_err(map_unique)?;
+                Ok(())
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
+                let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email_key = $1");
+                let row = sqlx::query(&sql).bind(crate::email_key(email)).fetch_optional(&self.pool).await?;
+                Ok(row.as_ref().map(user_from_row).transpose()?)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn create_user_session(&self, session: &UserSession) -> Result<(), StoreError> {
+                sqlx::query(INSERT_SESSION)
+                    .bind(&session.token_hash)
+                    .bind(session.user_id.to_string())
+                    .bind(session.created_at.unix())
+                    .bind(session.expires_at.unix())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(map_unique)?;
+                Ok(())
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn user_by_session(&self, token_hash: &str, now: Timestamp) -> Result<Option<User>, StoreError> {
+                let columns: Vec<String> = USER_COLUMNS.split(", ").map(|c| format!("u.{c}")).collect();
+                let sql = format!(
+                    "SELECT {} FROM user_sessions s JOIN users u ON u.user_id = s.user_id \
+                     WHERE s.token_hash = $1 AND s.expires_at > $2",
+                    columns.join(", ")
+                );
+                let row = sqlx::query(&sql).bind(token_hash).bind(now.unix()).fetch_optional(&self.pool).await?;
+                Ok(row.as_ref().map(user_from_row).transpose()?)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn create_api_key(&self, key: &ApiKey) -> Result<(), StoreError> {
+                let sql = format!(
+                    "INSERT INTO api_keys ({API_KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+                );
+                sqlx::query(&sql)
+                    .bind(key.key_id.to_string())
+                    .bind(key.org_id.to_string())
+                    .bind(&key.name)
+                    .bind(&key.prefix)
+                    .bind(&key.key_hash)
+                    .bind(scopes_text(&key.scopes))
+                    .bind(key.created_by.map(|u| u.to_string()))
+                    .bind(key.created_at.unix())
+                    .bind(key.last_used_at.map(Timestamp::unix))
+                    .bind(key.revoked_at.map(Timestamp::unix))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(map_unique)?;
+                Ok(())
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn api_keys(&self, org: &OrgId) -> Result<Vec<ApiKey>, StoreError> {
+                let sql = format!(
+                    "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE org_id = $1 AND revoked_at IS NULL \
+                     ORDER BY created_at, key_id"
+                );
+                let rows = sqlx::query(&sql).bind(org.to_string()).fetch_all(&self.pool).await?;
+                Ok(rows.iter().map(api_key_from_row).collect::<Result<_, _>>()?)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKey>, StoreError> {
+                let sql = format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL");
+                let row = sqlx::query(&sql).bind(key_hash).fetch_optional(&self.pool).await?;
+                Ok(row.as_ref().map(api_key_from_row).transpose()?)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn touch_api_key(&self, key: &ApiKeyId, now: Timestamp) -> Result<(), StoreError> {
+                sqlx::query(
+                    "UPDATE api_keys SET last_used_at = $2 \
+                     WHERE key_id = $1 AND (last_used_at IS NULL OR last_used_at <= $2 - 60)",
+                )
+                .bind(key.to_string())
+                .bind(now.unix())
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn revoke_api_key(&self, org: &OrgId, key: &ApiKeyId, now: Timestamp) -> Result<bool, StoreError> {
+                let done = sqlx::query(
+                    "UPDATE api_keys SET revoked_at = $3 WHERE key_id = $1 AND org_id = $2 AND revoked_at IS NULL",
+                )
+                .bind(key.to_string())
+                .bind(org.to_string())
+                .bind(now.unix())
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn create_signing_key(&self, key: &SigningKey) -> Result<(), StoreError> {
+                let sql =
+                    format!("INSERT INTO signing_keys ({SIGNING_KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)");
+                sqlx::query(&sql)
+                    .bind(key.key_id.to_string())
+                    .bind(key.org_id.to_string())
+                    .bind(&key.name)
+                    .bind(key.algorithm.as_str())
+                    .bind(&key.public_key)
+                    .bind(&key.sealed_private_key)
+                    .bind(key.created_at.unix())
+                    .bind(key.retired_at.map(Timestamp::unix))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(map_unique)?;
+                Ok(())
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn signing_keys(&self, org: &OrgId) -> Result<Vec<SigningKey>, StoreError> {
+                let sql = format!(
+                    "SELECT {SIGNING_KEY_COLUMNS} FROM signing_keys WHERE org_id = $1 ORDER BY created_at, key_id"
+                );
+                let rows = sqlx::query(&sql).bind(org.to_string()).fetch_all(&self.pool).await?;
+                Ok(rows.iter().map(signing_key_from_row).collect::<Result<_, _>>()?)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn signing_key(&self, key: &SigningKeyId) -> Result<Option<SigningKey>, StoreError> {
+                let sql = format!("SELECT {SIGNING_KEY_COLUMNS} FROM signing_keys WHERE key_id = $1");
+                let row = sqlx::query(&sql).bind(key.to_string()).fetch_optional(&self.pool).await?;
+                Ok(row.as_ref().map(signing_key_from_row).transpose()?)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn retire_signing_key(
+                &self,
+                org: &OrgId,
+                key: &SigningKeyId,
+                now: Timestamp,
+            ) -> Result<bool, StoreError> {
+                let done = sqlx::query(
+                    "UPDATE signing_keys SET retired_at = $3 WHERE key_id = $1 AND org_id = $2 AND retired_at IS NULL",
+                )
+                .bind(key.to_string())
+                .bind(org.to_string())
+                .bind(now.unix())
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
             }
 
             #[tracing::instrument(skip_all)]

@@ -4,12 +4,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
+use proofmark_api::capture::{DeviceCreate, DeviceRegistered};
+use proofmark_api::{DeviceId, ErrorBody, Timestamp};
 use proofmark_core::jwt::AttestationMethod;
-use proofmark_core::sidecar::format_timestamp;
 use proofmark_core::DevicePublicKey;
 use proofmark_store::{AttestationProvider, Device, StoreError};
-use serde::Deserialize;
-use serde_json::json;
 
 use super::extract::{parse_publisher_id, IpBudget};
 use super::{random_token, sha256_hex};
@@ -20,18 +19,30 @@ pub(super) fn router() -> Router<AppState> {
     Router::new().route("/devices", post(register_device))
 }
 
-#[derive(Debug, Deserialize)]
-struct RegisterDevice {
-    external_id: String,
-    public_key: String,
-}
-
+/// Register a device under a publisher: sandbox publishers take any device, others an App Check token.
+#[utoipa::path(post, path = "/devices", tag = "capture",
+    params(
+        ("X-Publisher-ID" = String, Header, format = Uuid, description = "The publisher to register under"),
+        ("X-Attestation-Token" = Option<String>, Header, description = "Firebase App Check token"),
+    ),
+    request_body = DeviceCreate,
+    responses(
+        (status = 201, body = DeviceRegistered),
+        (status = 400, body = ErrorBody, description = "Invalid publisher ID or public key"),
+        (status = 401, body = ErrorBody, description = "Attestation required or invalid"),
+        (status = 404, body = ErrorBody, description = "Publisher not found"),
+        (status = 408, body = ErrorBody, description = "Body or request timeout"),
+        (status = 409, body = ErrorBody, description = "Device '<external_id>' already exists"),
+        (status = 413, body = ErrorBody, description = "Body too large"),
+        (status = 422, body = ErrorBody, description = "Invalid body"),
+        (status = 429, body = ErrorBody, description = "Rate limited (Retry-After)"),
+    ))]
 #[tracing::instrument(skip_all)]
-async fn register_device(
+pub(super) async fn register_device(
     State(state): State<AppState>,
     _: IpBudget,
     headers: HeaderMap,
-    Json(body): Json<RegisterDevice>,
+    Json(body): Json<DeviceCreate>,
 ) -> Result<Response, ApiError> {
     let publisher_header = headers
         .get("x-publisher-id")
@@ -67,7 +78,7 @@ async fn register_device(
     };
     let device_token = random_token();
     let device = Device {
-        device_id: uuid::Uuid::new_v4().to_string(),
+        device_id: DeviceId::random(),
         publisher_id: publisher.publisher_id,
         external_id: body.external_id,
         public_key: key.to_base64(),
@@ -75,20 +86,19 @@ async fn register_device(
         token_hash: sha256_hex(device_token.as_bytes()),
         attestation_method: method,
         app_id,
-        created_at: state.now(),
+        created_at: Timestamp(state.now()),
     };
     match state.store.create_device(&device).await {
-        Ok(()) => Ok((
-            StatusCode::CREATED,
-            axum::Json(json!({
-                "device_id": device.device_id,
-                "publisher_id": device.publisher_id,
-                "external_id": device.external_id,
-                "device_token": device_token,
-                "created_at": format_timestamp(device.created_at),
-            })),
-        )
-            .into_response()),
+        Ok(()) => {
+            let body = DeviceRegistered {
+                device_id: device.device_id,
+                publisher_id: device.publisher_id,
+                external_id: device.external_id,
+                device_token,
+                created_at: device.created_at,
+            };
+            Ok((StatusCode::CREATED, axum::Json(body)).into_response())
+        }
         Err(StoreError::Conflict) => Err(ApiError::Conflict(format!("Device '{}' already exists", device.external_id))),
         Err(e) => Err(e.into()),
     }

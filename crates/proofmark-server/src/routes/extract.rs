@@ -6,7 +6,7 @@ use std::time::Instant;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
-use proofmark_store::Device;
+use proofmark_store::{Device, PublisherId};
 use subtle::ConstantTimeEq;
 
 use super::sha256_hex;
@@ -113,13 +113,11 @@ async fn require_device(state: &AppState, headers: &HeaderMap) -> Result<Device,
     // Keyed by device id after the lookup: made-up tokens cannot fill the limiter.
     state
         .device_limiter
-        .check(&device.device_id, Instant::now())
+        .check(&device.device_id.to_string(), Instant::now())
         .map_err(|retry_after| ApiError::RateLimited { retry_after })?;
     Ok(device)
 }
 
-pub(super) fn parse_publisher_id(id: &str) -> Result<String, ApiError> {
-    uuid::Uuid::parse_str(id)
-        .map(|u| u.hyphenated().to_string())
-        .map_err(|_| ApiError::BadRequest("Invalid publisher ID format".into()))
+pub(super) fn parse_publisher_id(id: &str) -> Result<PublisherId, ApiError> {
+    id.parse().map_err(|_| ApiError::BadRequest("Invalid publisher ID format".into()))
 }

@@ -12,17 +12,18 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use base64::Engine;
+use proofmark_api::{ErrorBody, Health};
 use rand::RngCore;
-use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
-use crate::{openapi, AppState};
+use crate::AppState;
 
 mod capture;
 mod devices;
 mod extract;
 mod keys;
+mod openapi;
 mod publishers;
 mod validate;
 
@@ -36,7 +37,7 @@ pub fn app(state: AppState) -> Router {
     let body_timeout = Duration::from_secs(http.body_read_timeout_secs);
     Router::new()
         .route("/health", get(health))
-        .route("/openapi.json", get(|| async { axum::Json(openapi::document()) }))
+        .route("/openapi.json", get(openapi_json))
         .merge(publishers::router())
         .merge(devices::router())
         .merge(capture::router())
@@ -44,9 +45,9 @@ pub fn app(state: AppState) -> Router {
         // Only the routes above: /validate, merged after, has its own limit.
         .route_layer(middleware::from_fn(move |req, next| announced_length(max_body, req, next)))
         .merge(validate::router(max_upload))
-        .fallback(|| async { (StatusCode::NOT_FOUND, axum::Json(json!({"detail": "Not Found"}))) })
+        .fallback(|| async { (StatusCode::NOT_FOUND, axum::Json(ErrorBody { detail: "Not Found".into() })) })
         .method_not_allowed_fallback(|| async {
-            (StatusCode::METHOD_NOT_ALLOWED, axum::Json(json!({"detail": "Method Not Allowed"})))
+            (StatusCode::METHOD_NOT_ALLOWED, axum::Json(ErrorBody { detail: "Method Not Allowed".into() }))
         })
         .layer(DefaultBodyLimit::max(max_body))
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(body_timeout))
@@ -88,6 +89,14 @@ pub fn random_token() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-async fn health() -> impl IntoResponse {
-    axum::Json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
+/// Liveness.
+#[utoipa::path(get, path = "/health", tag = "service", responses((status = 200, body = Health)))]
+pub(super) async fn health() -> impl IntoResponse {
+    axum::Json(Health { status: "ok".into(), version: env!("CARGO_PKG_VERSION").into() })
+}
+
+/// This document (OpenAPI 3.1).
+#[utoipa::path(get, path = "/openapi.json", tag = "service", responses((status = 200, description = "OpenAPI 3.1")))]
+pub(super) async fn openapi_json() -> impl IntoResponse {
+    axum::Json(openapi::document())
 }

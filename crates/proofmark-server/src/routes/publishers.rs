@@ -4,10 +4,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use proofmark_core::sidecar::format_timestamp;
+use proofmark_api::capture::{PublisherCreate, PublisherPatch};
+use proofmark_api::{ErrorBody, PublisherId, Timestamp};
 use proofmark_store::{AttestationProvider, Publisher, StoreError};
-use serde::{Deserialize, Deserializer};
-use serde_json::{json, Value};
 
 use super::extract::{parse_publisher_id, Admin};
 use crate::error::{ApiError, Json};
@@ -19,60 +18,17 @@ pub(super) fn router() -> Router<AppState> {
         .route("/publishers/{publisher_id}", get(get_publisher).patch(patch_publisher))
 }
 
-fn publisher_json(p: &Publisher) -> Value {
-    json!({
-        "publisher_id": p.publisher_id,
-        "name": p.name,
-        "sandbox": p.sandbox,
-        "attestation_provider": p.attestation_provider.as_str(),
-        "attestation_bundle_id": p.attestation_bundle_id,
-        "firebase_project_id": p.firebase_project_id,
-        "created_at": format_timestamp(p.created_at),
-    })
-}
-
-#[derive(Debug, Deserialize)]
-struct CreatePublisher {
-    name: String,
-    #[serde(default = "yes")]
-    sandbox: bool,
-    #[serde(default = "provider_none")]
-    attestation_provider: String,
-    #[serde(default)]
-    attestation_bundle_id: Option<String>,
-    #[serde(default)]
-    firebase_project_id: Option<String>,
-}
-
-fn yes() -> bool {
-    true
-}
-
-fn provider_none() -> String {
-    "none".into()
-}
-
-/// PATCH fields: absent = unchanged, `null` = cleared (for the optional ones).
-#[derive(Debug, Deserialize)]
-struct PatchPublisher {
-    name: Option<String>,
-    sandbox: Option<bool>,
-    attestation_provider: Option<String>,
-    #[serde(default, deserialize_with = "nullable")]
-    attestation_bundle_id: Option<Option<String>>,
-    #[serde(default, deserialize_with = "nullable")]
-    firebase_project_id: Option<Option<String>>,
-}
-
-fn nullable<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
-}
-
-/// The provider named in a request (422 for another spelling).
-fn provider(text: &str) -> Result<AttestationProvider, ApiError> {
-    AttestationProvider::parse(text).ok_or_else(|| {
-        ApiError::Unprocessable(format!("attestation_provider {text:?} is not one of \"none\", \"firebase_app_check\""))
-    })
+/// The wire form of a stored publisher.
+pub(super) fn to_api(p: Publisher) -> proofmark_api::capture::Publisher {
+    proofmark_api::capture::Publisher {
+        publisher_id: p.publisher_id,
+        name: p.name,
+        sandbox: p.sandbox,
+        attestation_provider: p.attestation_provider,
+        attestation_bundle_id: p.attestation_bundle_id,
+        firebase_project_id: p.firebase_project_id,
+        created_at: p.created_at,
+    }
 }
 
 fn check_publisher(p: &Publisher) -> Result<(), ApiError> {
@@ -94,24 +50,33 @@ fn check_publisher(p: &Publisher) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Create a publisher.
+#[utoipa::path(post, path = "/publishers", tag = "publishers", security(("admin" = [])),
+    request_body = PublisherCreate,
+    responses(
+        (status = 201, body = proofmark_api::capture::Publisher),
+        (status = 401, body = ErrorBody, description = "No or invalid admin token"),
+        (status = 409, body = ErrorBody, description = "Publisher '<name>' already exists"),
+        (status = 422, body = ErrorBody, description = "Invalid body"),
+    ))]
 #[tracing::instrument(skip_all)]
-async fn create_publisher(
+pub(super) async fn create_publisher(
     State(state): State<AppState>,
     _: Admin,
-    Json(body): Json<CreatePublisher>,
+    Json(body): Json<PublisherCreate>,
 ) -> Result<Response, ApiError> {
     let p = Publisher {
-        publisher_id: uuid::Uuid::new_v4().to_string(),
+        publisher_id: PublisherId::random(),
         name: body.name,
         sandbox: body.sandbox,
-        attestation_provider: provider(&body.attestation_provider)?,
+        attestation_provider: body.attestation_provider,
         attestation_bundle_id: body.attestation_bundle_id,
         firebase_project_id: body.firebase_project_id,
-        created_at: state.now(),
+        created_at: Timestamp(state.now()),
     };
     check_publisher(&p)?;
     match state.store.create_publisher(&p).await {
-        Ok(()) => Ok((StatusCode::CREATED, axum::Json(publisher_json(&p))).into_response()),
+        Ok(()) => Ok((StatusCode::CREATED, axum::Json(to_api(p))).into_response()),
         Err(StoreError::Conflict) => Err(ApiError::Conflict(format!("Publisher '{}' already exists", p.name))),
         Err(e) => Err(e.into()),
     }
@@ -122,17 +87,42 @@ async fn find_publisher(state: &AppState, id: &str) -> Result<Publisher, ApiErro
     state.store.publisher(&id).await?.ok_or_else(|| ApiError::NotFound("Publisher not found".into()))
 }
 
+/// Read a publisher.
+#[utoipa::path(get, path = "/publishers/{publisher_id}", tag = "publishers", security(("admin" = [])),
+    params(("publisher_id" = String, Path, format = Uuid)),
+    responses(
+        (status = 200, body = proofmark_api::capture::Publisher),
+        (status = 400, body = ErrorBody, description = "Invalid publisher ID format"),
+        (status = 401, body = ErrorBody, description = "No or invalid admin token"),
+        (status = 404, body = ErrorBody, description = "Publisher not found"),
+    ))]
 #[tracing::instrument(skip_all)]
-async fn get_publisher(State(state): State<AppState>, _: Admin, Path(id): Path<String>) -> Result<Response, ApiError> {
-    Ok(axum::Json(publisher_json(&find_publisher(&state, &id).await?)).into_response())
-}
-
-#[tracing::instrument(skip_all)]
-async fn patch_publisher(
+pub(super) async fn get_publisher(
     State(state): State<AppState>,
     _: Admin,
     Path(id): Path<String>,
-    Json(body): Json<PatchPublisher>,
+) -> Result<Response, ApiError> {
+    Ok(axum::Json(to_api(find_publisher(&state, &id).await?)).into_response())
+}
+
+/// Change a publisher: absent fields stay, `null` clears an optional one.
+#[utoipa::path(patch, path = "/publishers/{publisher_id}", tag = "publishers", security(("admin" = [])),
+    params(("publisher_id" = String, Path, format = Uuid)),
+    request_body = PublisherPatch,
+    responses(
+        (status = 200, body = proofmark_api::capture::Publisher),
+        (status = 400, body = ErrorBody, description = "Invalid publisher ID format"),
+        (status = 401, body = ErrorBody, description = "No or invalid admin token"),
+        (status = 404, body = ErrorBody, description = "Publisher not found"),
+        (status = 409, body = ErrorBody, description = "Name taken"),
+        (status = 422, body = ErrorBody, description = "Invalid body"),
+    ))]
+#[tracing::instrument(skip_all)]
+pub(super) async fn patch_publisher(
+    State(state): State<AppState>,
+    _: Admin,
+    Path(id): Path<String>,
+    Json(body): Json<PublisherPatch>,
 ) -> Result<Response, ApiError> {
     let mut p = find_publisher(&state, &id).await?;
     if let Some(name) = body.name {
@@ -141,8 +131,8 @@ async fn patch_publisher(
     if let Some(sandbox) = body.sandbox {
         p.sandbox = sandbox;
     }
-    if let Some(text) = body.attestation_provider {
-        p.attestation_provider = provider(&text)?;
+    if let Some(provider) = body.attestation_provider {
+        p.attestation_provider = provider;
     }
     if let Some(v) = body.attestation_bundle_id {
         p.attestation_bundle_id = v;
@@ -152,7 +142,7 @@ async fn patch_publisher(
     }
     check_publisher(&p)?;
     match state.store.update_publisher(&p).await {
-        Ok(()) => Ok(axum::Json(publisher_json(&p)).into_response()),
+        Ok(()) => Ok(axum::Json(to_api(p)).into_response()),
         Err(StoreError::Conflict) => Err(ApiError::Conflict(format!("Publisher '{}' already exists", p.name))),
         Err(StoreError::NotFound) => Err(ApiError::NotFound("Publisher not found".into())),
         Err(e) => Err(e.into()),

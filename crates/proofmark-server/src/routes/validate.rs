@@ -6,10 +6,11 @@ use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
+use proofmark_api::capture::{CaptureTrust, MediaIntegrity, ValidateForm, Validation};
+use proofmark_api::ErrorBody;
 use proofmark_core::sidecar::MAX_SIDECAR_BYTES;
 use proofmark_core::verify::{verify, VerifyInput};
 use proofmark_core::{CheckCode, ContentHasher, KeyRing, KeySource, Policy, Report, Status, Verdict};
-use serde_json::{json, Value};
 
 use super::announced_length;
 use super::extract::IpBudget;
@@ -29,8 +30,18 @@ pub(super) fn router(max_upload: usize) -> Router<AppState> {
 /// `POST /validate`: multipart `media` and `sidecar`, verified against this server's keys (current and
 /// retired). The media is hashed as it streams in. Answers 200 with the reference's shape plus `report`,
 /// also when invalid; 400 when the sidecar cannot be read at all.
+#[utoipa::path(post, path = "/validate", tag = "capture",
+    request_body(content = ValidateForm, content_type = "multipart/form-data"),
+    responses(
+        (status = 200, body = Validation, description = "Verified (valid or not)"),
+        (status = 400, body = ErrorBody, description = "Validation failed: <reason>"),
+        (status = 408, body = ErrorBody, description = "Body or request timeout"),
+        (status = 413, body = ErrorBody, description = "Upload too large"),
+        (status = 422, body = ErrorBody, description = "Missing part"),
+        (status = 429, body = ErrorBody, description = "Rate limited (Retry-After)"),
+    ))]
 #[tracing::instrument(skip_all)]
-async fn validate(
+pub(super) async fn validate(
     State(state): State<AppState>,
     _: IpBudget,
     multipart: Result<Multipart, MultipartRejection>,
@@ -97,34 +108,34 @@ async fn validate(
 }
 
 /// The reference server's `/validate` response, with Proofmark's report under `report`.
-fn reference_shape(report: &Report) -> Value {
+fn reference_shape(report: &Report) -> Validation {
     let pass = |code| report.check(code).is_some_and(|c| c.status == Status::Pass);
     let c = report.capture.clone().unwrap_or_default();
-    json!({
-        "valid": report.verdict != Verdict::Invalid,
-        "version": "1.0",
-        "capture_trust": {
-            "signature_valid": pass(CheckCode::JwtSignature),
-            "issuer": c.issuer,
-            "publisher_id": c.publisher_id,
-            "device_id": c.device_id,
-            "capture_id": c.capture_id,
-            "method": c.method.map(|m| m.as_str()),
-            "app_id": c.app_id,
-            "issued_at": c.issued_at,
-            "key_id": c.key_id,
-            "device_public_key_fingerprint": c.device_public_key_fingerprint,
+    Validation {
+        valid: report.verdict != Verdict::Invalid,
+        version: "1.0".into(),
+        capture_trust: CaptureTrust {
+            signature_valid: pass(CheckCode::JwtSignature),
+            issuer: c.issuer,
+            publisher_id: c.publisher_id,
+            device_id: c.device_id,
+            capture_id: c.capture_id.clone(),
+            method: c.method.map(|m| m.as_str().to_owned()),
+            app_id: c.app_id,
+            issued_at: c.issued_at,
+            key_id: c.key_id,
+            device_public_key_fingerprint: c.device_public_key_fingerprint,
         },
-        "media_integrity": {
-            "content_hash_valid": pass(CheckCode::ContentHash),
-            "signature_valid": pass(CheckCode::DeviceSignature),
-            "capture_id_match": pass(CheckCode::CaptureIdMatch),
-            "fingerprint_match": pass(CheckCode::DeviceKeyFingerprint),
-            "content_hash": c.content_hash,
-            "capture_id": c.capture_id,
-            "captured_at": c.captured_at,
+        media_integrity: MediaIntegrity {
+            content_hash_valid: pass(CheckCode::ContentHash),
+            signature_valid: pass(CheckCode::DeviceSignature),
+            capture_id_match: pass(CheckCode::CaptureIdMatch),
+            fingerprint_match: pass(CheckCode::DeviceKeyFingerprint),
+            content_hash: c.content_hash,
+            capture_id: c.capture_id,
+            captured_at: c.captured_at,
         },
-        "error": report.first_failure().map(|f| f.message.clone()),
-        "report": report,
-    })
+        error: report.first_failure().map(|f| f.message.clone()),
+        report: report.clone(),
+    }
 }

@@ -2,44 +2,65 @@
 use std::sync::Arc;
 
 use proofmark_store::{
-    AttestationMethod, AttestationProvider, CaptureSession, Device, Publisher, Store, StoreError, StoredIssuerKey,
+    AttestationMethod, AttestationProvider, CaptureId, CaptureSession, Device, DeviceId, Publisher, PublisherId, Store,
+    StoreError, StoredIssuerKey, Timestamp,
 };
 
 use crate::support::backends;
 
+/// A distinct UUID per short label (labels of up to 16 bytes map one to one), so the cases read as names.
+fn uid(label: &str) -> uuid::Uuid {
+    assert!(label.len() <= 16);
+    let mut bytes = [0u8; 16];
+    bytes[..label.len()].copy_from_slice(label.as_bytes());
+    uuid::Uuid::from_bytes(bytes)
+}
+
+fn pid(label: &str) -> PublisherId {
+    PublisherId(uid(label))
+}
+
+fn did(label: &str) -> DeviceId {
+    DeviceId(uid(label))
+}
+
+fn cid(label: &str) -> CaptureId {
+    CaptureId(uid(label))
+}
+
 fn publisher(id: &str, name: &str) -> Publisher {
     Publisher {
-        publisher_id: id.into(),
+        publisher_id: pid(id),
         name: name.into(),
         sandbox: true,
         attestation_provider: AttestationProvider::None,
         attestation_bundle_id: None,
         firebase_project_id: None,
-        created_at: 1_000,
+        created_at: Timestamp(1_000),
     }
 }
 
 fn device(id: &str, publisher_id: &str, external_id: &str, token_hash: &str) -> Device {
     Device {
-        device_id: id.into(),
-        publisher_id: publisher_id.into(),
+        device_id: did(id),
+        publisher_id: pid(publisher_id),
         external_id: external_id.into(),
         public_key: "BASE64".into(),
         public_key_fingerprint: "f".repeat(64),
         token_hash: token_hash.into(),
         attestation_method: AttestationMethod::Sandbox,
         app_id: None,
-        created_at: 1_001,
+        created_at: Timestamp(1_001),
     }
 }
 
 fn session(capture_id: &str, device_id: &str, nonce_hash: &str, expires_at: i64) -> CaptureSession {
     CaptureSession {
-        capture_id: capture_id.into(),
-        device_id: device_id.into(),
+        capture_id: cid(capture_id),
+        device_id: did(device_id),
         nonce_hash: nonce_hash.into(),
-        created_at: 1_000,
-        expires_at,
+        created_at: Timestamp(1_000),
+        expires_at: Timestamp(expires_at),
     }
 }
 
@@ -90,11 +111,11 @@ async fn publishers() {
         let b = s.backend();
         let mut p = publisher("p1", "Newsroom");
         s.create_publisher(&p).await.unwrap();
-        assert_eq!(s.publisher("p1").await.unwrap(), Some(p.clone()), "{b}");
-        assert!(s.publisher("nope").await.unwrap().is_none(), "{b}");
+        assert_eq!(s.publisher(&pid("p1")).await.unwrap(), Some(p.clone()), "{b}");
+        assert!(s.publisher(&pid("nope")).await.unwrap().is_none(), "{b}");
         let dup = s.create_publisher(&publisher("p2", "NEWSROOM")).await;
         assert!(matches!(dup, Err(StoreError::Conflict)), "{b}: names are unique case-insensitively");
-        assert!(s.publisher("p2").await.unwrap().is_none(), "{b}: nothing written on conflict");
+        assert!(s.publisher(&pid("p2")).await.unwrap().is_none(), "{b}: nothing written on conflict");
 
         s.create_publisher(&publisher("p3", "Agency")).await.unwrap();
         p.name = "Agency".into();
@@ -104,7 +125,7 @@ async fn publishers() {
         p.attestation_provider = AttestationProvider::FirebaseAppCheck;
         p.firebase_project_id = Some("demo-123".into());
         s.update_publisher(&p).await.unwrap();
-        assert_eq!(s.publisher("p1").await.unwrap(), Some(p), "{b}");
+        assert_eq!(s.publisher(&pid("p1")).await.unwrap(), Some(p), "{b}");
         assert!(matches!(s.update_publisher(&publisher("ghost", "Ghost")).await, Err(StoreError::NotFound)), "{b}");
     }
 }
@@ -138,18 +159,24 @@ async fn nonce_redemption_rules() {
         s.create_device(&device("d2", "p1", "b", "h2")).await.unwrap();
         s.create_session(&session("c1", "d1", "n1", 2_000)).await.unwrap();
         s.create_session(&session("c2", "d1", "n2", 2_000)).await.unwrap();
-        assert!(s.redeem_nonce("n1", "d2", 1_500).await.unwrap().is_none(), "{b}: another device's nonce");
-        assert!(s.redeem_nonce("n1", "d1", 2_000).await.unwrap().is_none(), "{b}: expired at expires_at");
-        assert_eq!(s.redeem_nonce("n1", "d1", 1_999).await.unwrap().as_deref(), Some("c1"), "{b}");
-        assert!(s.redeem_nonce("n1", "d1", 1_999).await.unwrap().is_none(), "{b}: single use");
-        assert!(s.redeem_nonce("unknown", "d1", 1_500).await.unwrap().is_none(), "{b}");
-        assert_eq!(s.redeem_nonce("n2", "d1", 1_500).await.unwrap().as_deref(), Some("c2"), "{b}");
+        assert!(
+            s.redeem_nonce("n1", &did("d2"), Timestamp(1_500)).await.unwrap().is_none(),
+            "{b}: another device's nonce"
+        );
+        assert!(
+            s.redeem_nonce("n1", &did("d1"), Timestamp(2_000)).await.unwrap().is_none(),
+            "{b}: expired at expires_at"
+        );
+        assert_eq!(s.redeem_nonce("n1", &did("d1"), Timestamp(1_999)).await.unwrap(), Some(cid("c1")), "{b}");
+        assert!(s.redeem_nonce("n1", &did("d1"), Timestamp(1_999)).await.unwrap().is_none(), "{b}: single use");
+        assert!(s.redeem_nonce("unknown", &did("d1"), Timestamp(1_500)).await.unwrap().is_none(), "{b}");
+        assert_eq!(s.redeem_nonce("n2", &did("d1"), Timestamp(1_500)).await.unwrap(), Some(cid("c2")), "{b}");
         let dup = s.create_session(&session("c3", "d1", "n2", 3_000)).await;
         assert!(matches!(dup, Err(StoreError::Conflict)), "{b}");
         s.create_session(&session("c4", "d1", "n4", 2_500)).await.unwrap();
         s.create_session(&session("c5", "d1", "n5", 9_000)).await.unwrap();
-        assert_eq!(s.prune_sessions(3_000).await.unwrap(), 1, "{b}: only c4 (expired, never redeemed)");
-        assert_eq!(s.redeem_nonce("n5", "d1", 5_000).await.unwrap().as_deref(), Some("c5"), "{b}");
+        assert_eq!(s.prune_sessions(Timestamp(3_000)).await.unwrap(), 1, "{b}: only c4 (expired, never redeemed)");
+        assert_eq!(s.redeem_nonce("n5", &did("d1"), Timestamp(5_000)).await.unwrap(), Some(cid("c5")), "{b}");
     }
 }
 
@@ -168,7 +195,7 @@ async fn concurrent_redemption_is_single_use() {
                 .map(|_| {
                     let s: Arc<dyn Store> = s.clone();
                     let nonce = nonce.clone();
-                    tokio::spawn(async move { s.redeem_nonce(&nonce, "d1", 5_000).await.unwrap() })
+                    tokio::spawn(async move { s.redeem_nonce(&nonce, &did("d1"), Timestamp(5_000)).await.unwrap() })
                 })
                 .collect();
             let mut winners = 0;
@@ -186,7 +213,7 @@ fn key(kid: &str, created_at: i64) -> StoredIssuerKey {
         public_jwk: format!("{{\"kid\":\"{kid}\"}}"),
         sealed_private_key: vec![1, 2, 3, kid.len() as u8],
         is_current: true,
-        created_at,
+        created_at: Timestamp(created_at),
         retired_at: None,
     }
 }
@@ -199,18 +226,22 @@ async fn issuer_key_rotation() {
         assert!(s.issuer_keys().await.unwrap().is_empty(), "{b}");
         assert!(s.insert_first_issuer_key(&key("k1", 100)).await.unwrap(), "{b}");
         assert!(!s.insert_first_issuer_key(&key("k0", 100)).await.unwrap(), "{b}: only while there is no current key");
-        s.rotate_issuer_key(&key("k2", 200), 200).await.unwrap();
-        s.rotate_issuer_key(&key("k3", 300), 300).await.unwrap();
+        s.rotate_issuer_key(&key("k2", 200), Timestamp(200)).await.unwrap();
+        s.rotate_issuer_key(&key("k3", 300), Timestamp(300)).await.unwrap();
         let keys = s.issuer_keys().await.unwrap();
-        let summary: Vec<(String, bool, Option<i64>)> =
+        let summary: Vec<(String, bool, Option<Timestamp>)> =
             keys.iter().map(|k| (k.kid.clone(), k.is_current, k.retired_at)).collect();
         assert_eq!(
             summary,
-            [("k3".into(), true, None), ("k2".into(), false, Some(300)), ("k1".into(), false, Some(200))],
+            [
+                ("k3".into(), true, None),
+                ("k2".into(), false, Some(Timestamp(300))),
+                ("k1".into(), false, Some(Timestamp(200)))
+            ],
             "{b}"
         );
         assert_eq!(keys[0].sealed_private_key, vec![1, 2, 3, 2], "{b}");
-        let dup = s.rotate_issuer_key(&key("k3", 400), 400).await;
+        let dup = s.rotate_issuer_key(&key("k3", 400), Timestamp(400)).await;
         assert!(matches!(dup, Err(StoreError::Conflict)), "{b}");
         assert_eq!(s.issuer_keys().await.unwrap()[0].kid, "k3", "{b}: a failed rotation changes nothing");
     }
@@ -245,9 +276,9 @@ async fn admin_tokens() {
     for s in stores {
         let b = s.backend();
         assert!(!s.admin_token_exists("h").await.unwrap(), "{b}");
-        s.create_admin_token("h", "ops", 5).await.unwrap();
+        s.create_admin_token("h", "ops", Timestamp(5)).await.unwrap();
         assert!(s.admin_token_exists("h").await.unwrap(), "{b}");
-        assert!(matches!(s.create_admin_token("h", "again", 6).await, Err(StoreError::Conflict)), "{b}");
+        assert!(matches!(s.create_admin_token("h", "again", Timestamp(6)).await, Err(StoreError::Conflict)), "{b}");
     }
 }
 
@@ -266,9 +297,9 @@ async fn unknown_stored_enum_values_are_refused_on_read() {
     let url = format!("sqlite://{}", dir.path().join("proofmark.db").display());
     let s = proofmark_store::SqliteStore::open(&url).await.unwrap();
     s.create_publisher(&publisher("p1", "Typed")).await.unwrap();
-    assert_eq!(s.publisher("p1").await.unwrap().unwrap().attestation_provider, AttestationProvider::None);
+    assert_eq!(s.publisher(&pid("p1")).await.unwrap().unwrap().attestation_provider, AttestationProvider::None);
     let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
     sqlx::query("UPDATE publishers SET attestation_provider = 'magic'").execute(&pool).await.unwrap();
-    let e = s.publisher("p1").await.unwrap_err();
+    let e = s.publisher(&pid("p1")).await.unwrap_err();
     assert!(e.to_string().contains("attestation_provider \"magic\" is not a known value"), "{e}");
 }

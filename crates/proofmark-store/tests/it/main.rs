@@ -4,5 +4,6 @@
 //! test works in a schema of its own. If the database cannot be reached the tests FAIL: they never skip.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod accounts;
 mod contract;
 pub mod support;

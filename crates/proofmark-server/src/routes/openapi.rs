@@ -1,0 +1,52 @@
+//! The OpenAPI 3.1 document served at `/openapi.json`, generated from the handlers' `#[utoipa::path]`
+//! attributes and the `proofmark_api` types they take and answer. A test checks that it names every route.
+use proofmark_api::ErrorBody;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::{capture, devices, keys, publishers, validate};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Proofmark API",
+        description = "The capture plane (SignedShot-compatible, SPEC §1.4). Errors are {\"detail\": \"…\"}.",
+    ),
+    paths(
+        super::health,
+        super::openapi_json,
+        publishers::create_publisher,
+        publishers::get_publisher,
+        publishers::patch_publisher,
+        devices::register_device,
+        capture::create_session,
+        capture::trust,
+        validate::validate,
+        keys::jwks,
+    ),
+    components(schemas(ErrorBody)),
+    modifiers(&SecuritySchemes),
+)]
+pub(super) struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let bearer = |description: &str| {
+            SecurityScheme::Http(
+                HttpBuilder::new().scheme(HttpAuthScheme::Bearer).description(Some(description)).build(),
+            )
+        };
+        components
+            .add_security_scheme("admin", bearer("An admin token (`proofmark admin token`, or PROOFMARK_ADMIN_TOKEN)"));
+        components.add_security_scheme("device", bearer("The device_token from POST /devices"));
+    }
+}
+
+/// The document, built once.
+pub(super) fn document() -> &'static utoipa::openapi::OpenApi {
+    static DOC: std::sync::OnceLock<utoipa::openapi::OpenApi> = std::sync::OnceLock::new();
+    DOC.get_or_init(ApiDoc::openapi)
+}
