@@ -56,6 +56,25 @@ pub enum AdminCommand {
         #[command(flatten)]
         server: ServerArgs,
     },
+    /// Create an organisation (the publisher plane's signer and the capture plane's publisher) with its owner,
+    /// for servers where registration is closed. Prints the organisation id; the owner logs in with the
+    /// e-mail address and password.
+    CreateOrg {
+        /// The organisation's name (unique among look-alikes).
+        name: String,
+        /// The owner's e-mail address.
+        #[arg(long, value_name = "ADDRESS")]
+        email: String,
+        /// The owner's full name [default: the address].
+        #[arg(long, value_name = "NAME")]
+        full_name: Option<String>,
+        /// Read the owner's password from the first line of standard input; without it a random password is
+        /// made and printed once.
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -109,7 +128,12 @@ fn now() -> i64 {
 pub fn admin(cmd: AdminCommand) -> ExitCode {
     init_logging();
     crate::exit_status((|| {
-        let AdminCommand::Token { label, server } = cmd;
+        let (label, server) = match cmd {
+            AdminCommand::Token { label, server } => (label, server),
+            AdminCommand::CreateOrg { name, email, full_name, password_stdin, server } => {
+                return create_org(name, email, full_name, password_stdin, server);
+            }
+        };
         let config = server.config()?;
         runtime()?.block_on(async {
             let store = open_store(&config).await?;
@@ -158,4 +182,40 @@ pub fn keys(cmd: KeysCommand) -> ExitCode {
             })
         }
     })())
+}
+
+fn create_org(
+    name: String,
+    email: String,
+    full_name: Option<String>,
+    password_stdin: bool,
+    server: ServerArgs,
+) -> Result<()> {
+    use proofmark_server::accounts;
+    let generated = !password_stdin;
+    let password = if password_stdin {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).context("reading the password from standard input")?;
+        zeroize::Zeroizing::new(line.trim_end_matches(['\r', '\n']).to_owned())
+    } else {
+        zeroize::Zeroizing::new(proofmark_server::random_token())
+    };
+    let full_name = full_name.unwrap_or_else(|| email.trim().to_owned());
+    accounts::check_registration(&email, &password, &full_name, &name).map_err(anyhow::Error::msg)?;
+    let config = server.config()?;
+    runtime()?.block_on(async {
+        let store = open_store(&config).await?;
+        let hash = accounts::hash_password(&password)?;
+        let (org, user) = accounts::new_account(name, &email, hash, full_name, proofmark_store::Timestamp(now()));
+        accounts::create_account(store.as_ref(), &org, &user, None).await?;
+        println!("{}", org.publisher_id);
+        eprintln!(
+            "organisation {:?} created with owner {}; its id is also the publisher_id for capture devices",
+            org.name, user.email
+        );
+        if generated {
+            eprintln!("owner password (shown once): {}", *password);
+        }
+        Ok(())
+    })
 }

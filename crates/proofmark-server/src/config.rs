@@ -51,6 +51,11 @@ pub struct Config {
     pub kek: Option<Secret>,
     /// Capture-session (nonce) lifetime in seconds.
     pub nonce_ttl_secs: u64,
+    /// How long a login (`access_token` of the publisher API) lasts, in seconds.
+    pub session_ttl_secs: u64,
+    /// Whether anyone may create an organisation with `POST /api/v1/auth/register`. When off, organisations
+    /// are created by `proofmark admin create-org`.
+    pub open_registration: bool,
     /// Largest JSON request body, in bytes.
     pub max_body_bytes: usize,
     /// Largest `/validate` upload (media + sidecar), in bytes.
@@ -124,6 +129,8 @@ impl Default for Config {
             admin_token: None,
             kek: None,
             nonce_ttl_secs: 300,
+            session_ttl_secs: 86_400,
+            open_registration: true,
             max_body_bytes: 64 * 1024,
             max_upload_bytes: 512 * 1024 * 1024,
             rate_limit: RateLimitConfig::default(),
@@ -173,6 +180,14 @@ impl Config {
             "PROOFMARK_ADMIN_TOKEN" => self.admin_token = Some(Secret(value)),
             "PROOFMARK_KEK" => self.kek = Some(Secret(value)),
             "PROOFMARK_NONCE_TTL_SECS" => self.nonce_ttl_secs = num(&value)?,
+            "PROOFMARK_SESSION_TTL_SECS" => self.session_ttl_secs = num(&value)?,
+            "PROOFMARK_OPEN_REGISTRATION" => {
+                self.open_registration = match value.as_str() {
+                    "1" | "true" | "yes" | "on" => true,
+                    "0" | "false" | "no" | "off" => false,
+                    _ => bail!("{key} must be true or false"),
+                }
+            }
             "PROOFMARK_MAX_BODY_BYTES" => self.max_body_bytes = num(&value)? as usize,
             "PROOFMARK_MAX_UPLOAD_BYTES" => self.max_upload_bytes = num(&value)? as usize,
             "PROOFMARK_RATE_LIMIT_PER_IP" => self.rate_limit.per_ip_per_minute = small(&value)?,

@@ -79,19 +79,39 @@ fn fixture() -> &'static Fixture {
             created_at: proofmark_store::Timestamp(0),
         };
         runtime.block_on(state.store.create_device(&device)).expect("device");
+        // An organisation whose owner is logged in with SESSION_TOKEN and has the password OWNER_PASSWORD.
+        let hash = crate::accounts::hash_password(OWNER_PASSWORD).expect("hash");
+        let (org, user) = crate::accounts::new_account(
+            "Fuzz Org".into(),
+            OWNER_EMAIL,
+            hash,
+            "Owner".into(),
+            proofmark_store::Timestamp(0),
+        );
+        let session = proofmark_store::UserSession {
+            token_hash: crate::sha256_hex(SESSION_TOKEN.as_bytes()),
+            user_id: user.user_id,
+            created_at: proofmark_store::Timestamp(0),
+            expires_at: proofmark_store::Timestamp(i64::MAX),
+        };
+        runtime.block_on(state.store.create_account(&org, &user, Some(&session))).expect("account");
         Fixture { runtime, state, _dir: dir }
     })
 }
 
 const PUBLISHER: &str = "0b0c1f3e-8a51-4b4e-9a53-6a1f6f0c2d11";
 const DEVICE_TOKEN: &str = "fuzz-device-token";
+const SESSION_TOKEN: &str = "pms_fuzz-session";
+const OWNER_EMAIL: &str = "owner@fuzz.example";
+const OWNER_PASSWORD: &str = "fuzz owner password";
 
 /// One request from arbitrary bytes: the first byte picks the route, the next line is a header value
 /// (Authorization, X-Forwarded-For, the multipart boundary or X-Publisher-ID, by route), the rest the body.
-/// Covers the `/validate` multipart reader, the JSON bodies (with PATCH's `nullable` fields), the bearer and
-/// client-address parsers. Every answer is a 2xx or a 4xx; returns it (`None` for bytes that are not a
+/// Covers the `/validate` multipart reader, the JSON bodies (with PATCH's `nullable` fields; the account,
+/// login and API-key bodies of `/api/v1`), the bearer and client-address parsers. Every answer is a 2xx or a 4xx; returns it (`None` for bytes that are not a
 /// request a client could send).
 pub fn requests(data: &[u8]) -> Option<StatusCode> {
+    const ROUTES: u8 = 9;
     let (&route, rest) = data.split_first()?;
     let (line, body) = match rest.iter().position(|&b| b == b'\n') {
         Some(i) => (&rest[..i], &rest[i + 1..]),
@@ -100,7 +120,7 @@ pub fn requests(data: &[u8]) -> Option<StatusCode> {
     let value = String::from_utf8_lossy(line).replace(['\r', '\n'], "");
     let f = fixture();
     let json = "application/json";
-    let (method, uri, headers): (Method, String, Vec<(&str, String)>) = match route % 6 {
+    let (method, uri, headers): (Method, String, Vec<(&str, String)>) = match route % ROUTES {
         0 => {
             (Method::POST, "/validate".into(), vec![("content-type", format!("multipart/form-data; boundary={value}"))])
         }
@@ -120,11 +140,24 @@ pub fn requests(data: &[u8]) -> Option<StatusCode> {
             let auth = if value.is_empty() { format!("Bearer {DEVICE_TOKEN}") } else { value };
             (Method::POST, "/capture/trust".into(), vec![("authorization", auth), ("content-type", json.into())])
         }
-        _ => (
+        5 => (
             Method::POST,
             "/capture/session".into(),
             vec![("x-forwarded-for", value), ("authorization", format!("Bearer {DEVICE_TOKEN}"))],
         ),
+        6 => (
+            Method::POST,
+            "/api/v1/auth/register".into(),
+            vec![("x-forwarded-for", value), ("content-type", json.into())],
+        ),
+        7 => {
+            (Method::POST, "/api/v1/auth/login".into(), vec![("x-forwarded-for", value), ("content-type", json.into())])
+        }
+        // An empty header line means the fixture owner's session.
+        _ => {
+            let auth = if value.is_empty() { format!("Bearer {SESSION_TOKEN}") } else { value };
+            (Method::POST, "/api/v1/keys/api-keys".into(), vec![("authorization", auth), ("content-type", json.into())])
+        }
     };
     let mut request = Request::builder().method(method).uri(uri);
     for (name, v) in &headers {
@@ -141,7 +174,7 @@ pub fn requests(data: &[u8]) -> Option<StatusCode> {
         let _ = axum::body::to_bytes(response.into_body(), 1 << 20).await;
         status
     });
-    assert!(status.is_success() || status.is_client_error(), "route {} answered {status}", route % 6);
+    assert!(status.is_success() || status.is_client_error(), "route {} answered {status}", route % ROUTES);
     assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "every route is one the server has");
     Some(status)
 }

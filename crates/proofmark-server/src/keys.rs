@@ -80,6 +80,11 @@ impl Kek {
         Ok(Self(Zeroizing::new(array)))
     }
 
+    /// A KEK from its 32 bytes.
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(Zeroizing::new(bytes))
+    }
+
     pub fn seal(&self, kid: &str, plaintext: &[u8]) -> Vec<u8> {
         let cipher = Aes256Gcm::new(self.0.as_ref().into());
         let mut nonce = [0u8; 12];
@@ -96,10 +101,9 @@ impl Kek {
         let cipher = Aes256Gcm::new(self.0.as_ref().into());
         let mut nonce = [0u8; 12];
         nonce.copy_from_slice(&blob[4..16]);
-        let plain =
-            cipher.decrypt(&Nonce::from(nonce), Payload { msg: &blob[16..], aad: kid.as_bytes() }).map_err(|_| {
-                anyhow!("cannot unseal issuer key {kid}: wrong key-encryption key, or the data was altered")
-            })?;
+        let plain = cipher
+            .decrypt(&Nonce::from(nonce), Payload { msg: &blob[16..], aad: kid.as_bytes() })
+            .map_err(|_| anyhow!("cannot unseal key {kid}: wrong key-encryption key, or the data was altered"))?;
         Ok(Zeroizing::new(plain))
     }
 }
@@ -192,6 +196,11 @@ impl IssuerKeys {
         Ok(Some((key, k.created_at.unix())))
     }
 
+    /// The key-encryption key everything private is sealed under (issuer keys, signing keys).
+    pub fn kek(&self) -> &Kek {
+        &self.kek
+    }
+
     /// The key to sign with now.
     pub async fn current(&self, store: &dyn Store, now: i64) -> Result<Arc<IssuerKey>> {
         let checked = self.checked_at.load(Ordering::Relaxed);
@@ -233,15 +242,14 @@ mod tests {
         let sealed_for_other_kid = |e: anyhow::Error| format!("{e:#}");
         assert_eq!(
             kek.unseal("kid-2", &blob).map(|_| ()).map_err(sealed_for_other_kid),
-            Err("cannot unseal issuer key kid-2: wrong key-encryption key, or the data was altered".into()),
+            Err("cannot unseal key kid-2: wrong key-encryption key, or the data was altered".into()),
             "bound to the kid"
         );
         let mut bad = blob.clone();
         let last = bad.len() - 1;
         bad[last] ^= 1;
         let unseal_error = |k: &Kek, b: &[u8]| k.unseal("kid-1", b).map(|_| ()).map_err(|e| format!("{e:#}"));
-        let altered =
-            Err("cannot unseal issuer key kid-1: wrong key-encryption key, or the data was altered".to_owned());
+        let altered = Err("cannot unseal key kid-1: wrong key-encryption key, or the data was altered".to_owned());
         assert_eq!(unseal_error(&kek, &bad), altered);
         let other = Kek::from_base64(&base64::engine::general_purpose::STANDARD.encode([8u8; 32])).unwrap();
         assert_eq!(unseal_error(&other, &blob), altered);

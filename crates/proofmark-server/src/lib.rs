@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use proofmark_store::Store;
 
+pub mod accounts;
 pub mod appcheck;
 pub mod config;
 mod error;

@@ -9,13 +9,19 @@ pub const MAX_NAME_CHARS: usize = 255;
 
 /// Why a name is refused.
 pub fn check_name(name: &str) -> Result<(), String> {
+    check_field("name", name)
+}
+
+/// [`check_name`]'s rules for any name people read (an organisation, a person, a key), with the message
+/// naming `field`.
+pub fn check_field(field: &str, name: &str) -> Result<(), String> {
     let chars = name.chars().count();
     if name.trim().is_empty() || chars > MAX_NAME_CHARS {
-        return Err(format!("name must be 1 to {MAX_NAME_CHARS} characters"));
+        return Err(format!("{field} must be 1 to {MAX_NAME_CHARS} characters"));
     }
     if let Some(c) = name.chars().find(|&c| forbidden(c)) {
         return Err(format!(
-            "name must not contain control, bidirectional-override or invisible formatting characters (found U+{:04X})",
+            "{field} must not contain control, bidirectional-override or invisible formatting characters (found U+{:04X})",
             u32::from(c)
         ));
     }

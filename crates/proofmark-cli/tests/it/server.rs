@@ -357,3 +357,74 @@ fn operator_commands_and_refusals() {
     assert_eq!(stdout(&out).lines().count(), 1, "{}", stdout(&out));
     assert!(stdout(&out).contains("current"), "{}", stdout(&out));
 }
+
+/// `proofmark admin create-org` bootstraps an organisation on a server with registration closed: its owner
+/// logs in over HTTP with the password given on stdin, and devices register under the organisation's id.
+#[test]
+fn admin_create_org_bootstraps_a_closed_server() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let d = data.to_str().unwrap();
+    let run = |args: &[&str], stdin: &str| {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_proofmark"))
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let args =
+        ["admin", "create-org", "Wire Service", "--email", "desk@wire.example", "--password-stdin", "--data-dir", d];
+    let out = run(&args, "a long passphrase\n");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let org = stdout(&out).trim().to_owned();
+    assert!(org.parse::<uuid::Uuid>().is_ok(), "{org}");
+    // Refusals: the same name again (exit 2, named), a short password, a bad address; none writes anything.
+    let again =
+        ["admin", "create-org", "WIRE SERVICE", "--email", "other@wire.example", "--password-stdin", "--data-dir", d];
+    let out = run(&again, "another long one\n");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("Organization 'WIRE SERVICE' already exists"), "{}", stderr(&out));
+    let out = run(
+        &["admin", "create-org", "Short", "--email", "s@wire.example", "--password-stdin", "--data-dir", d],
+        "short\n",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("password must be 8 to 1024 characters"), "{}", stderr(&out));
+    // Without --password-stdin a password is made and shown once.
+    let out = run(&["admin", "create-org", "Gen", "--email", "gen@wire.example", "--data-dir", d], "");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("owner password (shown once): "), "{}", stderr(&out));
+
+    let (mut child, url, _log) = serve_wrapped(&data, &[], &[("PROOFMARK_OPEN_REGISTRATION", "false")]);
+    let login = |email: &str, password: &str| {
+        post(&format!("{url}/api/v1/auth/login"), None, &[], Some(json!({"email": email, "password": password})))
+    };
+    let (status, body) = login("desk@wire.example", "a long passphrase");
+    let (refused, _) = login("other@wire.example", "another long one");
+    let (closed, closed_body) = post(
+        &format!("{url}/api/v1/auth/register"),
+        None,
+        &[],
+        Some(json!({"email": "x@y.example", "password": "long enough", "full_name": "X", "organization_name": "Y"})),
+    );
+    let key = proofmark_core::DeviceKey::generate(&mut rand::rngs::OsRng);
+    let (device, device_body) = post(
+        &format!("{url}/devices"),
+        None,
+        &[("X-Publisher-ID", &org)],
+        Some(json!({"external_id": "wire-cam", "public_key": key.public_key().to_base64()})),
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["token_type"], "bearer");
+    assert_eq!(refused, 401, "the refused organisation's owner was not created");
+    assert_eq!(closed, 403, "{closed_body}");
+    assert_eq!(device, 201, "{device_body}");
+    assert_eq!(device_body["publisher_id"], org.as_str());
+}

@@ -6,7 +6,7 @@ use std::time::Instant;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
-use proofmark_store::{Device, PublisherId};
+use proofmark_store::{ApiKeyId, Device, OrgId, PublisherId, Role, Scope, Timestamp, User};
 use subtle::ConstantTimeEq;
 
 use super::sha256_hex;
@@ -120,4 +120,68 @@ async fn require_device(state: &AppState, headers: &HeaderMap) -> Result<Device,
 
 pub(super) fn parse_publisher_id(id: &str) -> Result<PublisherId, ApiError> {
     id.parse().map_err(|_| ApiError::BadRequest("Invalid publisher ID format".into()))
+}
+
+/// Who is calling the publisher API: a logged-in user (session token) or an API key, always of one
+/// organisation, with the scopes the credential carries. As an extractor it runs before the body is read, and
+/// after the client's per-IP budget was taken.
+#[derive(Debug)]
+pub(super) struct Caller {
+    pub org: OrgId,
+    /// Set for a session token.
+    pub user: Option<User>,
+    /// Set for an API key.
+    pub api_key: Option<ApiKeyId>,
+    pub scopes: Vec<Scope>,
+}
+
+impl Caller {
+    /// 403 unless the credential carries `scope`.
+    pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
+        if self.scopes.contains(&scope) {
+            return Ok(());
+        }
+        Err(ApiError::Forbidden(match (&self.user, self.api_key) {
+            (Some(u), _) => format!("The role '{}' does not allow this ('{scope}' needed)", u.role),
+            _ => format!("This API key lacks the '{scope}' scope"),
+        }))
+    }
+
+    /// The user id, for what only a logged-in person may do (403 for an API key).
+    pub fn person(&self) -> Result<&User, ApiError> {
+        self.user.as_ref().ok_or_else(|| ApiError::Forbidden("This needs a logged-in user, not an API key".into()))
+    }
+}
+
+/// What a role may do when logged in.
+pub(super) fn role_scopes(role: Role) -> Vec<Scope> {
+    match role {
+        Role::Owner | Role::Admin => vec![Scope::Admin, Scope::Read, Scope::Sign],
+        Role::Member => vec![Scope::Read, Scope::Sign],
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        IpBudget::from_request_parts(parts, state).await?;
+        let token = bearer(&parts.headers).ok_or_else(|| ApiError::Unauthorized("Not authenticated".into()))?;
+        let hash = sha256_hex(token.as_bytes());
+        let now = Timestamp(state.now());
+        if token.starts_with(crate::accounts::API_KEY_PREFIX) {
+            let key = state
+                .store
+                .api_key_by_hash(&hash)
+                .await?
+                .ok_or_else(|| ApiError::Unauthorized("Invalid or revoked API key".into()))?;
+            state.store.touch_api_key(&key.key_id, now).await?;
+            return Ok(Caller { org: key.org_id, user: None, api_key: Some(key.key_id), scopes: key.scopes });
+        }
+        let user = state
+            .store
+            .user_by_session(&hash, now)
+            .await?
+            .ok_or_else(|| ApiError::Unauthorized("Invalid or expired session token".into()))?;
+        Ok(Caller { org: user.org_id, scopes: role_scopes(user.role), user: Some(user), api_key: None })
+    }
 }

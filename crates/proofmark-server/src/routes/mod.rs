@@ -19,9 +19,11 @@ use sha2::{Digest, Sha256};
 use crate::error::ApiError;
 use crate::AppState;
 
+mod auth;
 mod capture;
 mod devices;
 mod extract;
+mod jwks;
 mod keys;
 mod openapi;
 mod publishers;
@@ -41,6 +43,8 @@ pub fn app(state: AppState) -> Router {
         .merge(publishers::router())
         .merge(devices::router())
         .merge(capture::router())
+        .merge(jwks::router())
+        .merge(auth::router())
         .merge(keys::router())
         // Only the routes above: /validate, merged after, has its own limit.
         .route_layer(middleware::from_fn(move |req, next| announced_length(max_body, req, next)))

@@ -4,13 +4,13 @@ use proofmark_api::ErrorBody;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{capture, devices, keys, publishers, validate};
+use super::{auth, capture, devices, jwks, keys, publishers, validate};
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "Proofmark API",
-        description = "The capture plane (SignedShot-compatible, SPEC §1.4). Errors are {\"detail\": \"…\"}.",
+        description = "The capture plane (SignedShot-compatible, SPEC §1.4) and the publisher plane (`/api/v1`, SPEC §2). Errors are {\"detail\": \"…\"}.",
     ),
     paths(
         super::health,
@@ -22,7 +22,16 @@ use super::{capture, devices, keys, publishers, validate};
         capture::create_session,
         capture::trust,
         validate::validate,
-        keys::jwks,
+        jwks::jwks,
+        auth::register,
+        auth::login,
+        auth::me,
+        keys::create_api_key,
+        keys::list_api_keys,
+        keys::revoke_api_key,
+        keys::create_signing_key,
+        keys::list_signing_keys,
+        keys::retire_signing_key,
     ),
     components(schemas(ErrorBody)),
     modifiers(&SecuritySchemes),
@@ -42,6 +51,8 @@ impl Modify for SecuritySchemes {
         components
             .add_security_scheme("admin", bearer("An admin token (`proofmark admin token`, or PROOFMARK_ADMIN_TOKEN)"));
         components.add_security_scheme("device", bearer("The device_token from POST /devices"));
+        components.add_security_scheme("session", bearer("The access_token from POST /api/v1/auth/login or register"));
+        components.add_security_scheme("api_key", bearer("An API key (pmk_…) from POST /api/v1/keys/api-keys"));
     }
 }
 

@@ -379,12 +379,21 @@ async fn openapi_names_every_route() {
         ("/validate", StatusCode::METHOD_NOT_ALLOWED),
         ("/.well-known/jwks.json", StatusCode::OK),
         ("/openapi.json", StatusCode::OK),
+        ("/api/v1/auth/register", StatusCode::METHOD_NOT_ALLOWED),
+        ("/api/v1/auth/login", StatusCode::METHOD_NOT_ALLOWED),
+        ("/api/v1/auth/me", StatusCode::UNAUTHORIZED),
+        ("/api/v1/keys/api-keys", StatusCode::UNAUTHORIZED),
+        ("/api/v1/keys/api-keys/{id}", StatusCode::METHOD_NOT_ALLOWED),
+        ("/api/v1/keys/signing-keys", StatusCode::UNAUTHORIZED),
+        ("/api/v1/keys/signing-keys/{id}", StatusCode::METHOD_NOT_ALLOWED),
     ];
     let documented: Vec<&String> = doc["paths"].as_object().unwrap().keys().collect();
     assert_eq!(documented.len(), routes.len());
     for (r, want) in routes {
         assert!(doc["paths"].get(r).is_some(), "{r} is not documented");
-        let probe = r.replace("{publisher_id}", &uuid::Uuid::new_v4().to_string());
+        let probe = r
+            .replace("{publisher_id}", &uuid::Uuid::new_v4().to_string())
+            .replace("{id}", &uuid::Uuid::new_v4().to_string());
         let status = s.send(Method::GET, &probe, &[], Body::empty()).await.status;
         assert_eq!(status, want, "GET {r}");
     }

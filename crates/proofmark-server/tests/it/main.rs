@@ -3,6 +3,7 @@
 //! RSA key.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod accounts;
 mod api;
 mod appcheck;
 mod concurrency;

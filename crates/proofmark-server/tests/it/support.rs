@@ -58,6 +58,41 @@ impl TestServer {
         Self { router: app(state.clone()), state, time, dir }
     }
 
+    /// The same server on a fresh PostgreSQL schema (the test database; fails without it).
+    pub async fn postgres() -> Self {
+        let url = proofmark_store::create_postgres_schema(&proofmark_store::test_postgres_url())
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL is required for these tests (PROOFMARK_TEST_DATABASE_URL): {e}"));
+        Self::with(|c| c.database_url = Some(proofmark_server::config::DatabaseUrl(url))).await
+    }
+
+    /// One server per store: SQLite, then PostgreSQL.
+    pub async fn both() -> [Self; 2] {
+        [Self::new().await, Self::postgres().await]
+    }
+
+    pub fn backend(&self) -> &'static str {
+        self.state.store.backend()
+    }
+
+    /// Register an organisation and its owner; returns (organisation id, owner's access token).
+    pub async fn account(&self, org: &str, email: &str) -> (String, String) {
+        let body = json!({"email": email, "password": "correct horse battery", "full_name": "Owner", "organization_name": org});
+        let r = self.json(Method::POST, "/api/v1/auth/register", &[], body).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        (r.body["organization"]["id"].as_str().unwrap().into(), r.body["access_token"].as_str().unwrap().into())
+    }
+
+    /// A request with `Authorization: Bearer token` (and a JSON body unless `Value::Null`).
+    pub async fn authed(&self, method: Method, path: &str, token: &str, body: Value) -> Reply {
+        let auth = format!("Bearer {token}");
+        if body.is_null() {
+            self.send(method, path, &[("authorization", &auth)], Body::empty()).await
+        } else {
+            self.json(method, path, &[("authorization", &auth)], body).await
+        }
+    }
+
     pub fn advance(&self, seconds: i64) {
         self.time.fetch_add(seconds, Ordering::SeqCst);
     }
