@@ -4,8 +4,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use proofmark_media::image::{decode_image, encode_image, webp_is_lossy, Encoding, Format};
+use proofmark_media::image::{decode_image, Format};
 use proofmark_media::watermark::{self, WatermarkKey};
+use proofmark_media::{mark_image, MarkError, MarkOptions};
 use rand::RngCore;
 
 #[derive(Debug, clap::Subcommand)]
@@ -18,7 +19,9 @@ pub enum WatermarkCommand {
         #[arg(long)]
         force: bool,
     },
-    /// Embed a 128-bit payload into IN and write the marked image to OUT (same format as IN; GIF → PNG).
+    /// Embed a 128-bit payload into IN and write the marked image to OUT, in the format OUT's extension names
+    /// (.jpg/.jpeg, .png, .webp; any other extension keeps the format of IN, a GIF becoming PNG). A JPEG keeps
+    /// the metadata of a JPEG input (EXIF with its orientation, XMP, ICC profile, IPTC).
     Embed(EmbedArgs),
     /// Read the payload from FILE: prints it as 32 hex digits (exit 0), or "no watermark" (exit 1).
     Extract {
@@ -48,7 +51,7 @@ pub struct EmbedArgs {
     input: PathBuf,
     #[arg(value_name = "OUT")]
     output: PathBuf,
-    /// JPEG output quality (JPEG inputs only; 4:4:4 chroma).
+    /// JPEG output quality (JPEG output only; 4:4:4 chroma).
     #[arg(long, default_value_t = 95, value_parser = clap::value_parser!(u8).range(50..=100))]
     jpeg_quality: u8,
     /// Refuse an input larger than this many bytes (it is read whole before decoding).
@@ -128,73 +131,51 @@ fn hex(bytes: &[u8]) -> String {
 fn embed(args: &EmbedArgs) -> Result<()> {
     let payload = parse_payload(&args.payload)?;
     let key = read_key(&args.key_file)?;
+    let output = output_format(&args.output)?;
     let bytes = crate::input::read_input(&args.input, args.max_input_bytes)?;
     let shown = crate::input::display_path(&args.input);
     let (image, format) = decode_image(&bytes).with_context(|| shown.clone())?;
-    let (marked, stats) = watermark::embed(&image, &key, &payload)?;
-    if stats.psnr_y < watermark::TARGET_PSNR {
-        bail!(
-            "the marked pixels have PSNR(Y) {:.2} dB, under the {} dB floor; nothing written",
-            stats.psnr_y,
-            watermark::TARGET_PSNR
-        );
-    }
-    // The file, not just the pixels, must keep the promise: read each encoding back, measure its PSNR(Y)
-    // against the input and extract the mark; a lossy encoding that falls under the floor is retried at a
+    // The file, not just the pixels, must keep the promise (proofmark_media::mark): each encoding is read
+    // back, measured against the input and extracted; a lossy one that misses the floor is retried at a
     // higher quality, and if none keeps both, nothing is written.
-    let original = image.luma_f32();
-    let mut last = None;
-    for encoding in candidate_encodings(format, &bytes, args.jpeg_quality) {
-        let out = encode_image(&marked, encoding)?;
-        let (reread, _) = decode_image(&out)?;
-        let psnr = watermark::psnr_y(&original, &reread);
-        let reads_back = watermark::extract(&reread, &key).payload == Some(payload);
-        if psnr >= watermark::TARGET_PSNR && reads_back {
-            write_atomically(&args.output, &out)?;
-            if format == Format::Gif {
-                eprintln!("note: GIF input written as PNG (a palette would quantise the mark away)");
-            }
-            if Some(encoding) != candidate_encodings(format, &bytes, args.jpeg_quality).first().copied() {
-                eprintln!("note: encoded as {encoding:?} to keep PSNR(Y) at or above {} dB", watermark::TARGET_PSNR);
-            }
-            eprintln!(
-                "marked {shown} → {} ({}x{}, PSNR(Y) {psnr:.2} dB as written, {:?})",
-                crate::input::display_path(&args.output),
-                image.width,
-                image.height,
-                encoding.format()
-            );
-            return Ok(());
-        }
-        last = Some((encoding, psnr, reads_back));
+    let options = MarkOptions { jpeg_quality: args.jpeg_quality, output };
+    let marked = mark_image(&image, &bytes, format, &key, &payload, options).map_err(|e| match e {
+        MarkError::Watermark(w) => anyhow::Error::from(w),
+        other => anyhow::anyhow!("{other}; nothing written"),
+    })?;
+    write_atomically(&args.output, &marked.bytes)?;
+    if format == Format::Gif && marked.encoding.format() == Format::Png {
+        eprintln!("note: GIF input written as PNG (a palette would quantise the mark away)");
     }
-    match last {
-        Some((encoding, _, false)) => bail!("the mark did not survive encoding as {encoding:?}; nothing written"),
-        Some((encoding, psnr, true)) => bail!(
-            "encoded as {encoding:?} the marked image has PSNR(Y) {psnr:.2} dB, under the {} dB floor; nothing written",
-            watermark::TARGET_PSNR
+    if marked.raised_quality {
+        eprintln!("note: encoded as {:?} to keep PSNR(Y) at or above {} dB", marked.encoding, watermark::TARGET_PSNR);
+    }
+    eprintln!(
+        "marked {shown} → {} ({}x{}, PSNR(Y) {:.2} dB as written, {:?})",
+        crate::input::display_path(&args.output),
+        image.width,
+        image.height,
+        marked.psnr_y,
+        marked.encoding.format()
+    );
+    Ok(())
+}
+
+/// The container the output's extension names (`None`: no known extension, keep the input's).
+fn output_format(path: &Path) -> Result<Option<Format>> {
+    let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    Ok(match ext.as_deref() {
+        Some("jpg" | "jpeg") => Some(Format::Jpeg),
+        Some("png") => Some(Format::Png),
+        Some("webp") => Some(Format::WebP),
+        Some("gif") => bail!(
+            "{}: a marked image cannot be written as GIF (a palette would quantise the mark away); name it .png",
+            path.display()
         ),
-        None => bail!("no encoding for {format:?}"),
-    }
+        _ => None,
+    })
 }
 
-/// The encodings tried in order for an input format: the requested one first, then higher qualities of the
-/// same lossy format (WebP finally lossless), so the output keeps the input's format.
-fn candidate_encodings(format: Format, bytes: &[u8], jpeg_quality: u8) -> Vec<Encoding> {
-    match format {
-        Format::Jpeg => {
-            let mut q: Vec<u8> = [jpeg_quality, 98, 100].into_iter().filter(|&q| q >= jpeg_quality).collect();
-            q.dedup();
-            q.into_iter().map(|quality| Encoding::Jpeg { quality, subsample: false }).collect()
-        }
-        Format::WebP if webp_is_lossy(bytes) => {
-            vec![Encoding::WebPLossy { quality: 95.0 }, Encoding::WebPLossy { quality: 100.0 }, Encoding::WebPLossless]
-        }
-        other => vec![Encoding::for_output(other, webp_is_lossy(bytes))],
-    }
-}
-
-/// Write to a temporary file beside `path`, then rename: a failed run never leaves a half-written image.
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let tmp =

@@ -7,7 +7,8 @@
 //! `PROOFMARK_PHASH_GOLDEN` at it.
 use std::path::{Path, PathBuf};
 
-use proofmark_media::{decode_luma, phash, phash_with_margin, PHash};
+use proofmark_media::mark::phash_decoded;
+use proofmark_media::{decode_image, decode_luma, phash, phash_with_margin, PHash};
 
 /// Files in the golden set `scripts/phash_golden.py` writes (quoted in docs/imaging.md).
 const GOLDEN_FILES: usize = 228;
@@ -42,6 +43,12 @@ fn check_golden(dir: &Path, shared: &Path) -> (usize, Vec<String>, Vec<String>) 
         let streamed = phash(&bytes).unwrap_or_else(|e| panic!("{file}: {e}"));
         if streamed != got {
             wrong.push(format!("{file}: phash(bytes) gave {streamed}, decode_luma + phash_with_margin {got}"));
+        }
+        // The sign pipeline decodes once (colour, for the watermark) and hashes that: it must agree too.
+        let (colour, _) = decode_image(&bytes).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let once = phash_decoded(&bytes, &colour).unwrap_or_else(|e| panic!("{file}: {e}"));
+        if once != got {
+            wrong.push(format!("{file}: phash_decoded gave {once}, decode_luma {got}"));
         }
         let expected: PHash = expected.parse().unwrap();
         if got != expected {
