@@ -83,6 +83,10 @@ id_type!(
     /// An organisation's signing key.
     SigningKeyId
 );
+id_type!(
+    /// A content record: one signed (or client-registered) file.
+    RecordId
+);
 
 /// An organisation is a publisher: one id for the capture plane's `publisher_id` and the publisher plane's
 /// signer.
@@ -248,6 +252,42 @@ closed_enum!(
 );
 
 closed_enum!(
+    /// Where content came from, as its signer declares (SPEC §2.1).
+    OriginType, "origin_type" {
+        Camera = "CAMERA",
+        Edit = "EDIT",
+        AiFull = "AI_FULL",
+        AiEdit = "AI_EDIT",
+        Composite = "COMPOSITE",
+        Scan = "SCAN",
+        Screen = "SCREEN",
+    }
+);
+
+impl OriginType {
+    /// What the code means, for people.
+    pub fn description(self) -> &'static str {
+        match self {
+            OriginType::Camera => "Captured by a camera, unedited",
+            OriginType::Edit => "Captured by a camera, then edited",
+            OriginType::AiFull => "Generated entirely by AI",
+            OriginType::AiEdit => "Captured or made by a person, then edited with AI",
+            OriginType::Composite => "Composed from several sources",
+            OriginType::Scan => "Scanned from a physical original",
+            OriginType::Screen => "A screenshot or screen recording",
+        }
+    }
+}
+
+closed_enum!(
+    /// How a record came to be: signed on the server, or hashes signed by the client and registered.
+    RecordSource, "source" {
+        Signed = "signed",
+        Registered = "registered",
+    }
+);
+
+closed_enum!(
     /// A signing key's algorithm.
     SigningAlgorithm, "algorithm" {
         Ed25519 = "Ed25519",
@@ -256,6 +296,7 @@ closed_enum!(
 
 pub mod account;
 pub mod capture;
+pub mod content;
 
 #[cfg(test)]
 mod tests {

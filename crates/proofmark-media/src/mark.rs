@@ -33,6 +33,18 @@ pub struct MarkedFile {
     pub psnr_y: f64,
     /// Whether a later candidate than the first had to be used to keep the floor.
     pub raised_quality: bool,
+    pub timings: MarkTimings,
+}
+
+/// Where the time went (every candidate tried counts).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct MarkTimings {
+    /// Embedding the mark in the pixels.
+    pub embed: std::time::Duration,
+    /// Encoding the file.
+    pub encode: std::time::Duration,
+    /// Reading the encoding back: decode, PSNR, extraction.
+    pub verify: std::time::Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -60,20 +72,27 @@ pub fn mark_image(
     payload: &[u8; 16],
     options: MarkOptions,
 ) -> Result<MarkedFile, MarkError> {
+    let mut timings = MarkTimings::default();
+    let t = std::time::Instant::now();
     let (marked, _) = watermark::embed(image, key, payload)?;
     let original = image.luma_f32();
+    timings.embed = t.elapsed();
     let candidates = candidate_encodings(options.output.unwrap_or(format), format, input, options.jpeg_quality);
     let mut last = Err(MarkError::NoEncoding(format));
     for (i, &encoding) in candidates.iter().enumerate() {
+        let t = std::time::Instant::now();
         let mut out = encode_image(&marked, encoding)?;
+        timings.encode += t.elapsed();
+        let t = std::time::Instant::now();
         let (reread, _) = decode_image(&out)?;
         let psnr_y = watermark::psnr_y(&original, &reread);
         let reads_back = watermark::extract(&reread, key).payload == Some(*payload);
+        timings.verify += t.elapsed();
         if psnr_y >= TARGET_PSNR && reads_back {
             if format == Format::Jpeg && encoding.format() == Format::Jpeg {
                 out = carry_jpeg_metadata(input, &out);
             }
-            return Ok(MarkedFile { bytes: out, encoding, psnr_y, raised_quality: i > 0 });
+            return Ok(MarkedFile { bytes: out, encoding, psnr_y, raised_quality: i > 0, timings });
         }
         last = Err(if reads_back {
             MarkError::FloorNotKept { encoding, psnr_y }

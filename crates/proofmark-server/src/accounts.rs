@@ -178,6 +178,30 @@ pub fn sign(kek: &Kek, stored: &proofmark_store::SigningKey, message: &[u8]) -> 
     Ok(key.sign(message))
 }
 
+/// The seal label of the deployment's watermark key.
+const WATERMARK_KEY: &str = "deployment:watermark_key";
+
+/// The deployment's watermark key: read from the store (sealed under `kek`), or made on first start. Two
+/// processes starting at once on an empty database agree on one key (the store keeps the first insert).
+pub async fn load_or_create_watermark_key(
+    store: &dyn Store,
+    kek: &Kek,
+    now: i64,
+) -> Result<proofmark_media::watermark::WatermarkKey> {
+    if store.deployment_secret(WATERMARK_KEY).await?.is_none() {
+        let mut bytes = Zeroizing::new([0u8; 32]);
+        rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, bytes.as_mut());
+        let sealed = kek.seal(WATERMARK_KEY, bytes.as_ref());
+        if store.insert_deployment_secret(WATERMARK_KEY, &sealed, Timestamp(now)).await? {
+            tracing::info!("generated the deployment's watermark key");
+        }
+    }
+    let sealed = store.deployment_secret(WATERMARK_KEY).await?.ok_or_else(|| anyhow!("no watermark key stored"))?;
+    let bytes = kek.unseal(WATERMARK_KEY, &sealed)?;
+    let bytes: [u8; 32] = bytes.as_slice().try_into().map_err(|_| anyhow!("the stored watermark key is corrupt"))?;
+    Ok(proofmark_media::watermark::WatermarkKey::from_bytes(bytes))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -63,6 +63,65 @@ pub struct Config {
     pub rate_limit: RateLimitConfig,
     pub firebase: FirebaseConfig,
     pub http: HttpConfig,
+    pub objects: ObjectsConfig,
+    pub sign: SignConfig,
+}
+
+/// Where original and watermarked files are kept (docs/operations.md, "Object storage").
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ObjectsConfig {
+    /// `s3://BUCKET[/PREFIX]` for S3-compatible storage; unset: the `objects` folder of the data directory.
+    pub url: Option<String>,
+    /// The S3 API endpoint (MinIO, moto, another region's host…); unset: AWS.
+    pub s3_endpoint: Option<String>,
+    pub s3_region: String,
+    pub s3_access_key_id: Option<String>,
+    pub s3_secret_access_key: Option<Secret>,
+    /// Allow a plain-http endpoint (local test servers only).
+    pub s3_allow_http: bool,
+}
+
+impl Default for ObjectsConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            s3_endpoint: None,
+            s3_region: "us-east-1".into(),
+            s3_access_key_id: None,
+            s3_secret_access_key: None,
+            s3_allow_http: false,
+        }
+    }
+}
+
+/// The sign route (SPEC §2.2).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SignConfig {
+    /// Largest image accepted, in bytes (413 above it).
+    pub max_image_bytes: u64,
+    /// Images processed at once (decode, pHash, watermark, encode); more uploads wait, streamed to disk, so
+    /// memory is bounded by this, not by the number or size of uploads. 0: one per core.
+    pub max_concurrent: usize,
+    /// First JPEG quality tried for the watermarked file (raised if the 40 dB floor is missed).
+    pub jpeg_quality: u8,
+}
+
+impl Default for SignConfig {
+    fn default() -> Self {
+        Self { max_image_bytes: 50 * 1024 * 1024, max_concurrent: 0, jpeg_quality: 95 }
+    }
+}
+
+impl SignConfig {
+    /// `max_concurrent`, with 0 meaning one per core.
+    pub fn slots(&self) -> usize {
+        match self.max_concurrent {
+            0 => std::thread::available_parallelism().map(usize::from).unwrap_or(2),
+            n => n,
+        }
+    }
 }
 
 /// Connection handling: how long slow or idle clients may hold a connection, how many may, and how long a
@@ -136,6 +195,8 @@ impl Default for Config {
             rate_limit: RateLimitConfig::default(),
             firebase: FirebaseConfig::default(),
             http: HttpConfig::default(),
+            objects: ObjectsConfig::default(),
+            sign: SignConfig::default(),
         }
     }
 }
@@ -171,6 +232,11 @@ impl Config {
 
     fn apply_env(&mut self, key: &str, value: String) -> Result<()> {
         let num = |v: &str| v.parse::<u64>().with_context(|| format!("{key} must be a whole number"));
+        let boolean = |v: &str| match v {
+            "1" | "true" | "yes" | "on" => Ok(true),
+            "0" | "false" | "no" | "off" => Ok(false),
+            _ => Err(anyhow::anyhow!("{key} must be true or false")),
+        };
         let small = |v: &str| v.parse::<u32>().with_context(|| format!("{key} must be a whole number below 2^32"));
         match key {
             "PROOFMARK_BIND" => self.bind = value.parse().with_context(|| format!("{key}: not ADDR:PORT"))?,
@@ -181,13 +247,7 @@ impl Config {
             "PROOFMARK_KEK" => self.kek = Some(Secret(value)),
             "PROOFMARK_NONCE_TTL_SECS" => self.nonce_ttl_secs = num(&value)?,
             "PROOFMARK_SESSION_TTL_SECS" => self.session_ttl_secs = num(&value)?,
-            "PROOFMARK_OPEN_REGISTRATION" => {
-                self.open_registration = match value.as_str() {
-                    "1" | "true" | "yes" | "on" => true,
-                    "0" | "false" | "no" | "off" => false,
-                    _ => bail!("{key} must be true or false"),
-                }
-            }
+            "PROOFMARK_OPEN_REGISTRATION" => self.open_registration = boolean(&value)?,
             "PROOFMARK_MAX_BODY_BYTES" => self.max_body_bytes = num(&value)? as usize,
             "PROOFMARK_MAX_UPLOAD_BYTES" => self.max_upload_bytes = num(&value)? as usize,
             "PROOFMARK_RATE_LIMIT_PER_IP" => self.rate_limit.per_ip_per_minute = small(&value)?,
@@ -200,6 +260,14 @@ impl Config {
             "PROOFMARK_REQUEST_TIMEOUT_SECS" => self.http.request_timeout_secs = num(&value)?,
             "PROOFMARK_MAX_CONNECTIONS" => self.http.max_connections = num(&value)? as usize,
             "PROOFMARK_SHUTDOWN_TIMEOUT_SECS" => self.http.shutdown_timeout_secs = num(&value)?,
+            "PROOFMARK_OBJECTS_URL" => self.objects.url = Some(value),
+            "PROOFMARK_S3_ENDPOINT" => self.objects.s3_endpoint = Some(value),
+            "PROOFMARK_S3_REGION" => self.objects.s3_region = value,
+            "PROOFMARK_S3_ACCESS_KEY_ID" => self.objects.s3_access_key_id = Some(value),
+            "PROOFMARK_S3_SECRET_ACCESS_KEY" => self.objects.s3_secret_access_key = Some(Secret(value)),
+            "PROOFMARK_S3_ALLOW_HTTP" => self.objects.s3_allow_http = boolean(&value)?,
+            "PROOFMARK_SIGN_MAX_IMAGE_BYTES" => self.sign.max_image_bytes = num(&value)?,
+            "PROOFMARK_SIGN_MAX_CONCURRENT" => self.sign.max_concurrent = num(&value)? as usize,
             // Read by the CLI itself.
             "PROOFMARK_CONFIG" | "PROOFMARK_KEYSTORE" | "PROOFMARK_LOG" => {}
             // A misspelt setting should not pass unnoticed, but other tools may use the prefix too.
@@ -240,6 +308,14 @@ impl Config {
         ] {
             if !(1..=86_400).contains(&value) {
                 bail!("{name} must be between 1 and 86400 seconds");
+            }
+        }
+        if !(50..=100).contains(&self.sign.jpeg_quality) {
+            bail!("sign.jpeg_quality must be between 50 and 100");
+        }
+        if let Some(url) = &self.objects.url {
+            if !url.starts_with("s3://") {
+                bail!("objects.url {url:?} must be s3://BUCKET[/PREFIX] (leave it unset for the data directory)");
             }
         }
         if !(1..=1_000_000).contains(&h.max_connections) {

@@ -14,6 +14,7 @@ mod error;
 pub mod fuzzing;
 pub mod http;
 pub mod keys;
+pub mod objects;
 mod ratelimit;
 mod routes;
 
@@ -61,6 +62,13 @@ pub struct Inner {
     ip_limiter: ratelimit::RateLimiter,
     device_limiter: ratelimit::RateLimiter,
     appcheck: appcheck::AppCheckVerifier,
+    /// Original and watermarked files.
+    pub objects: objects::Objects,
+    /// The deployment's watermark key (one for every organisation: a verifier holding an unknown file
+    /// cannot know which organisation to try), sealed in the store under the KEK.
+    pub watermark_key: proofmark_media::watermark::WatermarkKey,
+    /// Images processed at once by the sign route (`sign.max_concurrent`).
+    sign_slots: tokio::sync::Semaphore,
 }
 
 impl std::fmt::Debug for AppState {
@@ -93,7 +101,13 @@ impl AppState {
             );
         }
         let keys = keys::IssuerKeys::load_or_create(store.as_ref(), kek, clock.now()).await?;
+        let watermark_key = accounts::load_or_create_watermark_key(store.as_ref(), keys.kek(), clock.now()).await?;
+        let objects = objects::Objects::open(&config)?;
+        tracing::info!(objects = objects.describe(), "object storage");
         Ok(Self(Arc::new(Inner {
+            objects,
+            watermark_key,
+            sign_slots: tokio::sync::Semaphore::new(config.sign.slots()),
             issuer: config.issuer(),
             devices: DeviceCache::default(),
             ip_limiter: ratelimit::RateLimiter::new(config.rate_limit.per_ip_per_minute),

@@ -21,8 +21,8 @@ mod sql;
 pub use sql::{PostgresStore, SqliteStore};
 
 pub use proofmark_api::{
-    ApiKeyId, AttestationProvider, CaptureId, DeviceId, OrgId, PublisherId, Role, Scope, SigningAlgorithm,
-    SigningKeyId, Timestamp, UserId,
+    ApiKeyId, AttestationProvider, CaptureId, DeviceId, OrgId, OriginType, PublisherId, RecordId, RecordSource, Role,
+    Scope, SigningAlgorithm, SigningKeyId, Timestamp, UserId,
 };
 pub use proofmark_core::AttestationMethod;
 
@@ -163,6 +163,38 @@ impl fmt::Debug for SigningKey {
     }
 }
 
+/// One signed (or client-registered) file of an organisation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContentRecord {
+    pub record_id: RecordId,
+    pub org_id: OrgId,
+    pub signing_key_id: SigningKeyId,
+    /// The principal named in the fingerprint: a user id, or `api-key:{id}`.
+    pub signer: String,
+    pub origin_type: Option<OriginType>,
+    /// Lower-case hex SHA-256 of the original.
+    pub sha256: String,
+    pub watermarked_sha256: Option<String>,
+    pub phash: u64,
+    /// The exact string that was signed.
+    pub fingerprint: String,
+    /// Ed25519 signature of `fingerprint`, lower-case hex.
+    pub signature: String,
+    /// `SHA256(signature)[:16]`, hex, when the file was watermarked.
+    pub watermark_payload: Option<String>,
+    pub file_name: Option<String>,
+    pub media_type: String,
+    pub file_size: i64,
+    pub width: Option<i64>,
+    pub height: Option<i64>,
+    /// Object-store keys (none for client-registered hashes).
+    pub original_object: Option<String>,
+    pub watermarked_object: Option<String>,
+    pub source: RecordSource,
+    pub created_at: Timestamp,
+    pub deleted_at: Option<Timestamp>,
+}
+
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
@@ -258,6 +290,29 @@ pub trait Store: Send + Sync + fmt::Debug {
     async fn signing_key(&self, key: &SigningKeyId) -> Result<Option<SigningKey>, StoreError>;
     /// Retire the key if it belongs to `org` and is current; `false` otherwise (nothing written).
     async fn retire_signing_key(&self, org: &OrgId, key: &SigningKeyId, now: Timestamp) -> Result<bool, StoreError>;
+
+    // Content records (publisher plane).
+
+    async fn create_record(&self, record: &ContentRecord) -> Result<(), StoreError>;
+    /// The record, tombstoned or not.
+    async fn record(&self, id: &RecordId) -> Result<Option<ContentRecord>, StoreError>;
+    /// The organisation's live records, newest first, after the `(created_at, record_id)` cursor when given.
+    async fn records(
+        &self,
+        org: &OrgId,
+        before: Option<(Timestamp, RecordId)>,
+        limit: u32,
+    ) -> Result<Vec<ContentRecord>, StoreError>;
+    /// Tombstone the record if it belongs to `org` and is live; `false` otherwise (nothing written).
+    async fn delete_record(&self, org: &OrgId, id: &RecordId, now: Timestamp) -> Result<bool, StoreError>;
+    /// Live records whose original or watermarked file has this SHA-256.
+    async fn records_by_sha256(&self, sha256: &str) -> Result<Vec<ContentRecord>, StoreError>;
+
+    /// A deployment secret (sealed by the caller), if one was stored.
+    async fn deployment_secret(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Store `sealed` under `name` unless a secret of that name exists (also one another process stored at
+    /// the same moment); `Ok(false)` then: the caller reads that one.
+    async fn insert_deployment_secret(&self, name: &str, sealed: &[u8], now: Timestamp) -> Result<bool, StoreError>;
 }
 
 /// Open (and migrate) the database a URL names: `sqlite://PATH` (created if missing) or `postgres://…`.

@@ -10,8 +10,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use sqlx::Row;
 
 use crate::{
-    ApiKey, ApiKeyId, CaptureId, CaptureSession, Device, DeviceId, OrgId, Publisher, PublisherId, SigningKey,
-    SigningKeyId, Store, StoreError, StoredIssuerKey, Timestamp, User, UserSession,
+    ApiKey, ApiKeyId, CaptureId, CaptureSession, ContentRecord, Device, DeviceId, OrgId, Publisher, PublisherId,
+    RecordId, SigningKey, SigningKeyId, Store, StoreError, StoredIssuerKey, Timestamp, User, UserSession,
 };
 
 /// The embedded default: one file, WAL mode.
@@ -127,6 +127,10 @@ fn parse_scopes(text: &str) -> Result<Vec<crate::Scope>, sqlx::Error> {
 const DEVICE_COLUMNS: &str = "device_id, publisher_id, external_id, public_key, public_key_fingerprint, \
                               token_hash, attestation_method, app_id, created_at";
 
+const RECORD_COLUMNS: &str = "record_id, org_id, signing_key_id, signer, origin_type, sha256, watermarked_sha256, \
+    phash, fingerprint, signature, watermark_payload, file_name, media_type, file_size, width, height, \
+    original_object, watermarked_object, source, created_at, deleted_at";
+
 const INSERT_SESSION: &str =
     "INSERT INTO user_sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)";
 
@@ -236,6 +240,36 @@ macro_rules! impl_store {
                 sealed_private_key: r.try_get("sealed_private_key")?,
                 created_at: time(r, "created_at")?,
                 retired_at: time_opt(r, "retired_at")?,
+            })
+        }
+
+        fn record_from_row(r: &$row) -> Result<ContentRecord, sqlx::Error> {
+            Ok(ContentRecord {
+                record_id: id(r, "record_id")?,
+                org_id: id(r, "org_id")?,
+                signing_key_id: id(r, "signing_key_id")?,
+                signer: r.try_get("signer")?,
+                origin_type: r
+                    .try_get::<Option<String>, _>("origin_type")?
+                    .map(|t| crate::OriginType::parse(&t).ok_or_else(|| decode_error("origin_type", &t)))
+                    .transpose()?,
+                sha256: r.try_get("sha256")?,
+                watermarked_sha256: r.try_get("watermarked_sha256")?,
+                // The 64 bits are stored as a signed integer (both backends' BIGINT).
+                phash: r.try_get::<i64, _>("phash")? as u64,
+                fingerprint: r.try_get("fingerprint")?,
+                signature: r.try_get("signature")?,
+                watermark_payload: r.try_get("watermark_payload")?,
+                file_name: r.try_get("file_name")?,
+                media_type: r.try_get("media_type")?,
+                file_size: r.try_get("file_size")?,
+                width: r.try_get("width")?,
+                height: r.try_get("height")?,
+                original_object: r.try_get("original_object")?,
+                watermarked_object: r.try_get("watermarked_object")?,
+                source: parsed(r, "source", crate::RecordSource::parse)?,
+                created_at: time(r, "created_at")?,
+                deleted_at: time_opt(r, "deleted_at")?,
             })
         }
 
@@ -649,6 +683,117 @@ macro_rules! impl_store {
                 )
                 .bind(key.to_string())
                 .bind(org.to_string())
+                .bind(now.unix())
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn create_record(&self, c: &ContentRecord) -> Result<(), StoreError> {
+                let placeholders: Vec<String> = (1..=21).map(|i| format!("${i}")).collect();
+                let sql = format!("INSERT INTO content_records ({RECORD_COLUMNS}) VALUES ({})", placeholders.join(", "));
+                sqlx::query(&sql)
+                    .bind(c.record_id.to_string())
+                    .bind(c.org_id.to_string())
+                    .bind(c.signing_key_id.to_string())
+                    .bind(&c.signer)
+                    .bind(c.origin_type.map(|o| o.as_str()))
+                    .bind(&c.sha256)
+                    .bind(&c.watermarked_sha256)
+                    .bind(c.phash as i64)
+                    .bind(&c.fingerprint)
+                    .bind(&c.signature)
+                    .bind(&c.watermark_payload)
+                    .bind(&c.file_name)
+                    .bind(&c.media_type)
+                    .bind(c.file_size)
+                    .bind(c.width)
+                    .bind(c.height)
+                    .bind(&c.original_object)
+                    .bind(&c.watermarked_object)
+                    .bind(c.source.as_str())
+                    .bind(c.created_at.unix())
+                    .bind(c.deleted_at.map(Timestamp::unix))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(map_unique)?;
+                Ok(())
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn record(&self, id: &RecordId) -> Result<Option<ContentRecord>, StoreError> {
+                let sql = format!("SELECT {RECORD_COLUMNS} FROM content_records WHERE record_id = $1");
+                let row = sqlx::query(&sql).bind(id.to_string()).fetch_optional(&self.pool).await?;
+                Ok(row.as_ref().map(record_from_row).transpose()?)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn records(
+                &self,
+                org: &OrgId,
+                before: Option<(Timestamp, RecordId)>,
+                limit: u32,
+            ) -> Result<Vec<ContentRecord>, StoreError> {
+                // Newest first; the cursor is the last row's (created_at, record_id), compared as a pair.
+                let (at, id) = match before {
+                    Some((t, r)) => (t.unix(), r.to_string()),
+                    None => (i64::MAX, String::new()),
+                };
+                let sql = format!(
+                    "SELECT {RECORD_COLUMNS} FROM content_records WHERE org_id = $1 AND deleted_at IS NULL \
+                     AND (created_at < $2 OR (created_at = $2 AND record_id < $3)) \
+                     ORDER BY created_at DESC, record_id DESC LIMIT $4"
+                );
+                let rows = sqlx::query(&sql)
+                    .bind(org.to_string())
+                    .bind(at)
+                    .bind(id)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?;
+                Ok(rows.iter().map(record_from_row).collect::<Result<_, _>>()?)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn delete_record(&self, org: &OrgId, id: &RecordId, now: Timestamp) -> Result<bool, StoreError> {
+                let done = sqlx::query(
+                    "UPDATE content_records SET deleted_at = $3 WHERE record_id = $1 AND org_id = $2 AND deleted_at IS NULL",
+                )
+                .bind(id.to_string())
+                .bind(org.to_string())
+                .bind(now.unix())
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn records_by_sha256(&self, sha256: &str) -> Result<Vec<ContentRecord>, StoreError> {
+                let sql = format!(
+                    "SELECT {RECORD_COLUMNS} FROM content_records \
+                     WHERE (sha256 = $1 OR watermarked_sha256 = $1) AND deleted_at IS NULL ORDER BY created_at, record_id"
+                );
+                let rows = sqlx::query(&sql).bind(sha256).fetch_all(&self.pool).await?;
+                Ok(rows.iter().map(record_from_row).collect::<Result<_, _>>()?)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn deployment_secret(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+                let row = sqlx::query("SELECT sealed FROM deployment_secrets WHERE name = $1")
+                    .bind(name)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(row.map(|r| r.try_get("sealed")).transpose()?)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn insert_deployment_secret(&self, name: &str, sealed: &[u8], now: Timestamp) -> Result<bool, StoreError> {
+                let done = sqlx::query(
+                    "INSERT INTO deployment_secrets (name, sealed, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
+                )
+                .bind(name)
+                .bind(sealed)
                 .bind(now.unix())
                 .execute(&self.pool)
                 .await?;

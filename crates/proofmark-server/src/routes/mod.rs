@@ -27,6 +27,8 @@ mod jwks;
 mod keys;
 mod openapi;
 mod publishers;
+mod records;
+mod sign;
 mod validate;
 
 /// The router: one module per resource, each with its own `router()`, merged here with the limits and
@@ -34,6 +36,7 @@ mod validate;
 pub fn app(state: AppState) -> Router {
     let max_body = state.config.max_body_bytes;
     let max_upload = state.config.max_upload_bytes;
+    let max_image = state.config.sign.max_image_bytes;
     let http = &state.config.http;
     let request_timeout = Duration::from_secs(http.request_timeout_secs);
     let body_timeout = Duration::from_secs(http.body_read_timeout_secs);
@@ -46,9 +49,11 @@ pub fn app(state: AppState) -> Router {
         .merge(jwks::router())
         .merge(auth::router())
         .merge(keys::router())
-        // Only the routes above: /validate, merged after, has its own limit.
+        .merge(records::router())
+        // Only the routes above: /validate and /api/v1/sign, merged after, have their own limits.
         .route_layer(middleware::from_fn(move |req, next| announced_length(max_body, req, next)))
         .merge(validate::router(max_upload))
+        .merge(sign::router(max_image))
         .fallback(|| async { (StatusCode::NOT_FOUND, axum::Json(ErrorBody { detail: "Not Found".into() })) })
         .method_not_allowed_fallback(|| async {
             (StatusCode::METHOD_NOT_ALLOWED, axum::Json(ErrorBody { detail: "Method Not Allowed".into() }))

@@ -4,7 +4,7 @@ use proofmark_api::ErrorBody;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{auth, capture, devices, jwks, keys, publishers, validate};
+use super::{auth, capture, devices, jwks, keys, publishers, records, sign, validate};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -32,6 +32,14 @@ use super::{auth, capture, devices, jwks, keys, publishers, validate};
         keys::create_signing_key,
         keys::list_signing_keys,
         keys::retire_signing_key,
+        sign::sign,
+        records::list,
+        records::show,
+        records::remove,
+        records::file,
+        records::certificate_route,
+        records::search,
+        records::origin_types,
     ),
     components(schemas(ErrorBody)),
     modifiers(&SecuritySchemes),

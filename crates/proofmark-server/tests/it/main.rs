@@ -9,4 +9,5 @@ mod appcheck;
 mod concurrency;
 mod fuzz_bodies;
 mod http;
+mod sign;
 mod support;

@@ -93,6 +93,45 @@ impl TestServer {
         }
     }
 
+    /// An organisation with an owner session, a signing key and an API key with `scopes`; returns
+    /// (session token, signing key id, API key).
+    pub async fn signer(&self, org: &str, scopes: &[&str]) -> (String, String, String) {
+        let (_, session) = self.account(org, &format!("owner@{}.example", org.to_lowercase().replace(' ', "-"))).await;
+        let r = self.authed(Method::POST, "/api/v1/keys/signing-keys", &session, json!({"name": "desk"})).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        let key_id = r.body["id"].as_str().unwrap().to_owned();
+        let r =
+            self.authed(Method::POST, "/api/v1/keys/api-keys", &session, json!({"name": "ci", "scopes": scopes})).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        (session, key_id, r.body["key"].as_str().unwrap().to_owned())
+    }
+
+    /// `POST /api/v1/sign` with these multipart parts (name, file name, bytes).
+    pub async fn sign(&self, token: &str, parts: &[(&str, Option<&str>, &[u8])]) -> Reply {
+        let (content_type, body) = multipart(parts);
+        let auth = format!("Bearer {token}");
+        self.send(
+            Method::POST,
+            "/api/v1/sign",
+            &[("authorization", &auth), ("content-type", &content_type)],
+            Body::from(body),
+        )
+        .await
+    }
+
+    /// A GET that returns the raw bytes (file downloads).
+    pub async fn get_bytes(&self, path: &str, token: &str) -> (StatusCode, HeaderMap, Vec<u8>) {
+        let req = Request::builder()
+            .method(Method::GET)
+            .uri(path)
+            .header("authorization", format!("Bearer {token}"))
+            .body(Body::empty())
+            .unwrap();
+        let response = self.router.clone().oneshot(req).await.unwrap();
+        let (status, headers) = (response.status(), response.headers().clone());
+        (status, headers, response.into_body().collect().await.unwrap().to_bytes().to_vec())
+    }
+
     pub fn advance(&self, seconds: i64) {
         self.time.fetch_add(seconds, Ordering::SeqCst);
     }
@@ -155,4 +194,24 @@ impl TestServer {
         )
         .await
     }
+}
+
+/// A `multipart/form-data` body of (name, file name, bytes) parts; returns (content type, body).
+pub fn multipart(parts: &[(&str, Option<&str>, &[u8])]) -> (String, Vec<u8>) {
+    let boundary = "proofmark-test-boundary-7f3a";
+    let mut body = Vec::new();
+    for (name, file_name, bytes) in parts {
+        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        match file_name {
+            Some(f) => body.extend_from_slice(
+                format!("Content-Disposition: form-data; name=\"{name}\"; filename=\"{f}\"\r\nContent-Type: image/png\r\n\r\n")
+                    .as_bytes(),
+            ),
+            None => body.extend_from_slice(format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes()),
+        }
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
 }

@@ -160,3 +160,90 @@ async fn signing_keys_retire_and_stay_readable() {
         assert!(s.signing_keys(&z.publisher_id).await.unwrap().is_empty(), "{b}");
     }
 }
+
+fn record(org: &OrgId, key: &SigningKeyId, sha: &str, at: i64) -> proofmark_store::ContentRecord {
+    proofmark_store::ContentRecord {
+        record_id: proofmark_store::RecordId::random(),
+        org_id: *org,
+        signing_key_id: *key,
+        signer: "user".into(),
+        origin_type: Some(proofmark_store::OriginType::Camera),
+        sha256: sha.into(),
+        watermarked_sha256: Some(format!("w{sha}")),
+        phash: 0xc037_1bec_1be5_1267 | (1 << 63),
+        fingerprint: "f".into(),
+        signature: "s".into(),
+        watermark_payload: Some("p".into()),
+        file_name: None,
+        media_type: "image/png".into(),
+        file_size: 10,
+        width: Some(1),
+        height: Some(1),
+        original_object: Some("o".into()),
+        watermarked_object: None,
+        source: proofmark_store::RecordSource::Signed,
+        created_at: Timestamp(at),
+        deleted_at: None,
+    }
+}
+
+#[tokio::test]
+async fn records_page_by_cursor_tombstone_and_are_found_by_either_hash() {
+    let (_dir, stores) = backends().await;
+    for s in stores {
+        let b = s.backend();
+        let (a, z) = (org("Alpha"), org("Zulu"));
+        s.create_account(&a, &user(&a, "a@example.com"), None).await.unwrap();
+        s.create_account(&z, &user(&z, "z@example.com"), None).await.unwrap();
+        let key = signing_key(&a.publisher_id, 1);
+        s.create_signing_key(&key).await.unwrap();
+        // Seven records, two sharing a second: the cursor orders by (created_at, record_id).
+        let mut all = Vec::new();
+        for (i, at) in [10, 20, 20, 30, 40, 50, 60].into_iter().enumerate() {
+            let r = record(&a.publisher_id, &key.key_id, &format!("{i:064}"), at);
+            s.create_record(&r).await.unwrap();
+            all.push(r);
+        }
+        assert_eq!(
+            s.record(&all[0].record_id).await.unwrap().as_ref(),
+            Some(&all[0]),
+            "{b}: every field round-trips (phash's top bit too)"
+        );
+        let mut seen = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = s.records(&a.publisher_id, cursor, 3).await.unwrap();
+            if page.is_empty() {
+                break;
+            }
+            cursor = page.last().map(|r| (r.created_at, r.record_id));
+            seen.extend(page.into_iter().map(|r| r.record_id));
+        }
+        let mut want = all.clone();
+        want.sort_by_key(|r| std::cmp::Reverse((r.created_at, r.record_id.to_string())));
+        assert_eq!(seen, want.iter().map(|r| r.record_id).collect::<Vec<_>>(), "{b}");
+        assert!(s.records(&z.publisher_id, None, 10).await.unwrap().is_empty(), "{b}");
+        // Found by the original's or the watermarked file's hash; a tombstone hides it from both.
+        let sha = all[3].sha256.clone();
+        assert_eq!(s.records_by_sha256(&sha).await.unwrap().len(), 1, "{b}");
+        assert_eq!(s.records_by_sha256(&format!("w{sha}")).await.unwrap().len(), 1, "{b}");
+        assert!(!s.delete_record(&z.publisher_id, &all[3].record_id, Timestamp(99)).await.unwrap(), "{b}");
+        assert!(s.delete_record(&a.publisher_id, &all[3].record_id, Timestamp(99)).await.unwrap(), "{b}");
+        assert!(!s.delete_record(&a.publisher_id, &all[3].record_id, Timestamp(100)).await.unwrap(), "{b}");
+        assert!(s.records_by_sha256(&sha).await.unwrap().is_empty(), "{b}");
+        assert_eq!(s.record(&all[3].record_id).await.unwrap().unwrap().deleted_at, Some(Timestamp(99)), "{b}");
+        assert_eq!(s.records(&a.publisher_id, None, 100).await.unwrap().len(), 6, "{b}");
+    }
+}
+
+#[tokio::test]
+async fn deployment_secrets_are_written_once() {
+    let (_dir, stores) = backends().await;
+    for s in stores {
+        let b = s.backend();
+        assert_eq!(s.deployment_secret("wm").await.unwrap(), None, "{b}");
+        assert!(s.insert_deployment_secret("wm", b"first", Timestamp(1)).await.unwrap(), "{b}");
+        assert!(!s.insert_deployment_secret("wm", b"second", Timestamp(2)).await.unwrap(), "{b}");
+        assert_eq!(s.deployment_secret("wm").await.unwrap().as_deref(), Some(b"first".as_slice()), "{b}");
+    }
+}

@@ -1,0 +1,112 @@
+//! Signing and content records (SPEC §2.2, under `/api/v1`): the sign response, the record, the certificate
+//! a third party checks the signature with, and the record listing.
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::{OrgId, OriginType, RecordId, RecordSource, SigningAlgorithm, SigningKeyId, Timestamp};
+
+/// The `multipart/form-data` body of `POST /api/v1/sign`.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct SignForm {
+    /// The image (JPEG, PNG or WebP; the type is read from the bytes).
+    #[schema(value_type = String, format = Binary)]
+    pub file: Vec<u8>,
+    /// Which of the organisation's signing keys to use; default: its newest current key.
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub signing_key_id: Option<String>,
+    /// The declared origin (`CAMERA`, `EDIT`, `AI_FULL`, `AI_EDIT`, `COMPOSITE`, `SCAN`, `SCREEN`).
+    pub origin_type: Option<OriginType>,
+    /// `true` (default) or `false`: embed the invisible watermark.
+    pub watermark: Option<bool>,
+    /// Reserved for C2PA manifests; only `false` is accepted today.
+    pub c2pa: Option<bool>,
+}
+
+/// The organisation and key that signed a record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CertificateSigner {
+    pub organization_id: OrgId,
+    pub organization_name: String,
+    pub signing_key_id: SigningKeyId,
+    pub algorithm: SigningAlgorithm,
+    /// Lower-case hex of the Ed25519 public key.
+    pub public_key: String,
+    /// Set when the key was retired after signing (its signatures stay valid).
+    pub key_retired_at: Option<Timestamp>,
+}
+
+/// What a third party needs to check a record's signature alone: Ed25519 over the UTF-8 bytes of
+/// `fingerprint`, with `signer.public_key`; the fingerprint is `{sha256}|{phash}|{signed_at}|{signer_id}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Certificate {
+    pub record_id: RecordId,
+    /// The exact string that was signed.
+    pub fingerprint: String,
+    /// Ed25519 signature, lower-case hex (64 bytes).
+    pub signature: String,
+    pub signer: CertificateSigner,
+    /// SHA-256 of the original, lower-case hex.
+    pub sha256: String,
+    /// SHA-256 of the watermarked file, when one was made.
+    pub watermarked_sha256: Option<String>,
+    /// 64-bit perceptual hash (imagehash `phash`), 16 hex digits.
+    pub phash: String,
+    /// `SHA256(signature)[:16]`, the watermark's payload, when the file was watermarked.
+    pub watermark_payload: Option<String>,
+    pub origin_type: Option<OriginType>,
+    pub signed_at: Timestamp,
+    /// Set when the organisation deleted the record: it stays provable, and says so.
+    pub deleted_at: Option<Timestamp>,
+}
+
+/// The answer to `POST /api/v1/sign` (201).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Signed {
+    pub record_id: RecordId,
+    pub sha256: String,
+    pub watermarked_sha256: Option<String>,
+    pub phash: String,
+    pub signature: String,
+    pub signing_key_id: SigningKeyId,
+    pub certificate: Certificate,
+    /// Where the watermarked file can be downloaded (with the same credentials); none without a watermark.
+    pub watermarked_file: Option<String>,
+}
+
+/// A content record, as the organisation sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ContentRecord {
+    pub id: RecordId,
+    pub organization_id: OrgId,
+    pub signing_key_id: SigningKeyId,
+    pub source: RecordSource,
+    pub origin_type: Option<OriginType>,
+    pub sha256: String,
+    pub watermarked_sha256: Option<String>,
+    pub phash: String,
+    pub signature: String,
+    pub fingerprint: String,
+    pub watermark_payload: Option<String>,
+    pub file_name: Option<String>,
+    pub media_type: String,
+    pub file_size: i64,
+    pub width: Option<i64>,
+    pub height: Option<i64>,
+    pub created_at: Timestamp,
+    pub deleted_at: Option<Timestamp>,
+}
+
+/// A page of records, newest first; pass `next_cursor` as `cursor` for the next page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RecordPage {
+    pub items: Vec<ContentRecord>,
+    pub next_cursor: Option<String>,
+}
+
+/// `GET /api/v1/origin-types`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct OriginTypeInfo {
+    pub code: OriginType,
+    pub description: String,
+}
