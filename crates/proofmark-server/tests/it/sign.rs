@@ -59,6 +59,8 @@ async fn a_signed_jpeg_keeps_its_metadata_and_every_fact_checks_out() {
     for s in TestServer::both().await {
         let b = s.backend();
         let (session, key_id, api_key) = s.signer("Daily Planet", &["sign", "read"]).await;
+        // SQLite keeps files in the data directory; the PostgreSQL configuration in S3 (moto).
+        assert_eq!(s.state.objects.describe().starts_with("s3://"), b == "postgres", "{b}");
         let (jpeg, exif) = oriented_jpeg();
         let r = s.sign(&api_key, &[("origin_type", None, b"CAMERA"), ("file", Some("image.png"), &jpeg)]).await;
         assert_eq!(r.status, StatusCode::CREATED, "{b}: {:?}", r.body);

@@ -58,15 +58,25 @@ impl TestServer {
         Self { router: app(state.clone()), state, time, dir }
     }
 
-    /// The same server on a fresh PostgreSQL schema (the test database; fails without it).
+    /// The scale-out configuration: a fresh PostgreSQL schema (the test database) and a fresh bucket of a real
+    /// S3 API (moto, on loopback). Fails without either: these tests never skip.
     pub async fn postgres() -> Self {
         let url = proofmark_store::create_postgres_schema(&proofmark_store::test_postgres_url())
             .await
             .unwrap_or_else(|e| panic!("PostgreSQL is required for these tests (PROOFMARK_TEST_DATABASE_URL): {e}"));
-        Self::with(|c| c.database_url = Some(proofmark_server::config::DatabaseUrl(url))).await
+        let bucket = tokio::task::spawn_blocking(new_bucket).await.unwrap();
+        Self::with(|c| {
+            c.database_url = Some(proofmark_server::config::DatabaseUrl(url));
+            c.objects.url = Some(format!("s3://{bucket}/objects"));
+            c.objects.s3_endpoint = Some(moto().to_owned());
+            c.objects.s3_allow_http = true;
+            c.objects.s3_access_key_id = Some("test".into());
+            c.objects.s3_secret_access_key = Some(Secret("test".into()));
+        })
+        .await
     }
 
-    /// One server per store: SQLite, then PostgreSQL.
+    /// One server per configuration: SQLite with local files, then PostgreSQL with S3.
     pub async fn both() -> [Self; 2] {
         [Self::new().await, Self::postgres().await]
     }
@@ -214,4 +224,44 @@ pub fn multipart(parts: &[(&str, Option<&str>, &[u8])]) -> (String, Vec<u8>) {
     }
     body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
     (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+/// The endpoint of one moto S3 server for the whole test binary, started on a free loopback port with the
+/// checkers' Python (`PROOFMARK_PYTHON`, else `.venv/bin/python`). A watchdog shell stops it when this
+/// process ends.
+pub fn moto() -> &'static str {
+    static ENDPOINT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ENDPOINT.get_or_init(|| {
+        let python = std::env::var("PROOFMARK_PYTHON").unwrap_or_else(|_| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python").display().to_string()
+        });
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let script = format!(
+            "\"$0\" -m moto.server -H 127.0.0.1 -p {port} >/dev/null 2>&1 & child=$!; \
+             while kill -0 {parent} 2>/dev/null && kill -0 $child 2>/dev/null; do sleep 1; done; kill $child 2>/dev/null",
+            parent = std::process::id()
+        );
+        std::process::Command::new("sh")
+            .args(["-c", &script, &python])
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting moto with {python}: {e}"));
+        let started = std::time::Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(60),
+                "moto (pip install 'moto[server]==5.2.5' into the checkers' virtualenv: scripts/test.sh does) did not start with {python}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        format!("http://127.0.0.1:{port}")
+    })
+}
+
+/// A new, empty bucket on the moto server.
+pub fn new_bucket() -> String {
+    let name = format!("pm-{}", uuid::Uuid::new_v4().simple());
+    let response = ureq::put(&format!("{}/{name}", moto())).call();
+    assert!(response.is_ok(), "creating bucket {name}: {response:?}");
+    name
 }
