@@ -7,6 +7,7 @@ mod client_cmd;
 mod fetch;
 mod input;
 mod media_cmd;
+mod publish_cmd;
 mod server_cmd;
 mod verify_cmd;
 mod watermark_cmd;
@@ -41,6 +42,12 @@ enum Command {
     Device(client_cmd::DeviceCommand),
     /// Sign media files with this device and write their sidecars.
     Capture(client_cmd::CaptureArgs),
+    /// Sign images with your organisation's key on a Proofmark server; writes the watermarked file
+    /// (NAME.proofmark.EXT) and a receipt (NAME.proofmark.json) beside each.
+    Sign(publish_cmd::SignArgs),
+    /// Your organisation's content records on a Proofmark server.
+    #[command(subcommand)]
+    Records(publish_cmd::RecordsCommand),
     /// Perceptual hashes (pHash), identical to Python imagehash's `phash`.
     Phash(media_cmd::PhashArgs),
     /// The invisible watermark: make a key, embed a 128-bit payload, extract it.
@@ -70,5 +77,7 @@ fn main() -> ExitCode {
         Command::Device(cmd) => client_cmd::device(cmd),
         Command::Capture(args) => client_cmd::capture(args),
         Command::Phash(args) => media_cmd::phash(args),
+        Command::Sign(args) => publish_cmd::sign(args),
+        Command::Records(cmd) => publish_cmd::records(cmd),
     }
 }

@@ -39,7 +39,7 @@ fn phash_prints_imagehash_format_and_fails_cleanly() {
 fn the_binary_ships_only_user_commands() {
     let out = proofmark(&["--help"]);
     let help = stdout(&out);
-    for command in ["verify", "serve", "admin", "keys", "device", "capture", "phash", "watermark"] {
+    for command in ["verify", "serve", "admin", "keys", "device", "capture", "sign", "records", "phash", "watermark"] {
         assert!(help.contains(&format!("  {command} ")), "{command} missing: {help}");
     }
     assert!(!help.contains("  bench "), "{help}");

@@ -428,3 +428,87 @@ fn admin_create_org_bootstraps_a_closed_server() {
     assert_eq!(device, 201, "{device_body}");
     assert_eq!(device_body["publisher_id"], org.as_str());
 }
+
+/// The publisher plane from the command line, as a new user tries it: register over HTTP, make a signing key
+/// and an API key, `proofmark sign` two photos and a GIF (refused, the others signed), then `records list`
+/// and `records show`.
+#[test]
+fn sign_and_records_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (mut child, url, _log) = serve_wrapped(&data, &[], &[]);
+    let result = std::panic::catch_unwind(|| {
+        let (status, body) = post(
+            &format!("{url}/api/v1/auth/register"),
+            None,
+            &[],
+            Some(
+                json!({"email": "desk@cli.example", "password": "long enough!", "full_name": "Desk", "organization_name": "CLI News"}),
+            ),
+        );
+        assert_eq!(status, 201, "{body}");
+        let session = body["access_token"].as_str().unwrap().to_owned();
+        let (status, _) =
+            post(&format!("{url}/api/v1/keys/signing-keys"), Some(&session), &[], Some(json!({"name": "k"})));
+        assert_eq!(status, 201);
+        let (status, key) = post(
+            &format!("{url}/api/v1/keys/api-keys"),
+            Some(&session),
+            &[],
+            Some(json!({"name": "cli", "scopes": ["sign", "read"]})),
+        );
+        assert_eq!(status, 201);
+        let api_key = key["key"].as_str().unwrap().to_owned();
+
+        let images = repo().join("../shared/images");
+        let photos = dir.path().join("photos");
+        std::fs::create_dir(&photos).unwrap();
+        for name in ["rocket.jpg", "astronaut.png"] {
+            std::fs::copy(images.join(name), photos.join(name)).unwrap();
+        }
+        std::fs::write(photos.join("anim.gif"), b"GIF89a\x01\x00\x01\x00\x00\x00\x00;").unwrap();
+        let files: Vec<String> =
+            ["rocket.jpg", "astronaut.png", "anim.gif"].iter().map(|n| photos.join(n).display().to_string()).collect();
+        let mut args = vec!["sign", "--server", &url, "--origin-type", "CAMERA"];
+        args.extend(files.iter().map(String::as_str));
+        let out = proofmark_env(&args, &[("PROOFMARK_API_KEY", &api_key)]);
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("anim.gif: ") && stderr(&out).contains("HTTP 415: GIF images cannot be signed"),
+            "{}",
+            stderr(&out)
+        );
+        assert!(stderr(&out).contains("1 of 3 files were not signed"), "{}", stderr(&out));
+        // Beside each signed photo: the watermarked file in its format, and the receipt.
+        for (name, ext) in [("rocket", "jpg"), ("astronaut", "png")] {
+            let receipt: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(photos.join(format!("{name}.proofmark.json"))).unwrap()).unwrap();
+            let marked = std::fs::read(photos.join(format!("{name}.proofmark.{ext}"))).unwrap();
+            assert_eq!(receipt["watermarked_sha256"], proofmark_core::ContentHash::of(&marked).to_hex());
+            assert_eq!(receipt["server"], url.as_str());
+            assert_eq!(receipt["certificate"]["origin_type"], "CAMERA");
+        }
+        assert!(!photos.join("anim.proofmark.json").exists());
+        // Signed already: refused without --force.
+        let out = proofmark_env(&["sign", "--server", &url, &files[0]], &[("PROOFMARK_API_KEY", &api_key)]);
+        assert_eq!(out.status.code(), Some(2));
+        assert!(stderr(&out).contains("signed already (--force signs again)"), "{}", stderr(&out));
+
+        let out = proofmark_env(&["records", "list", "--server", &url, "--json"], &[("PROOFMARK_API_KEY", &api_key)]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let list: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+        assert_eq!(list.as_array().unwrap().len(), 2);
+        let id = list[0]["id"].as_str().unwrap().to_owned();
+        let out = proofmark_env(&["records", "show", &id, "--server", &url], &[("PROOFMARK_API_KEY", &api_key)]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert!(stdout(&out).contains(&id) && stdout(&out).contains("CAMERA"), "{}", stdout(&out));
+        let out = proofmark_env(&["records", "list", "--server", &url], &[("PROOFMARK_API_KEY", "pmk_wrong")]);
+        assert_eq!(out.status.code(), Some(2));
+        assert!(stderr(&out).contains("HTTP 401: Invalid or revoked API key"), "{}", stderr(&out));
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
+}

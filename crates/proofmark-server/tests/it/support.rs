@@ -230,8 +230,9 @@ pub fn multipart(parts: &[(&str, Option<&str>, &[u8])]) -> (String, Vec<u8>) {
 /// checkers' Python (`PROOFMARK_PYTHON`, else `.venv/bin/python`). A watchdog shell stops it when this
 /// process ends.
 pub fn moto() -> &'static str {
-    static ENDPOINT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    ENDPOINT.get_or_init(|| {
+    // The watchdog shell is kept (never waited for): it ends with this process.
+    static ENDPOINT: std::sync::OnceLock<(String, std::sync::Mutex<std::process::Child>)> = std::sync::OnceLock::new();
+    &ENDPOINT.get_or_init(|| {
         let python = std::env::var("PROOFMARK_PYTHON").unwrap_or_else(|_| {
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python").display().to_string()
         });
@@ -241,7 +242,7 @@ pub fn moto() -> &'static str {
              while kill -0 {parent} 2>/dev/null && kill -0 $child 2>/dev/null; do sleep 1; done; kill $child 2>/dev/null",
             parent = std::process::id()
         );
-        std::process::Command::new("sh")
+        let child = std::process::Command::new("sh")
             .args(["-c", &script, &python])
             .stdin(std::process::Stdio::null())
             .spawn()
@@ -254,8 +255,9 @@ pub fn moto() -> &'static str {
             );
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
-        format!("http://127.0.0.1:{port}")
+        (format!("http://127.0.0.1:{port}"), std::sync::Mutex::new(child))
     })
+    .0
 }
 
 /// A new, empty bucket on the moto server.
