@@ -110,3 +110,15 @@ pub struct OriginTypeInfo {
     pub code: OriginType,
     pub description: String,
 }
+
+/// One hit of `GET /api/v1/content-records/public/search`. A pHash match says only that the picture looks
+/// like the record's: it never authenticates a file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SearchHit {
+    /// `sha256` (the original), `watermarked_sha256` or `phash`.
+    #[serde(rename = "match")]
+    pub match_type: String,
+    /// Hamming distance of the pHashes (pHash matches only).
+    pub distance: Option<u32>,
+    pub certificate: Certificate,
+}

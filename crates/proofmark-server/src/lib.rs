@@ -15,6 +15,7 @@ pub mod fuzzing;
 pub mod http;
 pub mod keys;
 pub mod objects;
+pub mod phash_index;
 mod ratelimit;
 mod routes;
 
@@ -69,6 +70,8 @@ pub struct Inner {
     pub watermark_key: proofmark_media::watermark::WatermarkKey,
     /// Images processed at once by the sign route (`sign.max_concurrent`).
     sign_slots: tokio::sync::Semaphore,
+    /// Every record's pHash, for the public search.
+    pub phash_index: phash_index::PhashIndex,
 }
 
 impl std::fmt::Debug for AppState {
@@ -108,6 +111,7 @@ impl AppState {
             objects,
             watermark_key,
             sign_slots: tokio::sync::Semaphore::new(config.sign.slots()),
+            phash_index: phash_index::PhashIndex::default(),
             issuer: config.issuer(),
             devices: DeviceCache::default(),
             ip_limiter: ratelimit::RateLimiter::new(config.rate_limit.per_ip_per_minute),

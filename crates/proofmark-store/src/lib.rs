@@ -308,6 +308,12 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Live records whose original or watermarked file has this SHA-256.
     async fn records_by_sha256(&self, sha256: &str) -> Result<Vec<ContentRecord>, StoreError>;
 
+    /// Records' perceptual hashes in insertion order, from the `after`-th on (exclusive), at most `limit`:
+    /// `(position, record id, pHash)`. Positions grow with insertion but may have gaps, and under concurrent
+    /// inserts on PostgreSQL a lower one can become visible after a higher one: callers re-read a window.
+    /// Tombstoned records are included (callers filter when they read the record).
+    async fn record_hashes(&self, after: i64, limit: u32) -> Result<Vec<(i64, RecordId, u64)>, StoreError>;
+
     /// A deployment secret (sealed by the caller), if one was stored.
     async fn deployment_secret(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// Store `sealed` under `name` unless a secret of that name exists (also one another process stored at

@@ -779,6 +779,20 @@ macro_rules! impl_store {
             }
 
             #[tracing::instrument(skip_all)]
+            async fn record_hashes(&self, after: i64, limit: u32) -> Result<Vec<(i64, RecordId, u64)>, StoreError> {
+                // SQLite's rowid, PostgreSQL's identity column `seq` (migrations/*/0004).
+                let sql = format!(
+                    "SELECT {SEQ} AS seq, record_id, phash FROM content_records WHERE {SEQ} > $1 ORDER BY {SEQ} LIMIT $2",
+                    SEQ = if $backend == "sqlite" { "rowid" } else { "seq" }
+                );
+                let rows = sqlx::query(&sql).bind(after).bind(i64::from(limit)).fetch_all(&self.pool).await?;
+                Ok(rows
+                    .iter()
+                    .map(|r| Ok((r.try_get("seq")?, id(r, "record_id")?, r.try_get::<i64, _>("phash")? as u64)))
+                    .collect::<Result<_, sqlx::Error>>()?)
+            }
+
+            #[tracing::instrument(skip_all)]
             async fn deployment_secret(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
                 let row = sqlx::query("SELECT sealed FROM deployment_secrets WHERE name = $1")
                     .bind(name)

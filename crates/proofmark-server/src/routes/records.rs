@@ -6,7 +6,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use proofmark_api::content::{Certificate, CertificateSigner, ContentRecord, OriginTypeInfo, RecordPage};
+use proofmark_api::content::{Certificate, CertificateSigner, ContentRecord, OriginTypeInfo, RecordPage, SearchHit};
 use proofmark_api::ErrorBody;
 use proofmark_store::{OriginType, RecordId, Scope, SigningKey, Timestamp};
 use serde::Deserialize;
@@ -232,13 +232,9 @@ pub(super) async fn certificate_route(
 ) -> Result<Response, ApiError> {
     let id: RecordId = id.parse().map_err(|_| not_found())?;
     let r = state.store.record(&id).await?.ok_or_else(not_found)?;
-    let key = state
-        .store
-        .signing_key(&r.signing_key_id)
+    let cert = public_certificate(&state, &r)
         .await?
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("record {} has no signing key", r.record_id)))?;
-    let org = state.store.publisher(&r.org_id).await?.map(|p| p.name).unwrap_or_default();
-    let cert = certificate(&r, &key, org);
     let wants_html = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -310,30 +306,81 @@ fn certificate_html(c: &Certificate) -> String {
 #[derive(Debug, Deserialize)]
 pub(super) struct SearchQuery {
     sha256: Option<String>,
+    phash: Option<String>,
+    max_distance: Option<u32>,
 }
 
-/// Public search: the certificates of live records whose original or watermarked file has this SHA-256.
+/// The most hits one search answers.
+const MAX_HITS: usize = 100;
+/// The widest pHash search (SPEC §2.3: Hamming ≤ 10 of 64).
+const MAX_PHASH_DISTANCE: u32 = 10;
+
+/// Public search by SHA-256 (original or watermarked file: exact) or by pHash (Hamming distance ≤
+/// `max_distance`, default and at most 10, through the exact-recall index: every record that close is
+/// found, nearest first). Live records only, at most 100.
 #[utoipa::path(get, path = "/api/v1/content-records/public/search", tag = "content",
-    params(("sha256" = String, Query, description = "64 hex digits")),
+    params(
+        ("sha256" = Option<String>, Query, description = "64 hex digits"),
+        ("phash" = Option<String>, Query, description = "16 hex digits"),
+        ("max_distance" = Option<u32>, Query, description = "0–10, default 10 (pHash only)"),
+    ),
     responses(
-        (status = 200, body = Vec<Certificate>),
-        (status = 422, body = ErrorBody, description = "sha256 missing or not 64 hex digits"),
+        (status = 200, body = Vec<SearchHit>),
+        (status = 422, body = ErrorBody, description = "Neither or both of sha256 and phash, or a malformed value"),
     ))]
 #[tracing::instrument(skip_all)]
-pub(super) async fn search(State(state): State<AppState>, Query(q): Query<SearchQuery>) -> Result<Response, ApiError> {
-    let sha = q.sha256.ok_or_else(|| ApiError::Unprocessable("Query parameter required: sha256".into()))?;
-    let sha = sha.trim().to_ascii_lowercase();
-    if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(ApiError::Unprocessable("sha256 must be 64 hex digits".into()));
-    }
-    let mut out = Vec::new();
-    for r in state.store.records_by_sha256(&sha).await?.into_iter().take(100) {
-        if let Some(key) = state.store.signing_key(&r.signing_key_id).await? {
-            let org = state.store.publisher(&r.org_id).await?.map(|p| p.name).unwrap_or_default();
-            out.push(certificate(&r, &key, org));
+pub(super) async fn search(
+    State(state): State<AppState>,
+    query: Result<Query<SearchQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::Unprocessable(e.body_text()))?;
+    let mut hits = Vec::new();
+    match (q.sha256, q.phash) {
+        (Some(sha), None) => {
+            let sha = sha.trim().to_ascii_lowercase();
+            if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(ApiError::Unprocessable("sha256 must be 64 hex digits".into()));
+            }
+            for r in state.store.records_by_sha256(&sha).await?.into_iter().take(MAX_HITS) {
+                let match_type = if r.sha256 == sha { "sha256" } else { "watermarked_sha256" };
+                if let Some(certificate) = public_certificate(&state, &r).await? {
+                    hits.push(SearchHit { match_type: match_type.into(), distance: None, certificate });
+                }
+            }
         }
+        (None, Some(text)) => {
+            let text = text.trim();
+            let hash = (text.len() == 16)
+                .then(|| u64::from_str_radix(text, 16).ok())
+                .flatten()
+                .ok_or_else(|| ApiError::Unprocessable("phash must be 16 hex digits".into()))?;
+            let max = q.max_distance.unwrap_or(MAX_PHASH_DISTANCE);
+            if max > MAX_PHASH_DISTANCE {
+                return Err(ApiError::Unprocessable(format!("max_distance must be at most {MAX_PHASH_DISTANCE}")));
+            }
+            state.phash_index.refresh(state.store.as_ref()).await?;
+            for (id, distance) in state.phash_index.search(proofmark_media::PHash(hash), max).await {
+                if hits.len() == MAX_HITS {
+                    break;
+                }
+                let Some(r) = state.store.record(&id).await?.filter(|r| r.deleted_at.is_none()) else { continue };
+                if let Some(certificate) = public_certificate(&state, &r).await? {
+                    hits.push(SearchHit { match_type: "phash".into(), distance: Some(distance), certificate });
+                }
+            }
+        }
+        _ => return Err(ApiError::Unprocessable("Give exactly one of sha256 and phash".into())),
     }
-    Ok(axum::Json(out).into_response())
+    Ok(axum::Json(hits).into_response())
+}
+
+async fn public_certificate(
+    state: &AppState,
+    r: &proofmark_store::ContentRecord,
+) -> Result<Option<Certificate>, ApiError> {
+    let Some(key) = state.store.signing_key(&r.signing_key_id).await? else { return Ok(None) };
+    let org = state.store.publisher(&r.org_id).await?.map(|p| p.name).unwrap_or_default();
+    Ok(Some(certificate(r, &key, org)))
 }
 
 /// The origin codes a record may declare (SPEC §2.1).

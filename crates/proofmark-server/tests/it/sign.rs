@@ -131,7 +131,9 @@ async fn a_signed_jpeg_keeps_its_metadata_and_every_fact_checks_out() {
                 )
                 .await;
             assert_eq!(found.body.as_array().map(|a| a.len()), Some(1), "{b}: {:?}", found.body);
-            assert_eq!(found.body[0]["record_id"], id.as_str(), "{b}");
+            assert_eq!(found.body[0]["certificate"]["record_id"], id.as_str(), "{b}");
+            let want = if sha == sha256_hex(&jpeg) { "sha256" } else { "watermarked_sha256" };
+            assert_eq!(found.body[0]["match"], want, "{b}");
         }
         // The organisation's listing and record.
         let list = s.authed(Method::GET, "/api/v1/content-records", &session, Value::Null).await;
@@ -354,4 +356,70 @@ async fn listing_pages_by_cursor_and_origin_types_are_listed() {
     let codes = s.send(Method::GET, "/api/v1/origin-types", &[], axum::body::Body::empty()).await;
     let codes: Vec<&str> = codes.body.as_array().unwrap().iter().map(|c| c["code"].as_str().unwrap()).collect();
     assert_eq!(codes, ["CAMERA", "EDIT", "AI_FULL", "AI_EDIT", "COMPOSITE", "SCAN", "SCREEN"]);
+}
+
+/// Search by pHash finds a signed picture from a copy re-encoded and resized by other software (exact
+/// recall within Hamming 10), nearest first, never a tombstoned record; on both stores (PostgreSQL's
+/// insertion order is its identity column, SQLite's the rowid).
+#[tokio::test]
+async fn search_by_phash_finds_a_transformed_copy() {
+    use proofmark_media::{attack, decode_image, encode_image, Encoding};
+    for s in TestServer::both().await {
+        let b = s.backend();
+        let (_, _, key) = s.signer("Lookalikes", &["sign", "read"]).await;
+        let mut ids = std::collections::HashMap::new();
+        for name in ["camera.png", "coffee.png", "astronaut.png", "rocket.jpg"] {
+            let r = s.sign(&key, &[("watermark", None, b"false"), ("file", Some(name), &image(name))]).await;
+            assert_eq!(r.status, StatusCode::CREATED, "{b}: {:?}", r.body);
+            ids.insert(name, r.body["record_id"].as_str().unwrap().to_owned());
+        }
+        // coffee.png at half size, as a JPEG q60: a different file, nearly the same pHash.
+        let (coffee, _) = decode_image(&image("coffee.png")).unwrap();
+        let small = attack::resize(&coffee, coffee.width / 2, coffee.height / 2);
+        let copy = encode_image(&small, Encoding::Jpeg { quality: 60, subsample: true }).unwrap();
+        let query = proofmark_media::phash(&copy).unwrap();
+        let r = search(&s, format!("phash={query}")).await;
+        assert_eq!(r.status, StatusCode::OK, "{b}: {:?}", r.body);
+        let hits = r.body.as_array().unwrap();
+        assert!(!hits.is_empty(), "{b}: the copy is found");
+        assert_eq!(hits[0]["certificate"]["record_id"], ids["coffee.png"].as_str(), "{b}");
+        assert_eq!(hits[0]["match"], "phash", "{b}");
+        let d = hits[0]["distance"].as_u64().unwrap();
+        assert!(d <= 10, "{b}: {d}");
+        let distances: Vec<u64> = hits.iter().map(|h| h["distance"].as_u64().unwrap()).collect();
+        assert!(distances.windows(2).all(|w| w[0] <= w[1]), "{b}: nearest first");
+        // An exact query finds distance 0; max_distance narrows.
+        let exact =
+            search(&s, format!("phash={}&max_distance=0", hits[0]["certificate"]["phash"].as_str().unwrap())).await;
+        assert_eq!(exact.body[0]["distance"], 0, "{b}");
+        assert!(exact.body.as_array().unwrap().iter().all(|h| h["distance"] == 0), "{b}");
+        // A record signed after the index was built is found (the index refreshes before each search).
+        let r =
+            s.sign(&key, &[("watermark", None, b"false"), ("file", Some("chelsea.png"), &image("chelsea.png"))]).await;
+        let chelsea = r.body["record_id"].as_str().unwrap().to_owned();
+        let r = search(&s, format!("phash={}&max_distance=0", r.body["phash"].as_str().unwrap())).await;
+        assert!(r.body.as_array().unwrap().iter().any(|h| h["certificate"]["record_id"] == chelsea.as_str()), "{b}");
+        // Tombstoned: not found any more.
+        let coffee_path = format!("/api/v1/content-records/{}", ids["coffee.png"]);
+        assert_eq!(s.authed(Method::DELETE, &coffee_path, &key, Value::Null).await.status, StatusCode::NO_CONTENT);
+        let r = search(&s, format!("phash={query}")).await;
+        assert!(
+            r.body.as_array().unwrap().iter().all(|h| h["certificate"]["record_id"] != ids["coffee.png"].as_str()),
+            "{b}"
+        );
+        for (q, detail) in [
+            ("phash=xyz".to_owned(), "phash must be 16 hex digits"),
+            (format!("phash={query}&max_distance=11"), "max_distance must be at most 10"),
+            ("".to_owned(), "Give exactly one of sha256 and phash"),
+            (format!("phash={query}&sha256={}", "0".repeat(64)), "Give exactly one of sha256 and phash"),
+        ] {
+            let r = search(&s, q.clone()).await;
+            assert_eq!((r.status, r.detail()), (StatusCode::UNPROCESSABLE_ENTITY, detail), "{b}: {q}");
+        }
+    }
+}
+
+async fn search(s: &TestServer, query: String) -> crate::support::Reply {
+    let path = format!("/api/v1/content-records/public/search?{query}");
+    s.send(Method::GET, &path, &[], axum::body::Body::empty()).await
 }

@@ -209,6 +209,13 @@ async fn records_page_by_cursor_tombstone_and_are_found_by_either_hash() {
             Some(&all[0]),
             "{b}: every field round-trips (phash's top bit too)"
         );
+        // Insertion order for the pHash index: positions grow, and reading on from one continues there.
+        let hashes = s.record_hashes(0, 100).await.unwrap();
+        let order: Vec<_> = hashes.iter().map(|h| h.1).collect();
+        assert_eq!(order, all.iter().map(|r| r.record_id).collect::<Vec<_>>(), "{b}");
+        assert!(hashes.windows(2).all(|w| w[0].0 < w[1].0) && hashes[0].2 == all[0].phash, "{b}");
+        let next = s.record_hashes(hashes[2].0, 2).await.unwrap();
+        assert_eq!(next.iter().map(|h| h.1).collect::<Vec<_>>(), [all[3].record_id, all[4].record_id], "{b}");
         let mut seen = Vec::new();
         let mut cursor = None;
         loop {
