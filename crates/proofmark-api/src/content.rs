@@ -122,3 +122,39 @@ pub struct SearchHit {
     pub distance: Option<u32>,
     pub certificate: Certificate,
 }
+
+/// One file's outcome in `POST /api/v1/sign-batch`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct BatchItem {
+    pub file_name: Option<String>,
+    /// The status a single sign would have answered: 201, or the error's.
+    pub status: u16,
+    pub result: Option<Signed>,
+    /// The error's `detail`.
+    pub error: Option<String>,
+}
+
+/// The answer to `POST /api/v1/sign-batch`: one item per file, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct BatchSigned {
+    pub results: Vec<BatchItem>,
+    pub signed: usize,
+    pub failed: usize,
+}
+
+/// `GET /api/v1/dashboard/stats`: the organisation at a glance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct DashboardStats {
+    /// Live records.
+    pub total_records: i64,
+    /// Live records signed in the last 30 days.
+    pub records_last_30_days: i64,
+    pub watermarked_records: i64,
+    pub deleted_records: i64,
+    /// Live records per declared origin code (`"undeclared"` for none).
+    pub by_origin_type: std::collections::BTreeMap<String, i64>,
+    pub active_signing_keys: usize,
+    pub retired_signing_keys: usize,
+    pub active_api_keys: usize,
+    pub last_signed_at: Option<Timestamp>,
+}

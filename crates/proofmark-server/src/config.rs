@@ -106,11 +106,13 @@ pub struct SignConfig {
     pub max_concurrent: usize,
     /// First JPEG quality tried for the watermarked file (raised if the 40 dB floor is missed).
     pub jpeg_quality: u8,
+    /// Files one `POST /api/v1/sign-batch` takes.
+    pub max_batch_files: usize,
 }
 
 impl Default for SignConfig {
     fn default() -> Self {
-        Self { max_image_bytes: 50 * 1024 * 1024, max_concurrent: 0, jpeg_quality: 95 }
+        Self { max_image_bytes: 50 * 1024 * 1024, max_concurrent: 0, jpeg_quality: 95, max_batch_files: 20 }
     }
 }
 
@@ -268,6 +270,7 @@ impl Config {
             "PROOFMARK_S3_ALLOW_HTTP" => self.objects.s3_allow_http = boolean(&value)?,
             "PROOFMARK_SIGN_MAX_IMAGE_BYTES" => self.sign.max_image_bytes = num(&value)?,
             "PROOFMARK_SIGN_MAX_CONCURRENT" => self.sign.max_concurrent = num(&value)? as usize,
+            "PROOFMARK_SIGN_MAX_BATCH_FILES" => self.sign.max_batch_files = num(&value)? as usize,
             // Read by the CLI itself.
             "PROOFMARK_CONFIG" | "PROOFMARK_KEYSTORE" | "PROOFMARK_LOG" => {}
             // A misspelt setting should not pass unnoticed, but other tools may use the prefix too.
@@ -309,6 +312,9 @@ impl Config {
             if !(1..=86_400).contains(&value) {
                 bail!("{name} must be between 1 and 86400 seconds");
             }
+        }
+        if !(1..=1000).contains(&self.sign.max_batch_files) {
+            bail!("sign.max_batch_files must be between 1 and 1000");
         }
         if !(50..=100).contains(&self.sign.jpeg_quality) {
             bail!("sign.jpeg_quality must be between 50 and 100");

@@ -195,6 +195,22 @@ pub struct ContentRecord {
     pub deleted_at: Option<Timestamp>,
 }
 
+/// Counts over an organisation's records.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecordStats {
+    /// Live records.
+    pub records: i64,
+    /// Live records with a watermarked file.
+    pub watermarked: i64,
+    /// Tombstoned records.
+    pub deleted: i64,
+    /// Live records since the time asked for.
+    pub recent: i64,
+    /// Live records per declared origin (`None`: not declared), by origin code.
+    pub by_origin: Vec<(Option<OriginType>, i64)>,
+    pub last_signed_at: Option<Timestamp>,
+}
+
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
@@ -313,6 +329,9 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// inserts on PostgreSQL a lower one can become visible after a higher one: callers re-read a window.
     /// Tombstoned records are included (callers filter when they read the record).
     async fn record_hashes(&self, after: i64, limit: u32) -> Result<Vec<(i64, RecordId, u64)>, StoreError>;
+
+    /// Counts over the organisation's records; `recent` counts those created at or after `since`.
+    async fn record_stats(&self, org: &OrgId, since: Timestamp) -> Result<RecordStats, StoreError>;
 
     /// A deployment secret (sealed by the caller), if one was stored.
     async fn deployment_secret(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError>;

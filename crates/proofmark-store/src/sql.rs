@@ -11,7 +11,7 @@ use sqlx::Row;
 
 use crate::{
     ApiKey, ApiKeyId, CaptureId, CaptureSession, ContentRecord, Device, DeviceId, OrgId, Publisher, PublisherId,
-    RecordId, SigningKey, SigningKeyId, Store, StoreError, StoredIssuerKey, Timestamp, User, UserSession,
+    RecordId, RecordStats, SigningKey, SigningKeyId, Store, StoreError, StoredIssuerKey, Timestamp, User, UserSession,
 };
 
 /// The embedded default: one file, WAL mode.
@@ -790,6 +790,48 @@ macro_rules! impl_store {
                     .iter()
                     .map(|r| Ok((r.try_get("seq")?, id(r, "record_id")?, r.try_get::<i64, _>("phash")? as u64)))
                     .collect::<Result<_, sqlx::Error>>()?)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn record_stats(&self, org: &OrgId, since: Timestamp) -> Result<RecordStats, StoreError> {
+                let row = sqlx::query(
+                    "SELECT \
+                       COUNT(*) FILTER (WHERE deleted_at IS NULL) AS records, \
+                       COUNT(*) FILTER (WHERE deleted_at IS NULL AND watermarked_object IS NOT NULL) AS watermarked, \
+                       COUNT(*) FILTER (WHERE deleted_at IS NOT NULL) AS deleted, \
+                       COUNT(*) FILTER (WHERE deleted_at IS NULL AND created_at >= $2) AS recent, \
+                       MAX(created_at) FILTER (WHERE deleted_at IS NULL) AS last_signed_at \
+                     FROM content_records WHERE org_id = $1",
+                )
+                .bind(org.to_string())
+                .bind(since.unix())
+                .fetch_one(&self.pool)
+                .await?;
+                let origins = sqlx::query(
+                    "SELECT origin_type, COUNT(*) AS n FROM content_records WHERE org_id = $1 AND deleted_at IS NULL \
+                     GROUP BY origin_type ORDER BY origin_type",
+                )
+                .bind(org.to_string())
+                .fetch_all(&self.pool)
+                .await?;
+                let by_origin = origins
+                    .iter()
+                    .map(|r| {
+                        let origin = r
+                            .try_get::<Option<String>, _>("origin_type")?
+                            .map(|t| crate::OriginType::parse(&t).ok_or_else(|| decode_error("origin_type", &t)))
+                            .transpose()?;
+                        Ok((origin, r.try_get::<i64, _>("n")?))
+                    })
+                    .collect::<Result<_, sqlx::Error>>()?;
+                Ok(RecordStats {
+                    records: row.try_get("records")?,
+                    watermarked: row.try_get("watermarked")?,
+                    deleted: row.try_get("deleted")?,
+                    recent: row.try_get("recent")?,
+                    by_origin,
+                    last_signed_at: time_opt(&row, "last_signed_at")?,
+                })
             }
 
             #[tracing::instrument(skip_all)]

@@ -21,6 +21,7 @@ use crate::AppState;
 
 mod auth;
 mod capture;
+mod dashboard;
 mod devices;
 mod extract;
 mod jwks;
@@ -37,6 +38,7 @@ pub fn app(state: AppState) -> Router {
     let max_body = state.config.max_body_bytes;
     let max_upload = state.config.max_upload_bytes;
     let max_image = state.config.sign.max_image_bytes;
+    let max_batch = state.config.sign.max_batch_files;
     let http = &state.config.http;
     let request_timeout = Duration::from_secs(http.request_timeout_secs);
     let body_timeout = Duration::from_secs(http.body_read_timeout_secs);
@@ -50,10 +52,11 @@ pub fn app(state: AppState) -> Router {
         .merge(auth::router())
         .merge(keys::router())
         .merge(records::router())
+        .merge(dashboard::router())
         // Only the routes above: /validate and /api/v1/sign, merged after, have their own limits.
         .route_layer(middleware::from_fn(move |req, next| announced_length(max_body, req, next)))
         .merge(validate::router(max_upload))
-        .merge(sign::router(max_image))
+        .merge(sign::router(max_image, max_batch))
         .fallback(|| async { (StatusCode::NOT_FOUND, axum::Json(ErrorBody { detail: "Not Found".into() })) })
         .method_not_allowed_fallback(|| async {
             (StatusCode::METHOD_NOT_ALLOWED, axum::Json(ErrorBody { detail: "Method Not Allowed".into() }))

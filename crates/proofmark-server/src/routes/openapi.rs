@@ -4,7 +4,7 @@ use proofmark_api::ErrorBody;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{auth, capture, devices, jwks, keys, publishers, records, sign, validate};
+use super::{auth, capture, dashboard, devices, jwks, keys, publishers, records, sign, validate};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -33,6 +33,7 @@ use super::{auth, capture, devices, jwks, keys, publishers, records, sign, valid
         keys::list_signing_keys,
         keys::retire_signing_key,
         sign::sign,
+        sign::sign_batch,
         records::list,
         records::show,
         records::remove,
@@ -40,6 +41,7 @@ use super::{auth, capture, devices, jwks, keys, publishers, records, sign, valid
         records::certificate_route,
         records::search,
         records::origin_types,
+        dashboard::stats,
     ),
     components(schemas(ErrorBody)),
     modifiers(&SecuritySchemes),

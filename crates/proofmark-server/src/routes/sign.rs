@@ -17,7 +17,7 @@ use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
-use proofmark_api::content::{SignForm, Signed};
+use proofmark_api::content::{BatchItem, BatchSigned, SignForm, Signed};
 use proofmark_api::ErrorBody;
 use proofmark_media::image::{decode_image, Format};
 use proofmark_media::{DecodeError, MarkError, MarkOptions};
@@ -34,14 +34,23 @@ const FORM_OVERHEAD: u64 = 64 * 1024;
 /// The longest option value read.
 const MAX_OPTION_BYTES: usize = 1024;
 
-pub(super) fn router(max_image: u64) -> Router<AppState> {
+pub(super) fn router(max_image: u64, max_batch: usize) -> Router<AppState> {
     let limit = usize::try_from(max_image.saturating_add(FORM_OVERHEAD)).unwrap_or(usize::MAX);
-    Router::new().route(
-        "/api/v1/sign",
-        post(sign)
-            .layer(DefaultBodyLimit::max(limit))
-            .layer(middleware::from_fn(move |req, next| announced_length(limit, req, next))),
-    )
+    let batch_limit =
+        usize::try_from(max_image.saturating_mul(max_batch as u64).saturating_add(FORM_OVERHEAD)).unwrap_or(usize::MAX);
+    Router::new()
+        .route(
+            "/api/v1/sign",
+            post(sign)
+                .layer(DefaultBodyLimit::max(limit))
+                .layer(middleware::from_fn(move |req, next| announced_length(limit, req, next))),
+        )
+        .route(
+            "/api/v1/sign-batch",
+            post(sign_batch)
+                .layer(DefaultBodyLimit::max(batch_limit))
+                .layer(middleware::from_fn(move |req, next| announced_length(batch_limit, req, next))),
+        )
 }
 
 /// The options of a sign request.
@@ -108,20 +117,102 @@ pub(super) async fn sign(
 ) -> Result<Response, ApiError> {
     caller.require(Scope::Sign)?;
     let started = Instant::now();
+    let (options, mut uploads) = read_form(&state, multipart, 1).await?;
+    let upload =
+        uploads.pop().ok_or_else(|| ApiError::Unprocessable("Field required: file".into()))?.map_err(|(_, e)| e)?;
     let mut timings = Timings::default();
+    timings.add("receive", started.elapsed());
+    let key = signing_key(&state, &caller, options.signing_key_id.as_deref()).await?;
+    let (signed, stages) = sign_upload(&state, &caller, &options, &key, upload).await?;
+    timings.0.extend(stages.0);
+    timings.add("total", started.elapsed());
+    let mut response = (StatusCode::CREATED, axum::Json(&signed)).into_response();
+    if let Some(v) = timings.header() {
+        response.headers_mut().insert("server-timing", v);
+    }
+    response.headers_mut().insert(
+        header::LOCATION,
+        HeaderValue::from_str(&format!("/api/v1/content-records/{}", signed.record_id)).map_err(anyhow::Error::from)?,
+    );
+    Ok(response)
+}
+
+/// Sign several images in one request (`file` parts, the same options for all): one result per file, in
+/// order; a file that fails does not sink the others.
+#[utoipa::path(post, path = "/api/v1/sign-batch", tag = "content", security(("session" = []), ("api_key" = [])),
+    request_body(content = SignForm, content_type = "multipart/form-data", description = "Several `file` parts (at most sign.max_batch_files)"),
+    responses(
+        (status = 200, body = BatchSigned, description = "One result per file, each with its own status"),
+        (status = 400, body = ErrorBody, description = "Malformed multipart body"),
+        (status = 401, body = ErrorBody, description = "Not authenticated"),
+        (status = 403, body = ErrorBody, description = "The 'sign' scope is needed"),
+        (status = 404, body = ErrorBody, description = "Signing key not found"),
+        (status = 409, body = ErrorBody, description = "No current signing key / the key is retired"),
+        (status = 422, body = ErrorBody, description = "No file, too many files, or a bad option"),
+    ))]
+#[tracing::instrument(skip_all)]
+pub(super) async fn sign_batch(
+    State(state): State<AppState>,
+    caller: Caller,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<Response, ApiError> {
+    caller.require(Scope::Sign)?;
+    let max = state.config.sign.max_batch_files;
+    let (options, uploads) = read_form(&state, multipart, max).await?;
+    if uploads.is_empty() {
+        return Err(ApiError::Unprocessable("Field required: file".into()));
+    }
+    let key = signing_key(&state, &caller, options.signing_key_id.as_deref()).await?;
+    let mut results = Vec::with_capacity(uploads.len());
+    for upload in uploads {
+        let (file_name, outcome) = match upload {
+            Ok(u) => (u.name.clone(), sign_upload(&state, &caller, &options, &key, u).await.map(|(s, _)| s)),
+            Err((name, e)) => (name, Err(e)),
+        };
+        results.push(match outcome {
+            Ok(signed) => BatchItem { file_name, status: 201, result: Some(signed), error: None },
+            Err(e) => {
+                let status = e.status().as_u16();
+                if status >= 500 {
+                    tracing::error!("signing {file_name:?} in a batch: {e:#}");
+                }
+                BatchItem { file_name, status, result: None, error: Some(e.to_string()) }
+            }
+        });
+    }
+    let signed = results.iter().filter(|r| r.result.is_some()).count();
+    let failed = results.len() - signed;
+    Ok(axum::Json(BatchSigned { results, signed, failed }).into_response())
+}
+
+/// A file part that was refused on arrival, with its name.
+type Refused = (Option<String>, ApiError);
+
+/// Read the form: the options, and up to `max_files` files streamed to disk. A file refused on arrival (its
+/// type, its size) is kept as its error; a request that cannot be read further is the error.
+async fn read_form(
+    state: &AppState,
+    multipart: Result<Multipart, MultipartRejection>,
+    max_files: usize,
+) -> Result<(Options, Vec<Result<Upload, Refused>>), ApiError> {
     let mut multipart =
         multipart.map_err(|e| ApiError::BadRequest(format!("Malformed multipart body: {}", e.body_text())))?;
     let mut options = Options::default();
-    let mut upload: Option<Upload> = None;
+    let mut uploads = Vec::new();
     while let Some(field) = multipart.next_field().await.map_err(read_error)? {
         match field.name() {
             Some("file") => {
-                if upload.is_some() {
-                    return Err(ApiError::BadRequest(
-                        "More than one file: send one file per request (or use /api/v1/sign-batch)".into(),
-                    ));
+                if uploads.len() == max_files {
+                    return Err(if max_files == 1 {
+                        ApiError::BadRequest(
+                            "More than one file: send one file per request (or use /api/v1/sign-batch)".into(),
+                        )
+                    } else {
+                        ApiError::Unprocessable(format!("At most {max_files} files per batch"))
+                    });
                 }
-                upload = Some(receive(&state, field).await?);
+                let name = field.file_name().map(clean_name).filter(|n| !n.is_empty());
+                uploads.push(receive(state, field).await?.map_err(|e| (name, e)));
             }
             Some(name @ ("signing_key_id" | "origin_type" | "watermark" | "c2pa")) => {
                 let name = name.to_owned();
@@ -131,10 +222,31 @@ pub(super) async fn sign(
             _ => {}
         }
     }
-    let upload = upload.ok_or_else(|| ApiError::Unprocessable("Field required: file".into()))?;
-    timings.add("receive", started.elapsed());
+    // A single sign answers a refused file as the request's error.
+    if max_files == 1 {
+        if let Some(Err((_, _))) = uploads.last() {
+            if let Some(Err((_, e))) = uploads.pop() {
+                return Err(e);
+            }
+        }
+    }
+    Ok((options, uploads))
+}
 
-    let key = signing_key(&state, &caller, options.signing_key_id.as_deref()).await?;
+fn clean_name(name: &str) -> String {
+    name.chars().filter(|c| !c.is_control()).take(255).collect()
+}
+
+/// Everything after receiving: process, store the files, then the record (the files go again if it cannot
+/// be written).
+async fn sign_upload(
+    state: &AppState,
+    caller: &Caller,
+    options: &Options,
+    key: &SigningKey,
+    upload: Upload,
+) -> Result<(Signed, Timings), ApiError> {
+    let mut timings = Timings::default();
     let now = Timestamp(state.now());
     let signer = match (&caller.user, caller.api_key) {
         (Some(u), _) => u.user_id.to_string(),
@@ -144,15 +256,17 @@ pub(super) async fn sign(
     let watermark = options.watermark.unwrap_or(true);
 
     // Decode, hash, sign and mark, off the async workers, a bounded number at a time.
-    let _slot = state.sign_slots.acquire().await.map_err(anyhow::Error::from)?;
+    let slot = state.sign_slots.acquire().await.map_err(anyhow::Error::from)?;
     let work_state = state.clone();
     let sha256 = upload.sha256.clone();
     let path = upload.file.path().to_owned();
-    let processed =
-        tokio::task::spawn_blocking(move || process(&work_state, &path, &sha256, &key, &signer, now, watermark))
-            .await
-            .map_err(|e| ApiError::Internal(e.into()))??;
-    drop(_slot);
+    let key_for_work = key.clone();
+    let processed = tokio::task::spawn_blocking(move || {
+        process(&work_state, &path, &sha256, &key_for_work, &signer, now, watermark)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.into()))??;
+    drop(slot);
     for (stage, d) in &processed.timings {
         timings.add(stage, *d);
     }
@@ -182,13 +296,13 @@ pub(super) async fn sign(
         signing_key_id: processed.key.key_id,
         signer: processed.signer,
         origin_type: options.origin_type,
-        sha256: upload.sha256,
+        sha256: upload.sha256.clone(),
         watermarked_sha256: marked.as_ref().map(|m| hex::encode(Sha256::digest(&m.bytes))),
         phash: processed.phash,
         fingerprint: processed.fingerprint,
         signature: processed.signature,
         watermark_payload: marked.as_ref().map(|_| processed.payload.clone()),
-        file_name: upload.name,
+        file_name: upload.name.clone(),
         media_type: media_type(processed.format).into(),
         file_size: i64::try_from(upload.size).unwrap_or(i64::MAX),
         width: Some(processed.width as i64),
@@ -208,9 +322,7 @@ pub(super) async fn sign(
         return Err(e.into());
     }
     timings.add("db", t.elapsed());
-    timings.add("total", started.elapsed());
     tracing::info!(record = %record.record_id, org = %record.org_id, "signed");
-
     let org = state.store.publisher(&record.org_id).await?.map(|p| p.name).unwrap_or_default();
     let certificate = super::records::certificate(&record, &processed.key, org);
     let watermarked_file = marked_key
@@ -226,20 +338,13 @@ pub(super) async fn sign(
         certificate,
         watermarked_file,
     };
-    let mut response = (StatusCode::CREATED, axum::Json(body)).into_response();
-    if let Some(v) = timings.header() {
-        response.headers_mut().insert("server-timing", v);
-    }
-    response.headers_mut().insert(
-        header::LOCATION,
-        HeaderValue::from_str(&format!("/api/v1/content-records/{record_id}")).map_err(anyhow::Error::from)?,
-    );
-    Ok(response)
+    Ok((body, timings))
 }
 
 /// Stream the file part to a private temporary file, hashing it, and stop at the size limit.
-async fn receive(state: &AppState, mut field: Field<'_>) -> Result<Upload, ApiError> {
-    let name = field.file_name().map(|n| n.chars().filter(|c| !c.is_control()).take(255).collect::<String>());
+/// The outer error ends the request (the body cannot be read); the inner one refuses this file only.
+async fn receive(state: &AppState, mut field: Field<'_>) -> Result<Result<Upload, ApiError>, ApiError> {
+    let name = field.file_name().map(clean_name);
     let dir = state.config.data_dir.join("uploads");
     crate::create_private_dir(&dir)?;
     let mut file = tempfile::NamedTempFile::new_in(&dir).map_err(anyhow::Error::from)?;
@@ -253,21 +358,28 @@ async fn receive(state: &AppState, mut field: Field<'_>) -> Result<Upload, ApiEr
             let take = (16 - head.len()).min(chunk.len());
             head.extend_from_slice(&chunk[..take]);
             if head.len() == 16 {
-                sniff(&head)?;
+                if let Err(e) = sniff(&head) {
+                    return Ok(Err(e));
+                }
             }
         }
         size += chunk.len() as u64;
         if size > limit {
-            return Err(ApiError::TooLarge(format!("The file is larger than the {limit}-byte limit for images")));
+            return Ok(Err(ApiError::TooLarge(format!("The file is larger than the {limit}-byte limit for images"))));
         }
         hasher.update(&chunk);
         // Small synchronous writes to a local file: the page cache takes them without blocking for long.
         file.write_all(&chunk).map_err(anyhow::Error::from)?;
     }
     if size == 0 {
-        return Err(ApiError::Unprocessable("The file is empty".into()));
+        return Ok(Err(ApiError::Unprocessable("The file is empty".into())));
     }
-    Ok(Upload { file, sha256: hex::encode(hasher.finalize()), size, name: name.filter(|n| !n.is_empty()) })
+    if head.len() < 16 {
+        if let Err(e) = sniff(&head) {
+            return Ok(Err(e));
+        }
+    }
+    Ok(Ok(Upload { file, sha256: hex::encode(hasher.finalize()), size, name: name.filter(|n| !n.is_empty()) }))
 }
 
 async fn option_text(mut field: Field<'_>, name: &str) -> Result<String, ApiError> {

@@ -387,12 +387,14 @@ async fn openapi_names_every_route() {
         ("/api/v1/keys/signing-keys", StatusCode::UNAUTHORIZED),
         ("/api/v1/keys/signing-keys/{id}", StatusCode::METHOD_NOT_ALLOWED),
         ("/api/v1/sign", StatusCode::METHOD_NOT_ALLOWED),
+        ("/api/v1/sign-batch", StatusCode::METHOD_NOT_ALLOWED),
         ("/api/v1/content-records", StatusCode::UNAUTHORIZED),
         ("/api/v1/content-records/{id}", StatusCode::UNAUTHORIZED),
         ("/api/v1/content-records/{id}/file", StatusCode::UNAUTHORIZED),
         ("/api/v1/content-records/{id}/certificate", StatusCode::NOT_FOUND),
         ("/api/v1/content-records/public/search", StatusCode::UNPROCESSABLE_ENTITY),
         ("/api/v1/origin-types", StatusCode::OK),
+        ("/api/v1/dashboard/stats", StatusCode::UNAUTHORIZED),
     ];
     let documented: Vec<&String> = doc["paths"].as_object().unwrap().keys().collect();
     assert_eq!(documented.len(), routes.len());

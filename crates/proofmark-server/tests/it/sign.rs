@@ -423,3 +423,85 @@ async fn search(s: &TestServer, query: String) -> crate::support::Reply {
     let path = format!("/api/v1/content-records/public/search?{query}");
     s.send(Method::GET, &path, &[], axum::body::Body::empty()).await
 }
+
+/// A batch answers one result per file, in order; the refused ones leave nothing behind and do not sink
+/// the others.
+#[tokio::test]
+async fn a_batch_signs_what_it_can_and_says_why_for_the_rest() {
+    for s in TestServer::both().await {
+        let b = s.backend();
+        let (session, _, key) = s.signer("Batcher", &["sign", "read"]).await;
+        let tiny = proofmark_media::encode_image(
+            &proofmark_media::Image { width: 40, height: 40, channels: 3, pixels: vec![90; 40 * 40 * 3] },
+            proofmark_media::Encoding::Png,
+        )
+        .unwrap();
+        let gif = b"GIF89a\x01\x00\x01\x00\x00\x00\x00;".to_vec();
+        let (png, jpeg) = (image("camera.png"), image("rocket.jpg"));
+        let parts: Vec<(&str, Option<&str>, &[u8])> = vec![
+            ("origin_type", None, b"EDIT"),
+            ("file", Some("one.png"), &png),
+            ("file", Some("two.gif"), &gif),
+            ("file", Some("three.jpg"), &jpeg),
+            ("file", Some("four.png"), &tiny),
+        ];
+        let (content_type, body) = crate::support::multipart(&parts);
+        let auth = format!("Bearer {key}");
+        let r = s
+            .send(
+                Method::POST,
+                "/api/v1/sign-batch",
+                &[("authorization", &auth), ("content-type", &content_type)],
+                axum::body::Body::from(body),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{b}: {:?}", r.body);
+        let results = r.body["results"].as_array().unwrap();
+        let summary: Vec<(&str, u64)> =
+            results.iter().map(|x| (x["file_name"].as_str().unwrap(), x["status"].as_u64().unwrap())).collect();
+        assert_eq!(summary, [("one.png", 201), ("two.gif", 415), ("three.jpg", 201), ("four.png", 422)], "{b}");
+        assert_eq!((r.body["signed"].as_u64(), r.body["failed"].as_u64()), (Some(2), Some(2)), "{b}");
+        assert!(results[1]["error"].as_str().unwrap().starts_with("GIF images cannot be signed"), "{b}");
+        assert!(results[3]["error"].as_str().unwrap().starts_with("The image cannot carry the watermark"), "{b}");
+        for i in [0, 2] {
+            check_certificate(&results[i]["result"]["certificate"]);
+            assert_eq!(results[i]["result"]["certificate"]["origin_type"], "EDIT", "{b}");
+        }
+        let list = s.authed(Method::GET, "/api/v1/content-records", &session, Value::Null).await;
+        assert_eq!(list.body["items"].as_array().unwrap().len(), 2, "{b}");
+        assert_eq!(
+            s.state.objects.list("records").await.unwrap().len(),
+            4,
+            "{b}: originals and marked files of the two"
+        );
+        // The dashboard counts them; one deleted moves between the counts.
+        let id = list.body["items"][0]["id"].as_str().unwrap().to_owned();
+        s.authed(Method::DELETE, &format!("/api/v1/content-records/{id}"), &session, Value::Null).await;
+        let stats = s.authed(Method::GET, "/api/v1/dashboard/stats", &key, Value::Null).await;
+        assert_eq!(stats.status, StatusCode::OK, "{b}: {:?}", stats.body);
+        let want = json!({"total_records": 1, "records_last_30_days": 1, "watermarked_records": 1, "deleted_records": 1,
+            "by_origin_type": {"EDIT": 1}, "active_signing_keys": 1, "retired_signing_keys": 0, "active_api_keys": 1});
+        for (k, v) in want.as_object().unwrap() {
+            assert_eq!(&stats.body[k], v, "{b}: {k}");
+        }
+        assert!(stats.body["last_signed_at"].is_string(), "{b}");
+    }
+    // More files than a batch takes: refused whole.
+    let s = TestServer::with(|c| c.sign.max_batch_files = 2).await;
+    let (_, _, key) = s.signer("Small Batches", &["sign"]).await;
+    let png = image("camera.png");
+    let parts: Vec<(&str, Option<&str>, &[u8])> =
+        vec![("file", Some("a"), &png), ("file", Some("b"), &png), ("file", Some("c"), &png)];
+    let (content_type, body) = crate::support::multipart(&parts);
+    let auth = format!("Bearer {key}");
+    let r = s
+        .send(
+            Method::POST,
+            "/api/v1/sign-batch",
+            &[("authorization", &auth), ("content-type", &content_type)],
+            axum::body::Body::from(body),
+        )
+        .await;
+    assert_eq!((r.status, r.detail()), (StatusCode::UNPROCESSABLE_ENTITY, "At most 2 files per batch"));
+    assert!(s.state.objects.list("records").await.unwrap().is_empty());
+}
