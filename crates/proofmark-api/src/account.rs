@@ -4,7 +4,10 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::{ApiKeyId, OrgId, Role, Scope, SigningAlgorithm, SigningKeyId, Timestamp, UserId};
+use crate::{
+    ApiKeyId, EventId, EventType, JobId, JobState, OrgId, Role, Scope, SigningAlgorithm, SigningKeyId, Timestamp,
+    UserId, WebhookId,
+};
 
 /// `POST /api/v1/auth/register`: a new organisation and its first user (its owner).
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -145,4 +148,40 @@ pub struct SigningKey {
     pub created_at: Timestamp,
     /// Set once the key is retired: it signs nothing new and still verifies what it signed.
     pub retired_at: Option<Timestamp>,
+}
+
+/// `POST /api/v1/webhooks`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct WebhookCreate {
+    /// http(s); not into private networks unless the server allows it.
+    pub url: String,
+    /// Default: every event type.
+    #[serde(default)]
+    pub events: Option<Vec<EventType>>,
+}
+
+/// A webhook; `secret` (`whsec_…`) only in the answer to its creation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Webhook {
+    pub id: WebhookId,
+    pub url: String,
+    pub events: Vec<EventType>,
+    pub created_at: Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub secret: Option<String>,
+}
+
+/// One event's delivery to one webhook.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct WebhookDelivery {
+    pub job_id: JobId,
+    pub event_id: EventId,
+    pub event_type: EventType,
+    /// `queued` (waiting for its next attempt), `running`, `done` (delivered) or `dead` (given up).
+    pub state: JobState,
+    pub attempts: i64,
+    pub next_attempt_at: Option<Timestamp>,
+    pub last_error: Option<String>,
+    pub created_at: Timestamp,
+    pub finished_at: Option<Timestamp>,
 }

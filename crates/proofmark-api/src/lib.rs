@@ -87,6 +87,18 @@ id_type!(
     /// A content record: one signed (or client-registered) file.
     RecordId
 );
+id_type!(
+    /// A webhook endpoint of an organisation.
+    WebhookId
+);
+id_type!(
+    /// An event (`content.signed`, …); every delivery of it carries this id.
+    EventId
+);
+id_type!(
+    /// A durable job.
+    JobId
+);
 
 /// An organisation is a publisher: one id for the capture plane's `publisher_id` and the publisher plane's
 /// signer.
@@ -284,6 +296,26 @@ closed_enum!(
     RecordSource, "source" {
         Signed = "signed",
         Registered = "registered",
+    }
+);
+
+closed_enum!(
+    /// What webhooks are told about (SPEC §2.4).
+    EventType, "event" {
+        ContentSigned = "content.signed",
+        BatchAnchored = "batch.anchored",
+        ContentVerified = "content.verified",
+    }
+);
+
+closed_enum!(
+    /// Where a durable job is.
+    JobState, "state" {
+        Queued = "queued",
+        Running = "running",
+        Done = "done",
+        /// Out of attempts.
+        Dead = "dead",
     }
 );
 

@@ -111,6 +111,17 @@ fn classify_v6(ip: Ipv6Addr) -> AddressClass {
 const INTERNAL_SUFFIXES: [&str; 8] =
     [".local", ".internal", ".lan", ".home", ".corp", ".intranet", ".localdomain", ".home.arpa"];
 
+/// Whether a host name only means something inside a network (`localhost`, a single label, or one of the
+/// internal suffixes such as `.local`, `.internal`, `.lan`).
+pub fn is_internal_name(name: &str) -> bool {
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    let dotted = format!(".{name}");
+    name == "localhost"
+        || dotted.ends_with(".localhost")
+        || !name.contains('.')
+        || INTERNAL_SUFFIXES.iter().any(|s| dotted.ends_with(s))
+}
+
 /// Why an issuer's keys are not fetched. Decided without any network access.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]

@@ -65,6 +65,35 @@ pub struct Config {
     pub http: HttpConfig,
     pub objects: ObjectsConfig,
     pub sign: SignConfig,
+    pub webhooks: WebhooksConfig,
+}
+
+/// Webhook deliveries (SPEC §2.4; docs/api.md, "Webhooks").
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhooksConfig {
+    /// Deliver to loopback, private, link-local and other non-public addresses, and to internal names
+    /// (`localhost`, `*.local`, …). Off by default: a webhook URL must not reach into the server's network.
+    pub allow_private_targets: bool,
+    /// Each delivery attempt's time limit (connect, send, answer).
+    pub timeout_secs: u64,
+    /// Attempts before a delivery is given up (then its job is `dead`).
+    pub max_attempts: i64,
+    /// The first retry's delay; it doubles with each attempt, up to `retry_max_secs`.
+    pub retry_base_secs: i64,
+    pub retry_max_secs: i64,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        Self {
+            allow_private_targets: false,
+            timeout_secs: 10,
+            max_attempts: 8,
+            retry_base_secs: 10,
+            retry_max_secs: 3600,
+        }
+    }
 }
 
 /// Where original and watermarked files are kept (docs/operations.md, "Object storage").
@@ -199,6 +228,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             objects: ObjectsConfig::default(),
             sign: SignConfig::default(),
+            webhooks: WebhooksConfig::default(),
         }
     }
 }
@@ -271,6 +301,11 @@ impl Config {
             "PROOFMARK_SIGN_MAX_IMAGE_BYTES" => self.sign.max_image_bytes = num(&value)?,
             "PROOFMARK_SIGN_MAX_CONCURRENT" => self.sign.max_concurrent = num(&value)? as usize,
             "PROOFMARK_SIGN_MAX_BATCH_FILES" => self.sign.max_batch_files = num(&value)? as usize,
+            "PROOFMARK_WEBHOOKS_ALLOW_PRIVATE_TARGETS" => self.webhooks.allow_private_targets = boolean(&value)?,
+            "PROOFMARK_WEBHOOKS_TIMEOUT_SECS" => self.webhooks.timeout_secs = num(&value)?,
+            "PROOFMARK_WEBHOOKS_MAX_ATTEMPTS" => self.webhooks.max_attempts = num(&value)? as i64,
+            "PROOFMARK_WEBHOOKS_RETRY_BASE_SECS" => self.webhooks.retry_base_secs = num(&value)? as i64,
+            "PROOFMARK_WEBHOOKS_RETRY_MAX_SECS" => self.webhooks.retry_max_secs = num(&value)? as i64,
             // Read by the CLI itself.
             "PROOFMARK_CONFIG" | "PROOFMARK_KEYSTORE" | "PROOFMARK_LOG" => {}
             // A misspelt setting should not pass unnoticed, but other tools may use the prefix too.
@@ -312,6 +347,13 @@ impl Config {
             if !(1..=86_400).contains(&value) {
                 bail!("{name} must be between 1 and 86400 seconds");
             }
+        }
+        let w = &self.webhooks;
+        if !(1..=300).contains(&w.timeout_secs) || !(1..=100).contains(&w.max_attempts) {
+            bail!("webhooks.timeout_secs must be 1 to 300 and webhooks.max_attempts 1 to 100");
+        }
+        if w.retry_base_secs < 1 || w.retry_max_secs < w.retry_base_secs {
+            bail!("webhooks.retry_base_secs must be at least 1 and at most webhooks.retry_max_secs");
         }
         if !(1..=1000).contains(&self.sign.max_batch_files) {
             bail!("sign.max_batch_files must be between 1 and 1000");

@@ -13,11 +13,13 @@ pub mod config;
 mod error;
 pub mod fuzzing;
 pub mod http;
+pub mod jobs;
 pub mod keys;
 pub mod objects;
 pub mod phash_index;
 mod ratelimit;
 mod routes;
+pub mod webhooks;
 
 pub use config::Config;
 pub use error::ApiError;
@@ -261,6 +263,9 @@ pub async fn serve(config: Config) -> Result<()> {
             }
         }
     });
+    // Durable jobs (webhook deliveries): what is left when the process stops is picked up again by the next
+    // worker, here or in another process, when its lease ends.
+    tokio::spawn(jobs::work(state.clone(), std::future::pending()));
     serve_on(listener, state, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())

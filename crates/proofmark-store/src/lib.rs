@@ -21,8 +21,8 @@ mod sql;
 pub use sql::{PostgresStore, SqliteStore};
 
 pub use proofmark_api::{
-    ApiKeyId, AttestationProvider, CaptureId, DeviceId, OrgId, OriginType, PublisherId, RecordId, RecordSource, Role,
-    Scope, SigningAlgorithm, SigningKeyId, Timestamp, UserId,
+    ApiKeyId, AttestationProvider, CaptureId, DeviceId, EventId, EventType, JobId, JobState, OrgId, OriginType,
+    PublisherId, RecordId, RecordSource, Role, Scope, SigningAlgorithm, SigningKeyId, Timestamp, UserId, WebhookId,
 };
 pub use proofmark_core::AttestationMethod;
 
@@ -195,6 +195,60 @@ pub struct ContentRecord {
     pub deleted_at: Option<Timestamp>,
 }
 
+/// A durable job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    pub job_id: JobId,
+    /// What runs it (`webhook`, …).
+    pub kind: String,
+    /// The kind's own JSON.
+    pub payload: String,
+    pub state: JobState,
+    /// Attempts started, this one included once claimed.
+    pub attempts: i64,
+    pub max_attempts: i64,
+    pub run_after: Timestamp,
+    pub last_error: Option<String>,
+    pub created_at: Timestamp,
+    pub finished_at: Option<Timestamp>,
+}
+
+impl Job {
+    /// A job to run as soon as a worker is free.
+    pub fn new(kind: &str, payload: String, max_attempts: i64, now: Timestamp) -> Self {
+        Job {
+            job_id: JobId::random(),
+            kind: kind.into(),
+            payload,
+            state: JobState::Queued,
+            attempts: 0,
+            max_attempts,
+            run_after: now,
+            last_error: None,
+            created_at: now,
+            finished_at: None,
+        }
+    }
+}
+
+/// A webhook endpoint of an organisation; its secret is sealed by the caller.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Webhook {
+    pub webhook_id: WebhookId,
+    pub org_id: OrgId,
+    pub url: String,
+    pub events: Vec<EventType>,
+    pub sealed_secret: Vec<u8>,
+    pub created_at: Timestamp,
+    pub deleted_at: Option<Timestamp>,
+}
+
+impl fmt::Debug for Webhook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Webhook").field("webhook_id", &self.webhook_id).field("url", &self.url).finish_non_exhaustive()
+    }
+}
+
 /// Counts over an organisation's records.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RecordStats {
@@ -309,7 +363,8 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     // Content records (publisher plane).
 
-    async fn create_record(&self, record: &ContentRecord) -> Result<(), StoreError>;
+    /// Insert the record and enqueue `jobs` (its events' deliveries) in one transaction.
+    async fn create_record(&self, record: &ContentRecord, jobs: &[Job]) -> Result<(), StoreError>;
     /// The record, tombstoned or not.
     async fn record(&self, id: &RecordId) -> Result<Option<ContentRecord>, StoreError>;
     /// The organisation's live records, newest first, after the `(created_at, record_id)` cursor when given.
@@ -332,6 +387,38 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     /// Counts over the organisation's records; `recent` counts those created at or after `since`.
     async fn record_stats(&self, org: &OrgId, since: Timestamp) -> Result<RecordStats, StoreError>;
+
+    // Durable jobs. A claim is a lease: a job whose worker does not finish by `locked_until` is claimed again.
+
+    async fn enqueue(&self, jobs: &[Job]) -> Result<(), StoreError>;
+    /// Claim up to `limit` jobs of `kinds` that are due at `now` (queued, or running with an expired lease) for
+    /// `worker` until `now + lease_secs`; each claim counts an attempt. PostgreSQL: `FOR UPDATE SKIP LOCKED`,
+    /// so any number of processes claim disjoint jobs.
+    async fn claim_jobs(
+        &self,
+        kinds: &[&str],
+        worker: &str,
+        now: Timestamp,
+        lease_secs: i64,
+        limit: u32,
+    ) -> Result<Vec<Job>, StoreError>;
+    /// Mark a claimed job done; `false` if `worker` no longer holds it (its lease ran out and it was claimed
+    /// again): then nothing is written.
+    async fn finish_job(&self, job: &JobId, worker: &str, now: Timestamp) -> Result<bool, StoreError>;
+    /// Record a failed attempt: queued again at `retry_at`, or dead when out of attempts; `false` if `worker`
+    /// no longer holds it.
+    async fn fail_job(&self, job: &JobId, worker: &str, error: &str, retry_at: Timestamp) -> Result<bool, StoreError>;
+    async fn job(&self, job: &JobId) -> Result<Option<Job>, StoreError>;
+    /// Jobs of `kind` whose payload contains `needle` (a webhook's deliveries), newest first.
+    async fn jobs_matching(&self, kind: &str, needle: &str, limit: u32) -> Result<Vec<Job>, StoreError>;
+
+    async fn create_webhook(&self, webhook: &Webhook) -> Result<(), StoreError>;
+    /// The organisation's live webhooks, oldest first.
+    async fn webhooks(&self, org: &OrgId) -> Result<Vec<Webhook>, StoreError>;
+    /// The webhook, deleted or not.
+    async fn webhook(&self, id: &WebhookId) -> Result<Option<Webhook>, StoreError>;
+    /// Delete it if it belongs to `org` and is live; `false` otherwise (nothing written).
+    async fn delete_webhook(&self, org: &OrgId, id: &WebhookId, now: Timestamp) -> Result<bool, StoreError>;
 
     /// A deployment secret (sealed by the caller), if one was stored.
     async fn deployment_secret(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError>;

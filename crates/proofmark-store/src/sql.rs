@@ -10,8 +10,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use sqlx::Row;
 
 use crate::{
-    ApiKey, ApiKeyId, CaptureId, CaptureSession, ContentRecord, Device, DeviceId, OrgId, Publisher, PublisherId,
-    RecordId, RecordStats, SigningKey, SigningKeyId, Store, StoreError, StoredIssuerKey, Timestamp, User, UserSession,
+    ApiKey, ApiKeyId, CaptureId, CaptureSession, ContentRecord, Device, DeviceId, Job, JobId, OrgId, Publisher,
+    PublisherId, RecordId, RecordStats, SigningKey, SigningKeyId, Store, StoreError, StoredIssuerKey, Timestamp, User,
+    UserSession, Webhook, WebhookId,
 };
 
 /// The embedded default: one file, WAL mode.
@@ -130,6 +131,17 @@ const DEVICE_COLUMNS: &str = "device_id, publisher_id, external_id, public_key, 
 const RECORD_COLUMNS: &str = "record_id, org_id, signing_key_id, signer, origin_type, sha256, watermarked_sha256, \
     phash, fingerprint, signature, watermark_payload, file_name, media_type, file_size, width, height, \
     original_object, watermarked_object, source, created_at, deleted_at";
+
+const JOB_COLUMNS: &str =
+    "job_id, kind, payload, state, attempts, max_attempts, run_after, last_error, created_at, finished_at";
+const WEBHOOK_COLUMNS: &str = "webhook_id, org_id, url, events, sealed_secret, created_at, deleted_at";
+const INSERT_JOB: &str = "INSERT INTO jobs (job_id, kind, payload, state, attempts, max_attempts, run_after, \
+    created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+
+/// Event types as stored: space-separated.
+fn events_text(events: &[crate::EventType]) -> String {
+    events.iter().map(|e| e.as_str()).collect::<Vec<_>>().join(" ")
+}
 
 const INSERT_SESSION: &str =
     "INSERT INTO user_sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)";
@@ -268,6 +280,37 @@ macro_rules! impl_store {
                 original_object: r.try_get("original_object")?,
                 watermarked_object: r.try_get("watermarked_object")?,
                 source: parsed(r, "source", crate::RecordSource::parse)?,
+                created_at: time(r, "created_at")?,
+                deleted_at: time_opt(r, "deleted_at")?,
+            })
+        }
+
+        fn job_from_row(r: &$row) -> Result<Job, sqlx::Error> {
+            Ok(Job {
+                job_id: id(r, "job_id")?,
+                kind: r.try_get("kind")?,
+                payload: r.try_get("payload")?,
+                state: parsed(r, "state", crate::JobState::parse)?,
+                attempts: r.try_get("attempts")?,
+                max_attempts: r.try_get("max_attempts")?,
+                run_after: time(r, "run_after")?,
+                last_error: r.try_get("last_error")?,
+                created_at: time(r, "created_at")?,
+                finished_at: time_opt(r, "finished_at")?,
+            })
+        }
+
+        fn webhook_from_row(r: &$row) -> Result<Webhook, sqlx::Error> {
+            let text: String = r.try_get("events")?;
+            Ok(Webhook {
+                webhook_id: id(r, "webhook_id")?,
+                org_id: id(r, "org_id")?,
+                url: r.try_get("url")?,
+                events: text
+                    .split_whitespace()
+                    .map(|e| crate::EventType::parse(e).ok_or_else(|| decode_error("events", &text)))
+                    .collect::<Result<_, _>>()?,
+                sealed_secret: r.try_get("sealed_secret")?,
                 created_at: time(r, "created_at")?,
                 deleted_at: time_opt(r, "deleted_at")?,
             })
@@ -690,7 +733,8 @@ macro_rules! impl_store {
             }
 
             #[tracing::instrument(skip_all)]
-            async fn create_record(&self, c: &ContentRecord) -> Result<(), StoreError> {
+            async fn create_record(&self, c: &ContentRecord, jobs: &[Job]) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin().await?;
                 let placeholders: Vec<String> = (1..=21).map(|i| format!("${i}")).collect();
                 let sql = format!("INSERT INTO content_records ({RECORD_COLUMNS}) VALUES ({})", placeholders.join(", "));
                 sqlx::query(&sql)
@@ -715,10 +759,185 @@ macro_rules! impl_store {
                     .bind(c.source.as_str())
                     .bind(c.created_at.unix())
                     .bind(c.deleted_at.map(Timestamp::unix))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_unique)?;
+                for j in jobs {
+                    sqlx::query(INSERT_JOB)
+                        .bind(j.job_id.to_string())
+                        .bind(&j.kind)
+                        .bind(&j.payload)
+                        .bind(j.state.as_str())
+                        .bind(j.attempts)
+                        .bind(j.max_attempts)
+                        .bind(j.run_after.unix())
+                        .bind(j.created_at.unix())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_unique)?;
+                }
+                tx.commit().await.map_err(map_unique)?;
+                Ok(())
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn enqueue(&self, jobs: &[Job]) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin().await?;
+                for j in jobs {
+                    sqlx::query(INSERT_JOB)
+                        .bind(j.job_id.to_string())
+                        .bind(&j.kind)
+                        .bind(&j.payload)
+                        .bind(j.state.as_str())
+                        .bind(j.attempts)
+                        .bind(j.max_attempts)
+                        .bind(j.run_after.unix())
+                        .bind(j.created_at.unix())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_unique)?;
+                }
+                tx.commit().await.map_err(map_unique)?;
+                Ok(())
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn claim_jobs(
+                &self,
+                kinds: &[&str],
+                worker: &str,
+                now: Timestamp,
+                lease_secs: i64,
+                limit: u32,
+            ) -> Result<Vec<Job>, StoreError> {
+                let mut claimed = Vec::new();
+                for kind in kinds {
+                    // PostgreSQL: rows another transaction is claiming are skipped, not waited for. SQLite: one
+                    // writer at a time, so the statement is atomic as it stands.
+                    let lock = if $backend == "postgres" { "FOR UPDATE SKIP LOCKED" } else { "" };
+                    let sql = format!(
+                        "UPDATE jobs SET state = 'running', attempts = attempts + 1, locked_by = $2, locked_until = $3 + $4 \
+                         WHERE job_id IN (SELECT job_id FROM jobs WHERE kind = $1 AND \
+                           ((state = 'queued' AND run_after <= $3) OR (state = 'running' AND locked_until < $3)) \
+                           ORDER BY run_after, job_id LIMIT $5 {lock}) \
+                         RETURNING {JOB_COLUMNS}"
+                    );
+                    let rows = sqlx::query(&sql)
+                        .bind(*kind)
+                        .bind(worker)
+                        .bind(now.unix())
+                        .bind(lease_secs)
+                        .bind(i64::from(limit))
+                        .fetch_all(&self.pool)
+                        .await?;
+                    for r in &rows {
+                        claimed.push(job_from_row(r)?);
+                    }
+                }
+                Ok(claimed)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn finish_job(&self, job: &JobId, worker: &str, now: Timestamp) -> Result<bool, StoreError> {
+                let done = sqlx::query(
+                    "UPDATE jobs SET state = 'done', finished_at = $3, locked_by = NULL, locked_until = NULL \
+                     WHERE job_id = $1 AND locked_by = $2 AND state = 'running'",
+                )
+                .bind(job.to_string())
+                .bind(worker)
+                .bind(now.unix())
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn fail_job(&self, job: &JobId, worker: &str, error: &str, retry_at: Timestamp) -> Result<bool, StoreError> {
+                let done = sqlx::query(
+                    "UPDATE jobs SET state = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'queued' END, \
+                       finished_at = CASE WHEN attempts >= max_attempts THEN $4 ELSE NULL END, \
+                       run_after = $4, last_error = $3, locked_by = NULL, locked_until = NULL \
+                     WHERE job_id = $1 AND locked_by = $2 AND state = 'running'",
+                )
+                .bind(job.to_string())
+                .bind(worker)
+                .bind(error)
+                .bind(retry_at.unix())
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn job(&self, job: &JobId) -> Result<Option<Job>, StoreError> {
+                let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE job_id = $1");
+                let row = sqlx::query(&sql).bind(job.to_string()).fetch_optional(&self.pool).await?;
+                Ok(row.as_ref().map(job_from_row).transpose()?)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn jobs_matching(&self, kind: &str, needle: &str, limit: u32) -> Result<Vec<Job>, StoreError> {
+                let sql = format!(
+                    "SELECT {JOB_COLUMNS} FROM jobs WHERE kind = $1 AND payload LIKE $2 ESCAPE '\\' \
+                     ORDER BY created_at DESC, job_id DESC LIMIT $3"
+                );
+                let escaped: String = needle
+                    .chars()
+                    .flat_map(|c| match c {
+                        '\\' | '%' | '_' => vec!['\\', c],
+                        c => vec![c],
+                    })
+                    .collect();
+                let pattern = format!("%{escaped}%");
+                let rows = sqlx::query(&sql).bind(kind).bind(pattern).bind(i64::from(limit)).fetch_all(&self.pool).await?;
+                Ok(rows.iter().map(job_from_row).collect::<Result<_, _>>()?)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn create_webhook(&self, w: &Webhook) -> Result<(), StoreError> {
+                let sql = format!("INSERT INTO webhooks ({WEBHOOK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)");
+                sqlx::query(&sql)
+                    .bind(w.webhook_id.to_string())
+                    .bind(w.org_id.to_string())
+                    .bind(&w.url)
+                    .bind(events_text(&w.events))
+                    .bind(&w.sealed_secret)
+                    .bind(w.created_at.unix())
+                    .bind(w.deleted_at.map(Timestamp::unix))
                     .execute(&self.pool)
                     .await
                     .map_err(map_unique)?;
                 Ok(())
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn webhooks(&self, org: &OrgId) -> Result<Vec<Webhook>, StoreError> {
+                let sql = format!(
+                    "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE org_id = $1 AND deleted_at IS NULL \
+                     ORDER BY created_at, webhook_id"
+                );
+                let rows = sqlx::query(&sql).bind(org.to_string()).fetch_all(&self.pool).await?;
+                Ok(rows.iter().map(webhook_from_row).collect::<Result<_, _>>()?)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn webhook(&self, id: &WebhookId) -> Result<Option<Webhook>, StoreError> {
+                let sql = format!("SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE webhook_id = $1");
+                let row = sqlx::query(&sql).bind(id.to_string()).fetch_optional(&self.pool).await?;
+                Ok(row.as_ref().map(webhook_from_row).transpose()?)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn delete_webhook(&self, org: &OrgId, id: &WebhookId, now: Timestamp) -> Result<bool, StoreError> {
+                let done = sqlx::query(
+                    "UPDATE webhooks SET deleted_at = $3 WHERE webhook_id = $1 AND org_id = $2 AND deleted_at IS NULL",
+                )
+                .bind(id.to_string())
+                .bind(org.to_string())
+                .bind(now.unix())
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
             }
 
             #[tracing::instrument(skip_all)]

@@ -31,6 +31,7 @@ mod publishers;
 mod records;
 mod sign;
 mod validate;
+mod webhooks;
 
 /// The router: one module per resource, each with its own `router()`, merged here with the limits and
 /// timeouts every route shares. Tests call it with `oneshot`; [`crate::serve`] binds it.
@@ -53,6 +54,7 @@ pub fn app(state: AppState) -> Router {
         .merge(keys::router())
         .merge(records::router())
         .merge(dashboard::router())
+        .merge(webhooks::router())
         // Only the routes above: /validate and /api/v1/sign, merged after, have their own limits.
         .route_layer(middleware::from_fn(move |req, next| announced_length(max_body, req, next)))
         .merge(validate::router(max_upload))

@@ -4,7 +4,7 @@ use proofmark_api::ErrorBody;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{auth, capture, dashboard, devices, jwks, keys, publishers, records, sign, validate};
+use super::{auth, capture, dashboard, devices, jwks, keys, publishers, records, sign, validate, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -42,6 +42,11 @@ use super::{auth, capture, dashboard, devices, jwks, keys, publishers, records, 
         records::search,
         records::origin_types,
         dashboard::stats,
+        webhooks::create,
+        webhooks::list,
+        webhooks::show,
+        webhooks::remove,
+        webhooks::deliveries,
     ),
     components(schemas(ErrorBody)),
     modifiers(&SecuritySchemes),

@@ -313,8 +313,29 @@ async fn sign_upload(
         created_at: now,
         deleted_at: None,
     };
+    // The `content.signed` event's deliveries are enqueued with the record: both or neither.
+    let data = super::records::record_json(&record);
+    let jobs = crate::webhooks::jobs_for(
+        state.store.as_ref(),
+        &state.config.webhooks,
+        record.org_id,
+        proofmark_store::EventType::ContentSigned,
+        &data,
+        now,
+    )
+    .await;
+    let jobs = match jobs {
+        Ok(jobs) => jobs,
+        Err(e) => {
+            let _ = state.objects.delete(&original_key).await;
+            if let Some(k) = &marked_key {
+                let _ = state.objects.delete(k).await;
+            }
+            return Err(e.into());
+        }
+    };
     let t = Instant::now();
-    if let Err(e) = state.store.create_record(&record).await {
+    if let Err(e) = state.store.create_record(&record, &jobs).await {
         let _ = state.objects.delete(&original_key).await;
         if let Some(k) = &marked_key {
             let _ = state.objects.delete(k).await;

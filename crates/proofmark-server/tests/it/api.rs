@@ -395,6 +395,9 @@ async fn openapi_names_every_route() {
         ("/api/v1/content-records/public/search", StatusCode::UNPROCESSABLE_ENTITY),
         ("/api/v1/origin-types", StatusCode::OK),
         ("/api/v1/dashboard/stats", StatusCode::UNAUTHORIZED),
+        ("/api/v1/webhooks", StatusCode::UNAUTHORIZED),
+        ("/api/v1/webhooks/{id}", StatusCode::UNAUTHORIZED),
+        ("/api/v1/webhooks/{id}/deliveries", StatusCode::UNAUTHORIZED),
     ];
     let documented: Vec<&String> = doc["paths"].as_object().unwrap().keys().collect();
     assert_eq!(documented.len(), routes.len());

@@ -11,3 +11,4 @@ mod fuzz_bodies;
 mod http;
 mod sign;
 mod support;
+mod webhooks;

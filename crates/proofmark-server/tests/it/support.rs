@@ -58,9 +58,20 @@ impl TestServer {
         Self { router: app(state.clone()), state, time, dir }
     }
 
+    /// [`TestServer::both`], with `adjust` applied to both configurations.
+    pub async fn both_with(adjust: impl Fn(&mut Config)) -> [Self; 2] {
+        let sqlite = Self::with(&adjust).await;
+        let postgres = Self::postgres_with(&adjust).await;
+        [sqlite, postgres]
+    }
+
     /// The scale-out configuration: a fresh PostgreSQL schema (the test database) and a fresh bucket of a real
     /// S3 API (moto, on loopback). Fails without either: these tests never skip.
     pub async fn postgres() -> Self {
+        Self::postgres_with(|_| {}).await
+    }
+
+    async fn postgres_with(adjust: impl Fn(&mut Config)) -> Self {
         let url = proofmark_store::create_postgres_schema(&proofmark_store::test_postgres_url())
             .await
             .unwrap_or_else(|e| panic!("PostgreSQL is required for these tests (PROOFMARK_TEST_DATABASE_URL): {e}"));
@@ -72,6 +83,7 @@ impl TestServer {
             c.objects.s3_allow_http = true;
             c.objects.s3_access_key_id = Some("test".into());
             c.objects.s3_secret_access_key = Some(Secret("test".into()));
+            adjust(c);
         })
         .await
     }

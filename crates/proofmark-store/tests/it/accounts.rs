@@ -201,7 +201,7 @@ async fn records_page_by_cursor_tombstone_and_are_found_by_either_hash() {
         let mut all = Vec::new();
         for (i, at) in [10, 20, 20, 30, 40, 50, 60].into_iter().enumerate() {
             let r = record(&a.publisher_id, &key.key_id, &format!("{i:064}"), at);
-            s.create_record(&r).await.unwrap();
+            s.create_record(&r, &[]).await.unwrap();
             all.push(r);
         }
         assert_eq!(

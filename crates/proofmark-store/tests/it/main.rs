@@ -6,4 +6,5 @@
 
 mod accounts;
 mod contract;
+mod jobs;
 pub mod support;
