@@ -116,6 +116,26 @@ fn vet(ip: IpAddr) -> Result<(), String> {
 
 /// Send one delivery (blocking). `Ok` on a 2xx answer.
 pub fn deliver(target: &str, secret: &[u8], delivery: &Delivery, now: i64, config: &WebhooksConfig) -> Result<u16> {
+    deliver_via(target, secret, delivery, now, config, system_lookup)
+}
+
+/// A name lookup: `"host:port"` to its addresses.
+pub type Lookup = fn(&str) -> std::io::Result<Vec<SocketAddr>>;
+
+/// The system's resolver.
+pub fn system_lookup(netloc: &str) -> std::io::Result<Vec<SocketAddr>> {
+    Ok(netloc.to_socket_addrs()?.collect())
+}
+
+/// [`deliver`] with the name lookup given (tests map names to loopback addresses with it).
+pub fn deliver_via(
+    target: &str,
+    secret: &[u8],
+    delivery: &Delivery,
+    now: i64,
+    config: &WebhooksConfig,
+    lookup: Lookup,
+) -> Result<u16> {
     let allow_private = config.allow_private_targets;
     let mut url = check_url(target, allow_private).map_err(|e| anyhow!(e))?;
     let timeout = Duration::from_secs(config.timeout_secs);
@@ -123,7 +143,7 @@ pub fn deliver(target: &str, secret: &[u8], delivery: &Delivery, now: i64, confi
         let agent = ureq::AgentBuilder::new()
             .timeout(timeout)
             .redirects(0)
-            .resolver(move |netloc: &str| resolve(netloc, allow_private))
+            .resolver(move |netloc: &str| resolve(netloc, allow_private, lookup))
             .build();
         let result = agent
             .post(url.as_str())
@@ -150,8 +170,8 @@ pub fn deliver(target: &str, secret: &[u8], delivery: &Delivery, now: i64, confi
 
 /// The HTTP client's resolver: every address of the name, each vetted; one refused address refuses the
 /// lookup (a name that answers with one internal address among public ones is not trusted with the others).
-fn resolve(netloc: &str, allow_private: bool) -> std::io::Result<Vec<SocketAddr>> {
-    let addrs: Vec<SocketAddr> = netloc.to_socket_addrs()?.collect();
+fn resolve(netloc: &str, allow_private: bool, lookup: Lookup) -> std::io::Result<Vec<SocketAddr>> {
+    let addrs = lookup(netloc)?;
     if addrs.is_empty() {
         return Err(std::io::Error::other(format!("{netloc} has no address")));
     }

@@ -512,3 +512,125 @@ fn sign_and_records_from_the_command_line() {
         std::panic::resume_unwind(panic);
     }
 }
+
+/// SPEC §2.4, §7: a delivery survives the server's death. The receiver is down; the server fails a few
+/// attempts, is killed (SIGKILL) between retries and started again on the same data directory; the receiver
+/// comes up; the event arrives exactly once, by its id, with a valid signature.
+#[test]
+fn webhook_delivery_survives_a_killed_server() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let env = [
+        ("PROOFMARK_WEBHOOKS_ALLOW_PRIVATE_TARGETS", "true"),
+        ("PROOFMARK_WEBHOOKS_RETRY_BASE_SECS", "1"),
+        ("PROOFMARK_WEBHOOKS_RETRY_MAX_SECS", "2"),
+        ("PROOFMARK_WEBHOOKS_TIMEOUT_SECS", "1"),
+    ];
+    // The receiver's port, taken now and left closed: the receiver is down.
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (mut server, url, log) = serve_wrapped(&data, &[], &env);
+    let (status, body) = post(
+        &format!("{url}/api/v1/auth/register"),
+        None,
+        &[],
+        Some(
+            json!({"email": "hooks@cli.example", "password": "long enough!", "full_name": "H", "organization_name": "Hook News"}),
+        ),
+    );
+    assert_eq!(status, 201, "{body}");
+    let session = body["access_token"].as_str().unwrap().to_owned();
+    post(&format!("{url}/api/v1/keys/signing-keys"), Some(&session), &[], Some(json!({"name": "k"})));
+    let (_, key) = post(&format!("{url}/api/v1/keys/api-keys"), Some(&session), &[], Some(json!({"name": "k"})));
+    let api_key = key["key"].as_str().unwrap().to_owned();
+    let (status, hook) = post(
+        &format!("{url}/api/v1/webhooks"),
+        Some(&session),
+        &[],
+        Some(json!({"url": format!("http://127.0.0.1:{port}/hook")})),
+    );
+    assert_eq!(status, 201, "{hook}");
+    let (hook_id, secret) = (hook["id"].as_str().unwrap().to_owned(), hook["secret"].as_str().unwrap().to_owned());
+    let photo = dir.path().join("photo.png");
+    std::fs::copy(repo().join("../shared/images/camera.png"), &photo).unwrap();
+    let out = proofmark_env(
+        &["sign", "--server", &url, "--no-watermark", photo.to_str().unwrap()],
+        &[("PROOFMARK_API_KEY", &api_key)],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    // Attempts fail while the receiver is down.
+    let deliveries = |url: &str| -> Value {
+        ureq::get(&format!("{url}/api/v1/webhooks/{hook_id}/deliveries"))
+            .set("Authorization", &format!("Bearer {session}"))
+            .call()
+            .unwrap()
+            .into_json()
+            .unwrap()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while deliveries(&url)[0]["attempts"].as_i64().unwrap_or(0) < 2 {
+        assert!(Instant::now() < deadline, "no failed attempts: {}", std::fs::read_to_string(&log).unwrap_or_default());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let before = deliveries(&url);
+    assert_eq!(before[0]["state"], "queued", "{before}");
+    let event_id = before[0]["event_id"].as_str().unwrap().to_owned();
+    server.kill().unwrap();
+    server.wait().unwrap();
+
+    // The receiver comes up, then the server again.
+    let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
+    type Seen = (Vec<(String, String)>, String);
+    let seen: std::sync::Arc<std::sync::Mutex<Vec<Seen>>> = Default::default();
+    let log_seen = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            let mut headers = Vec::new();
+            loop {
+                let mut h = String::new();
+                reader.read_line(&mut h).unwrap();
+                let h = h.trim_end().to_owned();
+                if h.is_empty() {
+                    break;
+                }
+                let (k, v) = h.split_once(':').unwrap();
+                headers.push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
+            }
+            let len: usize =
+                headers.iter().find(|(k, _)| k == "content-length").map(|(_, v)| v.parse().unwrap()).unwrap_or(0);
+            let mut body = vec![0; len];
+            reader.read_exact(&mut body).unwrap();
+            log_seen.lock().unwrap().push((headers, String::from_utf8(body).unwrap()));
+            let _ = write!(stream, "HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+        }
+    });
+    let (mut server, url, log) = serve_wrapped(&data, &[], &env);
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while seen.lock().unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "never delivered: {}", std::fs::read_to_string(&log).unwrap_or_default());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Give a duplicate every chance to show up, then look.
+    std::thread::sleep(Duration::from_secs(4));
+    let after = deliveries(&url);
+    let _ = server.kill();
+    let _ = server.wait();
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1, "exactly one arrival: {seen:?}");
+    let (headers, body) = &seen[0];
+    let get = |name: &str| headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default();
+    assert_eq!(get("proofmark-event-id"), event_id);
+    let event: Value = serde_json::from_str(body).unwrap();
+    assert_eq!((event["id"].as_str(), event["type"].as_str()), (Some(event_id.as_str()), Some("content.signed")));
+    // The signature, recomputed as a receiver would (HMAC-SHA256 over "{timestamp}.{body}").
+    let script = "import hmac,hashlib,sys; print('v1='+hmac.new(sys.argv[1].encode(), (sys.argv[2]+'.'+sys.argv[3]).encode(), hashlib.sha256).hexdigest())";
+    let out =
+        Command::new("python3").args(["-c", script, &secret, &get("proofmark-timestamp"), body]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), get("proofmark-signature"));
+    assert_eq!(after[0]["state"], "done", "{after}");
+}

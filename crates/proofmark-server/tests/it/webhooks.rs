@@ -232,3 +232,33 @@ async fn a_deleted_webhook_gets_nothing_more_and_dead_deliveries_stop() {
     assert_eq!(proofmark_server::jobs::run_due(&s.state, &worker).await.unwrap(), 1);
     assert!(up.requests().is_empty());
 }
+
+/// The address is vetted after DNS: a public-looking name that resolves to loopback is refused before any
+/// connection is made (the receiver sees none), unless private targets are allowed.
+#[test]
+fn names_resolving_into_private_networks_are_refused_after_dns() {
+    use proofmark_server::webhooks::{deliver_via, Delivery};
+    let receiver = Receiver::start(0);
+    let port: u16 = receiver.url.rsplit(':').next().unwrap().trim_end_matches("/hook").parse().unwrap();
+    fn to_loopback(netloc: &str) -> std::io::Result<Vec<std::net::SocketAddr>> {
+        let port: u16 = netloc.rsplit(':').next().unwrap().parse().unwrap();
+        Ok(vec![std::net::SocketAddr::from(([127, 0, 0, 1], port))])
+    }
+    let delivery = Delivery {
+        webhook_id: proofmark_store::WebhookId::random(),
+        event_id: proofmark_store::EventId::random(),
+        event_type: proofmark_store::EventType::ContentSigned,
+        body: "{}".into(),
+    };
+    let target = format!("http://hooks.example.com:{port}/hook");
+    let mut config = proofmark_server::config::WebhooksConfig { timeout_secs: 2, ..Default::default() };
+    let e = deliver_via(&target, b"whsec_x", &delivery, 1, &config, to_loopback).unwrap_err().to_string();
+    assert!(
+        e.contains(&format!("refused: hooks.example.com:{port} resolves to 127.0.0.1 is a loopback address")),
+        "{e}"
+    );
+    assert!(receiver.requests().is_empty(), "no connection was made");
+    config.allow_private_targets = true;
+    assert_eq!(deliver_via(&target, b"whsec_x", &delivery, 1, &config, to_loopback).unwrap(), 200);
+    assert_eq!(receiver.requests().len(), 1);
+}
