@@ -21,6 +21,11 @@ pub enum BenchCommand {
     /// Watermark robustness (SPEC §3.3 attack suite), quality, speed and false accepts; optionally beside
     /// the Python invisible-watermark dwtDctSvd baseline.
     Watermark(crate::wm_bench::WatermarkBenchArgs),
+    /// POST /api/v1/sign latency (p50/p95, by server stage) and throughput at each concurrency, against a
+    /// running server; optionally its peak RSS.
+    Sign(crate::sign_bench::SignBenchArgs),
+    /// GET /api/v1/content-records/public/search?phash= latency against a running server.
+    Search(crate::sign_bench::SearchBenchArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -107,6 +112,8 @@ pub fn run(cmd: BenchCommand) -> ExitCode {
         BenchCommand::PhashIndex(args) => phash_index(&args),
         BenchCommand::Phash(args) => phash_speed(&args),
         BenchCommand::Watermark(args) => crate::wm_bench::run(&args),
+        BenchCommand::Sign(args) => crate::sign_bench::sign(&args).map(|()| true),
+        BenchCommand::Search(args) => crate::sign_bench::search(&args).map(|()| true),
     };
     match result {
         Ok(ok) => ExitCode::from(u8::from(!ok)),

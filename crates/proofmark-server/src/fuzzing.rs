@@ -95,6 +95,13 @@ fn fixture() -> &'static Fixture {
             expires_at: proofmark_store::Timestamp(i64::MAX),
         };
         runtime.block_on(state.store.create_account(&org, &user, Some(&session))).expect("account");
+        let key = crate::accounts::new_signing_key(
+            state.keys.kek(),
+            org.publisher_id,
+            "fuzz".into(),
+            proofmark_store::Timestamp(0),
+        );
+        runtime.block_on(state.store.create_signing_key(&key)).expect("signing key");
         Fixture { runtime, state, _dir: dir }
     })
 }
@@ -107,11 +114,11 @@ const OWNER_PASSWORD: &str = "fuzz owner password";
 
 /// One request from arbitrary bytes: the first byte picks the route, the next line is a header value
 /// (Authorization, X-Forwarded-For, the multipart boundary or X-Publisher-ID, by route), the rest the body.
-/// Covers the `/validate` multipart reader, the JSON bodies (with PATCH's `nullable` fields; the account,
-/// login and API-key bodies of `/api/v1`), the bearer and client-address parsers. Every answer is a 2xx or a 4xx; returns it (`None` for bytes that are not a
+/// Covers the `/validate` and `/api/v1/sign` multipart readers, the JSON bodies (with PATCH's `nullable`
+/// fields; the account, login, API-key and webhook bodies of `/api/v1`), the bearer and client-address parsers. Every answer is a 2xx or a 4xx; returns it (`None` for bytes that are not a
 /// request a client could send).
 pub fn requests(data: &[u8]) -> Option<StatusCode> {
-    const ROUTES: u8 = 9;
+    const ROUTES: u8 = 11;
     let (&route, rest) = data.split_first()?;
     let (line, body) = match rest.iter().position(|&b| b == b'\n') {
         Some(i) => (&rest[..i], &rest[i + 1..]),
@@ -154,9 +161,22 @@ pub fn requests(data: &[u8]) -> Option<StatusCode> {
             (Method::POST, "/api/v1/auth/login".into(), vec![("x-forwarded-for", value), ("content-type", json.into())])
         }
         // An empty header line means the fixture owner's session.
-        _ => {
+        8 => {
             let auth = if value.is_empty() { format!("Bearer {SESSION_TOKEN}") } else { value };
             (Method::POST, "/api/v1/keys/api-keys".into(), vec![("authorization", auth), ("content-type", json.into())])
+        }
+        // The header line is the multipart boundary.
+        9 => (
+            Method::POST,
+            "/api/v1/sign".into(),
+            vec![
+                ("authorization", format!("Bearer {SESSION_TOKEN}")),
+                ("content-type", format!("multipart/form-data; boundary={value}")),
+            ],
+        ),
+        _ => {
+            let auth = if value.is_empty() { format!("Bearer {SESSION_TOKEN}") } else { value };
+            (Method::POST, "/api/v1/webhooks".into(), vec![("authorization", auth), ("content-type", json.into())])
         }
     };
     let mut request = Request::builder().method(method).uri(uri);
