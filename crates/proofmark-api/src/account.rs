@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::KeyCustody;
 use crate::{
     ApiKeyId, EventId, EventType, JobId, JobState, OrgId, Role, Scope, SigningAlgorithm, SigningKeyId, Timestamp,
     UserId, WebhookId,
@@ -135,6 +136,10 @@ pub struct ApiKeyInfo {
 pub struct SigningKeyCreate {
     /// 1–255 characters.
     pub name: String,
+    /// To register a client-held key: its Ed25519 public key, 64 hex digits. Without it the server makes
+    /// the key and keeps the private half sealed.
+    #[serde(default)]
+    pub public_key: Option<String>,
 }
 
 /// A signing key: the public half only (the private key never leaves the server).
@@ -145,6 +150,7 @@ pub struct SigningKey {
     /// Lower-case hex of the 32-byte Ed25519 public key.
     pub public_key: String,
     pub algorithm: SigningAlgorithm,
+    pub custody: KeyCustody,
     pub created_at: Timestamp,
     /// Set once the key is retired: it signs nothing new and still verifies what it signed.
     pub retired_at: Option<Timestamp>,

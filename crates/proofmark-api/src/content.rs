@@ -158,3 +158,33 @@ pub struct DashboardStats {
     pub active_api_keys: usize,
     pub last_signed_at: Option<Timestamp>,
 }
+
+/// `POST /api/v1/register`: hashes signed by the client with a client-held key the organisation registered.
+/// The signed message is the fingerprint `{sha256_hash}|{perceptual_hash}|{signed_at}|{signer}`, where
+/// `signer` is `device_id` when given, else `client:{signing_key_id}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RegisterContent {
+    /// SHA-256 of the file, 64 hex digits.
+    pub sha256_hash: String,
+    /// The imagehash pHash, 16 hex digits.
+    pub perceptual_hash: String,
+    /// Ed25519 signature of the fingerprint, 128 hex digits.
+    pub signature_hex: String,
+    #[schema(value_type = String, format = Uuid)]
+    pub signing_key_id: SigningKeyId,
+    /// When the client signed (`YYYY-MM-DDTHH:MM:SSZ`), within a day of the server's clock.
+    pub signed_at: Timestamp,
+    /// `SHA256(signature)[:16]` in hex, if the client embedded a watermark with it; checked.
+    #[serde(default)]
+    pub watermark_payload_hex: Option<String>,
+    #[serde(default)]
+    pub origin_type_code: Option<OriginType>,
+    #[serde(default)]
+    pub device_id: Option<String>,
+    #[serde(default)]
+    pub file_name: Option<String>,
+    #[serde(default)]
+    pub file_size: Option<i64>,
+    #[serde(default)]
+    pub content_type: Option<String>,
+}

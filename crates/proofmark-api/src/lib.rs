@@ -320,6 +320,17 @@ closed_enum!(
 );
 
 closed_enum!(
+    /// Who holds a signing key's private half.
+    KeyCustody, "custody" {
+        /// Made and sealed on the server; used by `POST /api/v1/sign`.
+        Server = "server",
+        /// Held by the client, which signs hashes itself (`POST /api/v1/register`); the server has only the
+        /// public key.
+        Client = "client",
+    }
+);
+
+closed_enum!(
     /// A signing key's algorithm.
     SigningAlgorithm, "algorithm" {
         Ed25519 = "Ed25519",

@@ -160,14 +160,63 @@ pub fn new_signing_key(kek: &Kek, org: OrgId, name: String, now: Timestamp) -> p
         name,
         algorithm: SigningAlgorithm::Ed25519,
         public_key: hex::encode(key.verifying_key().as_bytes()),
+        custody: proofmark_store::KeyCustody::Server,
         sealed_private_key: kek.seal(&seal_label(&id), secret.as_ref()),
         created_at: now,
         retired_at: None,
     }
 }
 
+/// A client-held key: only its public half, checked to be a valid Ed25519 point.
+pub fn client_signing_key(
+    org: OrgId,
+    name: String,
+    public_hex: &str,
+    now: Timestamp,
+) -> Result<proofmark_store::SigningKey, String> {
+    let bytes: [u8; 32] = hex::decode(public_hex.trim())
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| "public_key must be 64 hex digits (an Ed25519 public key)".to_owned())?;
+    // A point that does not decode, or one of small order (a "weak" key, which verifies forged signatures).
+    let key = ed25519_dalek::VerifyingKey::from_bytes(&bytes).ok().filter(|k| !k.is_weak());
+    if key.is_none() {
+        return Err("public_key is not a valid Ed25519 public key".to_owned());
+    }
+    Ok(proofmark_store::SigningKey {
+        key_id: SigningKeyId::random(),
+        org_id: org,
+        name,
+        algorithm: SigningAlgorithm::Ed25519,
+        public_key: hex::encode(bytes),
+        custody: proofmark_store::KeyCustody::Client,
+        sealed_private_key: Vec::new(),
+        created_at: now,
+        retired_at: None,
+    })
+}
+
+/// Verify an Ed25519 signature (hex) over `message` with a stored key's public half (strict: no malleable
+/// or small-order forms).
+pub fn verify(stored: &proofmark_store::SigningKey, message: &[u8], signature_hex: &str) -> Result<(), String> {
+    let public: [u8; 32] = hex::decode(&stored.public_key)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| format!("signing key {} is corrupt", stored.key_id))?;
+    let key = ed25519_dalek::VerifyingKey::from_bytes(&public).map_err(|e| e.to_string())?;
+    let sig: [u8; 64] = hex::decode(signature_hex.trim())
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| "signature_hex must be 128 hex digits (an Ed25519 signature)".to_owned())?;
+    key.verify_strict(message, &ed25519_dalek::Signature::from_bytes(&sig))
+        .map_err(|_| "The signature does not verify with the signing key over the fingerprint".to_owned())
+}
+
 /// Open a stored signing key and sign `message` with it; checks that the key opens to its public half.
 pub fn sign(kek: &Kek, stored: &proofmark_store::SigningKey, message: &[u8]) -> Result<ed25519_dalek::Signature> {
+    if stored.custody != proofmark_store::KeyCustody::Server {
+        return Err(anyhow!("signing key {} is held by the client", stored.key_id));
+    }
     let secret = kek.unseal(&seal_label(&stored.key_id), &stored.sealed_private_key)?;
     let bytes: [u8; 32] =
         secret.as_slice().try_into().map_err(|_| anyhow!("signing key {} is corrupt", stored.key_id))?;

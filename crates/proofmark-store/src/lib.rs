@@ -21,8 +21,9 @@ mod sql;
 pub use sql::{PostgresStore, SqliteStore};
 
 pub use proofmark_api::{
-    ApiKeyId, AttestationProvider, CaptureId, DeviceId, EventId, EventType, JobId, JobState, OrgId, OriginType,
-    PublisherId, RecordId, RecordSource, Role, Scope, SigningAlgorithm, SigningKeyId, Timestamp, UserId, WebhookId,
+    ApiKeyId, AttestationProvider, CaptureId, DeviceId, EventId, EventType, JobId, JobState, KeyCustody, OrgId,
+    OriginType, PublisherId, RecordId, RecordSource, Role, Scope, SigningAlgorithm, SigningKeyId, Timestamp, UserId,
+    WebhookId,
 };
 pub use proofmark_core::AttestationMethod;
 
@@ -147,6 +148,8 @@ pub struct SigningKey {
     pub algorithm: SigningAlgorithm,
     /// Lower-case hex.
     pub public_key: String,
+    pub custody: KeyCustody,
+    /// Empty for a client-held key.
     pub sealed_private_key: Vec<u8>,
     pub created_at: Timestamp,
     pub retired_at: Option<Timestamp>,

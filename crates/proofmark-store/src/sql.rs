@@ -105,7 +105,7 @@ const USER_COLUMNS: &str = "user_id, org_id, email, password_hash, full_name, ro
 const API_KEY_COLUMNS: &str =
     "key_id, org_id, name, prefix, key_hash, scopes, created_by, created_at, last_used_at, revoked_at";
 const SIGNING_KEY_COLUMNS: &str =
-    "key_id, org_id, name, algorithm, public_key, sealed_private_key, created_at, retired_at";
+    "key_id, org_id, name, algorithm, public_key, sealed_private_key, created_at, retired_at, custody";
 
 /// Scopes as stored: sorted, space-separated.
 fn scopes_text(scopes: &[crate::Scope]) -> String {
@@ -249,6 +249,7 @@ macro_rules! impl_store {
                 name: r.try_get("name")?,
                 algorithm: parsed(r, "algorithm", crate::SigningAlgorithm::parse)?,
                 public_key: r.try_get("public_key")?,
+                custody: parsed(r, "custody", crate::KeyCustody::parse)?,
                 sealed_private_key: r.try_get("sealed_private_key")?,
                 created_at: time(r, "created_at")?,
                 retired_at: time_opt(r, "retired_at")?,
@@ -682,7 +683,7 @@ macro_rules! impl_store {
             #[tracing::instrument(skip_all)]
             async fn create_signing_key(&self, key: &SigningKey) -> Result<(), StoreError> {
                 let sql =
-                    format!("INSERT INTO signing_keys ({SIGNING_KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)");
+                    format!("INSERT INTO signing_keys ({SIGNING_KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)");
                 sqlx::query(&sql)
                     .bind(key.key_id.to_string())
                     .bind(key.org_id.to_string())
@@ -692,6 +693,7 @@ macro_rules! impl_store {
                     .bind(&key.sealed_private_key)
                     .bind(key.created_at.unix())
                     .bind(key.retired_at.map(Timestamp::unix))
+                    .bind(key.custody.as_str())
                     .execute(&self.pool)
                     .await
                     .map_err(map_unique)?;

@@ -41,6 +41,7 @@ pub(super) fn signing_key_json(k: &proofmark_store::SigningKey) -> SigningKey {
         name: k.name.clone(),
         public_key: k.public_key.clone(),
         algorithm: k.algorithm,
+        custody: k.custody,
         created_at: k.created_at,
         retired_at: k.retired_at,
     }
@@ -136,7 +137,8 @@ pub(super) async fn revoke_api_key(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// Create an Ed25519 signing key. Only the public key is ever answered.
+/// Create an Ed25519 signing key (only the public key is ever answered), or register a client-held one by
+/// its public key.
 #[utoipa::path(post, path = "/api/v1/keys/signing-keys", tag = "keys", security(("session" = []), ("api_key" = [])),
     request_body = SigningKeyCreate,
     responses(
@@ -153,7 +155,13 @@ pub(super) async fn create_signing_key(
 ) -> Result<Response, ApiError> {
     caller.require(Scope::Admin)?;
     name(&body.name)?;
-    let key = accounts::new_signing_key(state.keys.kek(), caller.org, body.name, Timestamp(state.now()));
+    let now = Timestamp(state.now());
+    let key = match &body.public_key {
+        Some(public) => {
+            accounts::client_signing_key(caller.org, body.name, public, now).map_err(ApiError::Unprocessable)?
+        }
+        None => accounts::new_signing_key(state.keys.kek(), caller.org, body.name, now),
+    };
     state.store.create_signing_key(&key).await?;
     Ok((StatusCode::CREATED, axum::Json(signing_key_json(&key))).into_response())
 }

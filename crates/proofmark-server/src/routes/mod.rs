@@ -29,6 +29,7 @@ mod keys;
 mod openapi;
 mod publishers;
 mod records;
+mod register;
 mod sign;
 mod validate;
 mod webhooks;
@@ -54,6 +55,7 @@ pub fn app(state: AppState) -> Router {
         .merge(keys::router())
         .merge(records::router())
         .merge(dashboard::router())
+        .merge(register::router())
         .merge(webhooks::router())
         // Only the routes above: /validate and /api/v1/sign, merged after, have their own limits.
         .route_layer(middleware::from_fn(move |req, next| announced_length(max_body, req, next)))

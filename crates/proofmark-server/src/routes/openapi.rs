@@ -4,7 +4,7 @@ use proofmark_api::ErrorBody;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{auth, capture, dashboard, devices, jwks, keys, publishers, records, sign, validate, webhooks};
+use super::{auth, capture, dashboard, devices, jwks, keys, publishers, records, register, sign, validate, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -34,6 +34,7 @@ use super::{auth, capture, dashboard, devices, jwks, keys, publishers, records, 
         keys::retire_signing_key,
         sign::sign,
         sign::sign_batch,
+        register::register,
         records::list,
         records::show,
         records::remove,

@@ -453,18 +453,26 @@ async fn signing_key(state: &AppState, caller: &Caller, id: Option<&str>) -> Res
                     "Signing key is retired: it verifies old records but signs nothing new".into(),
                 ));
             }
+            if key.custody != proofmark_store::KeyCustody::Server {
+                return Err(ApiError::Conflict(
+                    "Signing key is held by the client: sign the hashes yourself and use POST /api/v1/register".into(),
+                ));
+            }
             Ok(key)
         }
-        None => {
-            state.store.signing_keys(&caller.org).await?.into_iter().rev().find(|k| k.retired_at.is_none()).ok_or_else(
-                || {
-                    ApiError::Conflict(
-                        "The organisation has no current signing key: create one with POST /api/v1/keys/signing-keys"
-                            .into(),
-                    )
-                },
-            )
-        }
+        None => state
+            .store
+            .signing_keys(&caller.org)
+            .await?
+            .into_iter()
+            .rev()
+            .find(|k| k.retired_at.is_none() && k.custody == proofmark_store::KeyCustody::Server)
+            .ok_or_else(|| {
+                ApiError::Conflict(
+                    "The organisation has no current signing key: create one with POST /api/v1/keys/signing-keys"
+                        .into(),
+                )
+            }),
     }
 }
 

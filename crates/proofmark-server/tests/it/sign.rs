@@ -505,3 +505,117 @@ async fn a_batch_signs_what_it_can_and_says_why_for_the_rest() {
     assert_eq!((r.status, r.detail()), (StatusCode::UNPROCESSABLE_ENTITY, "At most 2 files per batch"));
     assert!(s.state.objects.list("records").await.unwrap().is_empty());
 }
+
+/// POST /api/v1/register: hashes signed by the client with a key whose public half the organisation
+/// registered; the signature is verified before anything is stored.
+#[tokio::test]
+async fn client_signed_hashes_are_verified_before_they_are_registered() {
+    use ed25519_dalek::Signer;
+    for s in TestServer::both().await {
+        let b = s.backend();
+        let (session, server_key, api_key) = s.signer("Field Desk", &["sign", "read"]).await;
+        let (_, other_key, _) = s.signer("Elsewhere", &["sign"]).await;
+        let client = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+        let public = hex::encode(client.verifying_key().as_bytes());
+        for (bad, detail) in [
+            ("zz", "public_key must be 64 hex digits (an Ed25519 public key)"),
+            (&*format!("01{}", "00".repeat(31)), "public_key is not a valid Ed25519 public key"),
+        ] {
+            let r = s
+                .authed(
+                    Method::POST,
+                    "/api/v1/keys/signing-keys",
+                    &session,
+                    json!({"name": "phone", "public_key": bad}),
+                )
+                .await;
+            assert_eq!((r.status, r.detail()), (StatusCode::UNPROCESSABLE_ENTITY, detail), "{b}");
+        }
+        let r = s
+            .authed(Method::POST, "/api/v1/keys/signing-keys", &session, json!({"name": "phone", "public_key": public}))
+            .await;
+        assert_eq!((r.status, r.body["custody"].clone()), (StatusCode::CREATED, json!("client")), "{b}: {:?}", r.body);
+        let client_id = r.body["id"].as_str().unwrap().to_owned();
+        // The server cannot sign with it.
+        let png = image("camera.png");
+        let r = s.sign(&api_key, &[("signing_key_id", None, client_id.as_bytes()), ("file", Some("a"), &png)]).await;
+        assert_eq!(r.status, StatusCode::CONFLICT, "{b}");
+        assert!(r.detail().starts_with("Signing key is held by the client"), "{b}: {}", r.detail());
+
+        let sha = sha256_hex(&png);
+        let phash = "9ee11c1ee11ec1e1";
+        let signed_at = proofmark_api::Timestamp(1_800_000_000 - 60);
+        let fingerprint = format!("{sha}|{phash}|{signed_at}|cam-42");
+        let signature = hex::encode(client.sign(fingerprint.as_bytes()).to_bytes());
+        let payload = hex::encode(&Sha256::digest(hex::decode(&signature).unwrap())[..16]);
+        let good = json!({"sha256_hash": sha, "perceptual_hash": phash, "signature_hex": signature, "signing_key_id": client_id,
+            "signed_at": signed_at.to_string(), "device_id": "cam-42", "origin_type_code": "CAMERA", "file_name": "a.png",
+            "file_size": png.len(), "content_type": "image/png", "watermark_payload_hex": payload});
+        let mutate = |k: &str, v: Value| {
+            let mut body = good.clone();
+            body[k] = v;
+            body
+        };
+        let other_sig = hex::encode(client.sign(b"something else").to_bytes());
+        let cases = [
+            (
+                mutate("signature_hex", json!(other_sig)),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "The signature does not verify with the signing key over the fingerprint",
+            ),
+            (
+                mutate("device_id", json!("cam-43")),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "The signature does not verify with the signing key over the fingerprint",
+            ),
+            (
+                mutate("signed_at", json!("2027-01-20T00:00:00Z")),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "signed_at 2027-01-20T00:00:00Z is more than a day from the server's time 2027-01-15T08:00:00Z",
+            ),
+            (
+                mutate("sha256_hash", json!("abc")),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "sha256_hash must be 64 hex digits",
+            ),
+            (
+                mutate("watermark_payload_hex", json!("00".repeat(16))),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "watermark_payload_hex is not SHA256(signature)[:16]",
+            ),
+            (
+                mutate("signing_key_id", json!(server_key)),
+                StatusCode::CONFLICT,
+                "Signing key is held by the server: upload the file to POST /api/v1/sign instead",
+            ),
+            (mutate("signing_key_id", json!(other_key)), StatusCode::NOT_FOUND, "Signing key not found"),
+        ];
+        for (body, status, detail) in cases {
+            let r = s.authed(Method::POST, "/api/v1/register", &api_key, body).await;
+            assert_eq!((r.status, r.detail()), (status, detail), "{b}");
+        }
+        let list = s.authed(Method::GET, "/api/v1/content-records", &api_key, Value::Null).await;
+        assert_eq!(list.body["items"], json!([]), "{b}: nothing written");
+
+        let r = s.authed(Method::POST, "/api/v1/register", &api_key, good).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{b}: {:?}", r.body);
+        check_certificate(&r.body["certificate"]);
+        assert_eq!(r.body["certificate"]["fingerprint"], fingerprint.as_str(), "{b}");
+        assert_eq!(r.body["certificate"]["watermark_payload"], payload.as_str(), "{b}");
+        let found = search(&s, format!("sha256={sha}")).await;
+        assert_eq!(found.body[0]["certificate"]["record_id"], r.body["record_id"], "{b}");
+        let record = s
+            .authed(
+                Method::GET,
+                &format!("/api/v1/content-records/{}", r.body["record_id"].as_str().unwrap()),
+                &api_key,
+                Value::Null,
+            )
+            .await;
+        assert_eq!(
+            (record.body["source"].clone(), record.body["origin_type"].clone()),
+            (json!("registered"), json!("CAMERA")),
+            "{b}"
+        );
+    }
+}
