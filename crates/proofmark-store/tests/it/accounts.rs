@@ -129,6 +129,7 @@ fn signing_key(org: &OrgId, at: i64) -> SigningKey {
         name: "newsroom".into(),
         algorithm: SigningAlgorithm::Ed25519,
         public_key: "ab".repeat(32),
+        custody: proofmark_store::KeyCustody::Server,
         sealed_private_key: vec![9; 60],
         created_at: Timestamp(at),
         retired_at: None,
