@@ -164,6 +164,21 @@ macro_rules! insert_publisher {
     };
 }
 
+/// The one INSERT of a job, bound to `$j` (alone, or with the record whose events it delivers).
+macro_rules! insert_job {
+    ($j:expr) => {
+        sqlx::query(INSERT_JOB)
+            .bind($j.job_id.to_string())
+            .bind(&$j.kind)
+            .bind(&$j.payload)
+            .bind($j.state.as_str())
+            .bind($j.attempts)
+            .bind($j.max_attempts)
+            .bind($j.run_after.unix())
+            .bind($j.created_at.unix())
+    };
+}
+
 macro_rules! impl_store {
     ($store:ty, $backend:literal, $row:ty) => {
         /// A stored id (text); a value that is not a UUID refuses the row.
@@ -765,18 +780,7 @@ macro_rules! impl_store {
                     .await
                     .map_err(map_unique)?;
                 for j in jobs {
-                    sqlx::query(INSERT_JOB)
-                        .bind(j.job_id.to_string())
-                        .bind(&j.kind)
-                        .bind(&j.payload)
-                        .bind(j.state.as_str())
-                        .bind(j.attempts)
-                        .bind(j.max_attempts)
-                        .bind(j.run_after.unix())
-                        .bind(j.created_at.unix())
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(map_unique)?;
+                    insert_job!(j).execute(&mut *tx).await.map_err(map_unique)?;
                 }
                 tx.commit().await.map_err(map_unique)?;
                 Ok(())
@@ -786,18 +790,7 @@ macro_rules! impl_store {
             async fn enqueue(&self, jobs: &[Job]) -> Result<(), StoreError> {
                 let mut tx = self.pool.begin().await?;
                 for j in jobs {
-                    sqlx::query(INSERT_JOB)
-                        .bind(j.job_id.to_string())
-                        .bind(&j.kind)
-                        .bind(&j.payload)
-                        .bind(j.state.as_str())
-                        .bind(j.attempts)
-                        .bind(j.max_attempts)
-                        .bind(j.run_after.unix())
-                        .bind(j.created_at.unix())
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(map_unique)?;
+                    insert_job!(j).execute(&mut *tx).await.map_err(map_unique)?;
                 }
                 tx.commit().await.map_err(map_unique)?;
                 Ok(())
