@@ -3,8 +3,9 @@
 //! hashes), kept up to date from the store before each search.
 //!
 //! Other processes sharing the database insert records too, and on PostgreSQL a record with a lower position
-//! can become visible after a higher one was read; each refresh therefore re-reads a window of the last
-//! positions (ids already held are skipped), and the whole index is rebuilt every [`REBUILD_SECS`].
+//! can become visible after a higher one was read; so every 2 s a refresh re-reads a window of the last
+//! 10,000 positions (ids already held are skipped; in between it reads only what is past the last position),
+//! and the whole index is rebuilt aside every [`REBUILD_SECS`].
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
@@ -12,8 +13,11 @@ use proofmark_media::{Match, PHash, PHashIndex};
 use proofmark_store::{RecordId, Store, StoreError};
 use tokio::sync::RwLock;
 
-/// Positions re-read on every refresh.
+/// Positions re-read, at most every [`WINDOW_EVERY`]: inserts that became visible out of order.
 const WINDOW: i64 = 10_000;
+/// Between window re-reads a refresh reads only positions past the last one seen (one indexed query that
+/// returns nothing when nothing is new).
+const WINDOW_EVERY: Duration = Duration::from_secs(2);
 /// Rows read per store query.
 const BATCH: u32 = 50_000;
 /// A full rebuild this often catches anything the window missed.
@@ -26,6 +30,7 @@ struct Inner {
     held: HashSet<RecordId>,
     last: i64,
     built: Option<Instant>,
+    window_read: Option<Instant>,
 }
 
 #[derive(Debug, Default)]
@@ -67,7 +72,13 @@ impl PhashIndex {
             *self.inner.write().await = fresh;
         }
         let mut inner = self.inner.write().await;
-        let after = (inner.last - WINDOW).max(0);
+        let window_due = inner.window_read.is_none_or(|t| t.elapsed() >= WINDOW_EVERY);
+        let after = if window_due {
+            inner.window_read = Some(Instant::now());
+            (inner.last - WINDOW).max(0)
+        } else {
+            inner.last
+        };
         inner.load(store, after).await
     }
 
