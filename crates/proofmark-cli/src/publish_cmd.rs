@@ -224,7 +224,11 @@ fn sign_one(agent: &ureq::Agent, args: &SignArgs, file: &Path, bar: &indicatif::
         .into_json()
         .with_context(|| format!("{url}: the answer is not a sign result"))?;
     // The watermarked file, then the receipt (written last: its presence means the run finished).
-    if let Some(link) = &signed.watermarked_file {
+    if signed.watermarked_file.is_some() {
+        // The credential goes only to the server the user named: the download path is built here, not taken
+        // from the answer's absolute URL (which names the server's public address).
+        let url = args.auth.url(&format!("/api/v1/content-records/{}/file?variant=watermarked", signed.record_id));
+        let link = &url;
         let response =
             agent.get(link).set("Authorization", &args.auth.bearer()).call().map_err(|e| http_error(link, e))?;
         let ext = match response.content_type() {
@@ -233,8 +237,13 @@ fn sign_one(agent: &ureq::Agent, args: &SignArgs, file: &Path, bar: &indicatif::
             "image/webp" => "webp",
             other => bail!("{link}: unexpected media type {other}"),
         };
-        let mut bytes = Vec::new();
-        response.into_reader().take(1 << 31).read_to_end(&mut bytes).with_context(|| format!("downloading {link}"))?;
+        let bytes = crate::input::read_capped(
+            response.into_reader(),
+            crate::input::DEFAULT_MAX_INPUT_BYTES,
+            "the watermarked file",
+            "",
+        )
+        .with_context(|| format!("downloading {link}"))?;
         let digest = proofmark_core::ContentHash::of(&bytes).to_hex();
         if Some(&digest) != signed.watermarked_sha256.as_ref() {
             bail!("{link}: the downloaded file's SHA-256 {digest} is not the one the server recorded");

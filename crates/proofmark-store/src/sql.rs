@@ -333,6 +333,26 @@ macro_rules! impl_store {
         }
 
         impl $store {
+            /// Set `stamp` (revoked_at, retired_at, deleted_at) to `now` on the row `id` of `org`, if it is not
+            /// set yet: the one shape of every organisation-scoped revoke, retire and delete. `false` (nothing
+            /// written) for another organisation's row, a missing one, or one stamped already.
+            async fn stamp_once(
+                &self,
+                table: &'static str,
+                id_column: &'static str,
+                stamp: &'static str,
+                id: &str,
+                org: &OrgId,
+                now: Timestamp,
+            ) -> Result<bool, StoreError> {
+                let sql = format!(
+                    "UPDATE {table} SET {stamp} = $3 WHERE {id_column} = $1 AND org_id = $2 AND {stamp} IS NULL"
+                );
+                let done =
+                    sqlx::query(&sql).bind(id).bind(org.to_string()).bind(now.unix()).execute(&self.pool).await?;
+                Ok(done.rows_affected() == 1)
+            }
+
             /// Recompute every publisher's name key under the current rules ([`crate::names::name_key`]; older
             /// versions stored the lower-cased name). A name that now collides with another keeps its old key,
             /// with a warning: the operator should rename one of the two.
@@ -684,15 +704,7 @@ macro_rules! impl_store {
 
             #[tracing::instrument(skip_all)]
             async fn revoke_api_key(&self, org: &OrgId, key: &ApiKeyId, now: Timestamp) -> Result<bool, StoreError> {
-                let done = sqlx::query(
-                    "UPDATE api_keys SET revoked_at = $3 WHERE key_id = $1 AND org_id = $2 AND revoked_at IS NULL",
-                )
-                .bind(key.to_string())
-                .bind(org.to_string())
-                .bind(now.unix())
-                .execute(&self.pool)
-                .await?;
-                Ok(done.rows_affected() == 1)
+                self.stamp_once("api_keys", "key_id", "revoked_at", &key.to_string(), org, now).await
             }
 
             #[tracing::instrument(skip_all)]
@@ -738,15 +750,7 @@ macro_rules! impl_store {
                 key: &SigningKeyId,
                 now: Timestamp,
             ) -> Result<bool, StoreError> {
-                let done = sqlx::query(
-                    "UPDATE signing_keys SET retired_at = $3 WHERE key_id = $1 AND org_id = $2 AND retired_at IS NULL",
-                )
-                .bind(key.to_string())
-                .bind(org.to_string())
-                .bind(now.unix())
-                .execute(&self.pool)
-                .await?;
-                Ok(done.rows_affected() == 1)
+                self.stamp_once("signing_keys", "key_id", "retired_at", &key.to_string(), org, now).await
             }
 
             #[tracing::instrument(skip_all)]
@@ -924,15 +928,7 @@ macro_rules! impl_store {
 
             #[tracing::instrument(skip_all)]
             async fn delete_webhook(&self, org: &OrgId, id: &WebhookId, now: Timestamp) -> Result<bool, StoreError> {
-                let done = sqlx::query(
-                    "UPDATE webhooks SET deleted_at = $3 WHERE webhook_id = $1 AND org_id = $2 AND deleted_at IS NULL",
-                )
-                .bind(id.to_string())
-                .bind(org.to_string())
-                .bind(now.unix())
-                .execute(&self.pool)
-                .await?;
-                Ok(done.rows_affected() == 1)
+                self.stamp_once("webhooks", "webhook_id", "deleted_at", &id.to_string(), org, now).await
             }
 
             #[tracing::instrument(skip_all)]
@@ -971,15 +967,7 @@ macro_rules! impl_store {
 
             #[tracing::instrument(skip_all)]
             async fn delete_record(&self, org: &OrgId, id: &RecordId, now: Timestamp) -> Result<bool, StoreError> {
-                let done = sqlx::query(
-                    "UPDATE content_records SET deleted_at = $3 WHERE record_id = $1 AND org_id = $2 AND deleted_at IS NULL",
-                )
-                .bind(id.to_string())
-                .bind(org.to_string())
-                .bind(now.unix())
-                .execute(&self.pool)
-                .await?;
-                Ok(done.rows_affected() == 1)
+                self.stamp_once("content_records", "record_id", "deleted_at", &id.to_string(), org, now).await
             }
 
             #[tracing::instrument(skip_all)]

@@ -436,7 +436,9 @@ fn admin_create_org_bootstraps_a_closed_server() {
 fn sign_and_records_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let (mut child, url, _log) = serve_wrapped(&data, &[], &[]);
+    // The server's public address (its issuer) is not where the CLI talks to it: the download must still go
+    // to --server, and the API key nowhere else.
+    let (mut child, url, _log) = serve_wrapped(&data, &[], &[("PROOFMARK_ISSUER", "https://proof.example")]);
     let result = std::panic::catch_unwind(|| {
         let (status, body) = post(
             &format!("{url}/api/v1/auth/register"),
@@ -487,6 +489,7 @@ fn sign_and_records_from_the_command_line() {
             assert_eq!(receipt["watermarked_sha256"], proofmark_core::ContentHash::of(&marked).to_hex());
             assert_eq!(receipt["server"], url.as_str());
             assert_eq!(receipt["certificate"]["origin_type"], "CAMERA");
+            assert!(receipt["watermarked_file"].as_str().unwrap().starts_with("https://proof.example/"), "{receipt}");
         }
         assert!(!photos.join("anim.proofmark.json").exists());
         // Signed already: refused without --force.
