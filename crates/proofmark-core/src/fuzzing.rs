@@ -71,6 +71,51 @@ pub fn issuer_url(data: &[u8]) {
     }
 }
 
+/// The transparency log's parsers of untrusted bytes: signed notes, checkpoint bodies, record leaves, tile
+/// paths, verifier and signer keys, and receipts (parsed, then verified against a fixed log key). Whatever
+/// parses must encode back to the same bytes: each thing has exactly one spelling.
+pub fn tlog(data: &[u8]) {
+    use crate::tlog::{merkle::tiles, Checkpoint, Note, NoteSigner, NoteVerifier, Receipt, ReceiptPolicy, RecordLeaf};
+    if let Ok(note) = Note::parse(data) {
+        assert_eq!(note.encode().as_bytes(), data, "note round trip");
+        if let Ok(cp) = Checkpoint::parse_body(&note.text) {
+            assert_eq!(cp.body(), note.text, "checkpoint round trip");
+        }
+    }
+    if let Ok(leaf) = RecordLeaf::parse(data) {
+        assert_eq!(leaf.encode().ok().as_deref(), Some(data), "leaf round trip");
+    }
+    let Ok(text) = core::str::from_utf8(data) else { return };
+    if let Ok(cp) = Checkpoint::parse_body(text) {
+        assert_eq!(cp.body(), text, "checkpoint round trip");
+    }
+    if let Some(t) = tiles::parse(text) {
+        let level = t.level.map_or_else(|| "entries".to_owned(), |l| l.to_string());
+        let partial = t.partial.map(|w| format!(".p/{w}")).unwrap_or_default();
+        assert_eq!(format!("{level}/{}{partial}", tiles::encode_index(t.index)), text, "tile path round trip");
+    }
+    if let Ok(v) = NoteVerifier::parse(text) {
+        assert_eq!(v.vkey(), text.trim(), "vkey round trip");
+    }
+    if let Ok(s) = NoteSigner::parse(text) {
+        assert_eq!(&*s.to_private_text(), text.trim(), "signer key round trip");
+    }
+    if let Ok(r) = Receipt::parse(data) {
+        // The seeds' log key (fuzz/seeds/tlog), so a seed receipt reaches every check.
+        static POLICY: std::sync::OnceLock<Option<ReceiptPolicy>> = std::sync::OnceLock::new();
+        let policy = POLICY.get_or_init(|| {
+            let log = NoteVerifier::parse(FUZZ_LOG_VKEY).ok()?;
+            Some(ReceiptPolicy { log, witnesses: Vec::new(), min_witnesses: 0 })
+        });
+        if let Some(p) = policy {
+            let _ = r.verify(p);
+        }
+    }
+}
+
+/// The verifier key of the log that signed the `tlog` seeds (seed bytes `[4; 32]`, name `log.proofmark.test`).
+pub const FUZZ_LOG_VKEY: &str = "log.proofmark.test+e8ce1256+AcqTrBcFGHBx1nuDx/8O/oEI6OxFMFdddyaHkzPb2r58";
+
 /// `count` inputs derived from `seeds` for running the fuzz bodies in `cargo test`: truncations, bit flips,
 /// inserted and deleted bytes and splices of two seeds, from a fixed xorshift stream (the same inputs on
 /// every run). The first `keep` bytes of each seed are left alone (a target that reads a selector byte).

@@ -12,6 +12,8 @@
 //! - [`device`]: the device layer (P-256 public key, DER signature, signed message, fingerprint).
 //! - [`fetch_rules`]: where a verifier may fetch an issuer's keys from (URL and address vetting).
 //! - [`verify`]: [`verify()`] turns a sidecar, the media hash and a key ring into a [`Report`].
+//! - [`tlog`]: the transparency log's math: RFC 9162 proofs over stored hashes, C2SP checkpoints, signed
+//!   notes and cosignatures, the record leaf, receipts (SPEC §5).
 //! - [`fuzzing`]: entry points for the fuzz targets.
 #![forbid(unsafe_code)]
 
@@ -24,6 +26,7 @@ pub mod hash;
 pub mod jwks;
 pub mod jwt;
 pub mod sidecar;
+pub mod tlog;
 pub mod verify;
 
 pub use device::{DeviceKey, DevicePublicKey, DeviceSignature};

@@ -51,3 +51,12 @@ fn issuer_url_body_over_seeds_and_mutations() {
     };
     run("issuer_url", fuzzing::issuer_url, vetted, 5000);
 }
+
+#[test]
+fn tlog_body_over_seeds_and_mutations() {
+    let parses = |d: &[u8]| {
+        use proofmark_core::tlog::{Note, Receipt, RecordLeaf};
+        Note::parse(d).is_ok() || RecordLeaf::parse(d).is_ok() || Receipt::parse(d).is_ok()
+    };
+    run("tlog", fuzzing::tlog, parses, 5000);
+}

@@ -3,4 +3,5 @@
 
 mod codes;
 mod fuzz_bodies;
+mod tlog;
 mod vectors;
