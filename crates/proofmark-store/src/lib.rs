@@ -7,6 +7,7 @@
 //!   redemptions, in one process or many sharing a database, exactly one succeeds (SPEC §1.6).
 //! - At most one issuer key is current (a partial unique index); making a new key current retires the old one
 //!   in the same transaction.
+//! - The transparency log's batches are atomic and elected (see [`LogStore`]).
 //! - Secrets are stored only as hashes (device and admin tokens, nonces) or sealed (issuer private keys; the
 //!   sealing happens in the caller, this crate sees only ciphertext).
 use std::fmt;
@@ -15,9 +16,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::Serialize;
 
+mod log;
 pub mod names;
 mod sql;
 
+pub use log::{LogBatch, LogStore, StoredCheckpoint, StoredCosignature};
 pub use sql::{PostgresStore, SqliteStore};
 
 pub use proofmark_api::{
@@ -290,7 +293,7 @@ pub enum StoreError {
 
 /// Everything the capture plane persists.
 #[async_trait]
-pub trait Store: Send + Sync + fmt::Debug {
+pub trait Store: LogStore + Send + Sync + fmt::Debug {
     /// `"sqlite"` or `"postgres"`.
     fn backend(&self) -> &'static str;
 

@@ -18,7 +18,7 @@ use crate::{
 /// The embedded default: one file, WAL mode.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    pool: SqlitePool,
+    pub(crate) pool: SqlitePool,
 }
 
 impl SqliteStore {
@@ -63,7 +63,7 @@ fn create_private(path: &std::path::Path) -> Result<(), StoreError> {
 /// The scale-out store: any number of server processes share one PostgreSQL database.
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
-    pool: PgPool,
+    pub(crate) pool: PgPool,
 }
 
 impl PostgresStore {

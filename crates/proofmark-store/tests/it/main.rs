@@ -7,4 +7,5 @@
 mod accounts;
 mod contract;
 mod jobs;
+mod log;
 pub mod support;
