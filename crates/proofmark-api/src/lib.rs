@@ -340,6 +340,7 @@ closed_enum!(
 pub mod account;
 pub mod capture;
 pub mod content;
+pub mod log;
 
 #[cfg(test)]
 mod tests {

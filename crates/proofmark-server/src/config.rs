@@ -66,6 +66,28 @@ pub struct Config {
     pub objects: ObjectsConfig,
     pub sign: SignConfig,
     pub webhooks: WebhooksConfig,
+    pub log: LogConfig,
+}
+
+/// The transparency log (SPEC §5; docs/transparency-log.md).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// The log's name: its checkpoints' origin line and its key's name. Unset: the issuer's host (and path)
+    /// followed by `/log`. Fixed when the log key is first made; a different value later is refused at start.
+    pub origin: Option<String>,
+    /// Pending records are appended at least this often, in milliseconds.
+    pub batch_interval_ms: u64,
+    /// Records per batch: a batch starts early once this many wait, and a backlog is taken this many at a time.
+    pub batch_max: u32,
+    /// Witnesses whose cosignatures the log accepts and serves, as C2SP verifier keys (`name+id+key`, type 0x04).
+    pub witnesses: Vec<String>,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { origin: None, batch_interval_ms: 10_000, batch_max: 1000, witnesses: Vec::new() }
+    }
 }
 
 /// Webhook deliveries (SPEC §2.4; docs/api.md, "Webhooks").
@@ -229,6 +251,7 @@ impl Default for Config {
             objects: ObjectsConfig::default(),
             sign: SignConfig::default(),
             webhooks: WebhooksConfig::default(),
+            log: LogConfig::default(),
         }
     }
 }
@@ -306,6 +329,13 @@ impl Config {
             "PROOFMARK_WEBHOOKS_MAX_ATTEMPTS" => self.webhooks.max_attempts = num(&value)? as i64,
             "PROOFMARK_WEBHOOKS_RETRY_BASE_SECS" => self.webhooks.retry_base_secs = num(&value)? as i64,
             "PROOFMARK_WEBHOOKS_RETRY_MAX_SECS" => self.webhooks.retry_max_secs = num(&value)? as i64,
+            "PROOFMARK_LOG_ORIGIN" => self.log.origin = Some(value),
+            "PROOFMARK_LOG_BATCH_INTERVAL_MS" => self.log.batch_interval_ms = num(&value)?,
+            "PROOFMARK_LOG_BATCH_MAX" => self.log.batch_max = small(&value)?,
+            "PROOFMARK_LOG_WITNESSES" => {
+                self.log.witnesses =
+                    value.split(',').map(str::trim).filter(|w| !w.is_empty()).map(String::from).collect()
+            }
             // Read by the CLI itself.
             "PROOFMARK_CONFIG" | "PROOFMARK_KEYSTORE" | "PROOFMARK_LOG" => {}
             // A misspelt setting should not pass unnoticed, but other tools may use the prefix too.
@@ -320,6 +350,16 @@ impl Config {
             Some(url) => url.0.clone(),
             None => format!("sqlite://{}", self.data_dir.join("proofmark.db").display()),
         }
+    }
+
+    /// The log's origin: `log.origin`, or the issuer without its scheme, followed by `/log`.
+    pub fn log_origin(&self) -> String {
+        if let Some(o) = &self.log.origin {
+            return o.clone();
+        }
+        let issuer = self.issuer();
+        let bare = issuer.split_once("://").map_or(issuer.as_str(), |(_, rest)| rest);
+        format!("{}/log", bare.trim_end_matches('/'))
     }
 
     /// The issuer URL without a trailing slash.
@@ -354,6 +394,23 @@ impl Config {
         }
         if w.retry_base_secs < 1 || w.retry_max_secs < w.retry_base_secs {
             bail!("webhooks.retry_base_secs must be at least 1 and at most webhooks.retry_max_secs");
+        }
+        let l = &self.log;
+        if !(50..=3_600_000).contains(&l.batch_interval_ms) || !(1..=100_000).contains(&l.batch_max) {
+            bail!("log.batch_interval_ms must be 50 to 3600000 and log.batch_max 1 to 100000");
+        }
+        if let Some(origin) = &l.origin {
+            if origin.is_empty() || origin.contains('+') || origin.chars().any(|c| c.is_whitespace() || c.is_control())
+            {
+                bail!("log.origin {origin:?} must be non-empty, without spaces or '+' (e.g. example.com/log)");
+            }
+        }
+        for w in &l.witnesses {
+            let v = proofmark_core::tlog::NoteVerifier::parse(w)
+                .map_err(|e| anyhow::anyhow!("log.witnesses: {w:?} is not a verifier key: {e}"))?;
+            if v.kind != proofmark_core::tlog::TYPE_COSIGNATURE {
+                bail!("log.witnesses: {w:?} is not a cosignature (type 0x04) key");
+            }
         }
         if !(1..=1000).contains(&self.sign.max_batch_files) {
             bail!("sign.max_batch_files must be between 1 and 1000");

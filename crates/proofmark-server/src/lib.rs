@@ -19,6 +19,7 @@ pub mod objects;
 pub mod phash_index;
 mod ratelimit;
 mod routes;
+pub mod transparency;
 pub mod webhooks;
 
 pub use config::Config;
@@ -74,6 +75,8 @@ pub struct Inner {
     sign_slots: tokio::sync::Semaphore,
     /// Every record's pHash, for the public search.
     pub phash_index: phash_index::PhashIndex,
+    /// The transparency log's key, witnesses and batcher wake-up.
+    pub log: transparency::Log,
 }
 
 impl std::fmt::Debug for AppState {
@@ -107,9 +110,11 @@ impl AppState {
         }
         let keys = keys::IssuerKeys::load_or_create(store.as_ref(), kek, clock.now()).await?;
         let watermark_key = accounts::load_or_create_watermark_key(store.as_ref(), keys.kek(), clock.now()).await?;
+        let log = transparency::Log::load_or_create(store.as_ref(), keys.kek(), &config, clock.now()).await?;
         let objects = objects::Objects::open(&config)?;
         tracing::info!(objects = objects.describe(), "object storage");
         Ok(Self(Arc::new(Inner {
+            log,
             objects,
             watermark_key,
             sign_slots: tokio::sync::Semaphore::new(config.sign.slots()),
@@ -266,6 +271,10 @@ pub async fn serve(config: Config) -> Result<()> {
     // Durable jobs (webhook deliveries): what is left when the process stops is picked up again by the next
     // worker, here or in another process, when its lease ends.
     tokio::spawn(jobs::work(state.clone(), std::future::pending()));
+    // The transparency log: pending records wait in the store; one batcher at a time appends them.
+    transparency::ensure_checkpoint(&state).await?;
+    tracing::info!(vkey = state.log.vkey(), "transparency log");
+    tokio::spawn(transparency::run_batcher(state.clone(), std::future::pending()));
     serve_on(listener, state, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())

@@ -53,6 +53,9 @@ pub trait LogStore: Send + Sync {
     /// name is the origin) and stores it, in one transaction. `None` when nothing is pending, or when another
     /// process holds the batch lock.
     async fn log_append(&self, signer: &NoteSigner, max: u32, now: Timestamp) -> Result<Option<LogBatch>, StoreError>;
+    /// Signs and stores the empty tree's checkpoint if the log has none (idempotent; concurrent callers
+    /// store one).
+    async fn log_init(&self, signer: &NoteSigner, now: Timestamp) -> Result<(), StoreError>;
     /// How many records wait for the log.
     async fn log_pending(&self) -> Result<u64, StoreError>;
     /// The newest checkpoint.
@@ -234,6 +237,24 @@ macro_rules! impl_log_store {
                     count: tree_size - old,
                     checkpoint: StoredCheckpoint { tree_size, root, note, created_at: now },
                 }))
+            }
+
+            async fn log_init(&self, signer: &NoteSigner, now: Timestamp) -> Result<(), StoreError> {
+                let root = merkle::empty_root();
+                let note = Checkpoint::new(&signer.verifier().name, 0, root)
+                    .sign(signer)
+                    .map_err(|e| StoreError::Io(format!("signing the checkpoint: {e}")))?
+                    .encode();
+                sqlx::query(
+                    "INSERT INTO log_checkpoints (tree_size, root, note, created_at) \
+                     SELECT 0, $1, $2, $3 WHERE NOT EXISTS (SELECT 1 FROM log_checkpoints) ON CONFLICT DO NOTHING",
+                )
+                .bind(root.to_vec())
+                .bind(&note)
+                .bind(now.unix())
+                .execute(&self.pool)
+                .await?;
+                Ok(())
             }
 
             async fn log_pending(&self) -> Result<u64, StoreError> {

@@ -26,6 +26,7 @@ mod devices;
 mod extract;
 mod jwks;
 mod keys;
+mod log;
 mod openapi;
 mod publishers;
 mod records;
@@ -57,6 +58,7 @@ pub fn app(state: AppState) -> Router {
         .merge(dashboard::router())
         .merge(register::router())
         .merge(webhooks::router())
+        .merge(log::router())
         // Only the routes above: /validate and /api/v1/sign, merged after, have their own limits.
         .route_layer(middleware::from_fn(move |req, next| announced_length(max_body, req, next)))
         .merge(validate::router(max_upload))

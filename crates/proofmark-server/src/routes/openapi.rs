@@ -4,7 +4,9 @@ use proofmark_api::ErrorBody;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{auth, capture, dashboard, devices, jwks, keys, publishers, records, register, sign, validate, webhooks};
+use super::{
+    auth, capture, dashboard, devices, jwks, keys, log, publishers, records, register, sign, validate, webhooks,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -48,6 +50,14 @@ use super::{auth, capture, dashboard, devices, jwks, keys, publishers, records, 
         webhooks::show,
         webhooks::remove,
         webhooks::deliveries,
+        log::checkpoint,
+        log::tile,
+        log::key,
+        log::inclusion,
+        log::consistency,
+        log::entry,
+        log::cosign,
+        log::receipt,
     ),
     components(schemas(ErrorBody)),
     modifiers(&SecuritySchemes),

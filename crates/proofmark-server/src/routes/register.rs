@@ -127,6 +127,7 @@ pub(super) async fn register(
     )
     .await?;
     state.store.create_record(&record, &jobs).await?;
+    state.log.record_added(state.config.log.batch_max);
     let org = state.store.publisher(&record.org_id).await?.map(|p| p.name).unwrap_or_default();
     let body = Signed {
         record_id: record.record_id,

@@ -343,6 +343,7 @@ async fn sign_upload(
         return Err(e.into());
     }
     timings.add("db", t.elapsed());
+    state.log.record_added(state.config.log.batch_max);
     tracing::info!(record = %record.record_id, org = %record.org_id, "signed");
     let org = state.store.publisher(&record.org_id).await?.map(|p| p.name).unwrap_or_default();
     let certificate = super::records::certificate(&record, &processed.key, org);

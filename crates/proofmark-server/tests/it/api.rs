@@ -399,6 +399,14 @@ async fn openapi_names_every_route() {
         ("/api/v1/webhooks", StatusCode::UNAUTHORIZED),
         ("/api/v1/webhooks/{id}", StatusCode::UNAUTHORIZED),
         ("/api/v1/webhooks/{id}/deliveries", StatusCode::UNAUTHORIZED),
+        ("/log/checkpoint", StatusCode::OK),
+        ("/log/tile/{path}", StatusCode::NOT_FOUND),
+        ("/api/v1/log/key", StatusCode::OK),
+        ("/api/v1/log/proof/inclusion", StatusCode::UNPROCESSABLE_ENTITY),
+        ("/api/v1/log/proof/consistency", StatusCode::UNPROCESSABLE_ENTITY),
+        ("/api/v1/log/entries/{index}", StatusCode::NOT_FOUND),
+        ("/api/v1/log/cosignatures", StatusCode::METHOD_NOT_ALLOWED),
+        ("/api/v1/content-records/{id}/receipt", StatusCode::NOT_FOUND),
     ];
     let documented: Vec<&String> = doc["paths"].as_object().unwrap().keys().collect();
     assert_eq!(documented.len(), routes.len());

@@ -9,6 +9,7 @@ mod appcheck;
 mod concurrency;
 mod fuzz_bodies;
 mod http;
+mod log;
 mod sign;
 mod support;
 mod webhooks;
