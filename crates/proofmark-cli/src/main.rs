@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 mod client_cmd;
 mod fetch;
 mod input;
+mod log_cmd;
 mod media_cmd;
 mod publish_cmd;
 mod server_cmd;
@@ -53,6 +54,9 @@ enum Command {
     /// The invisible watermark: make a key, embed a 128-bit payload, extract it.
     #[command(subcommand)]
     Watermark(watermark_cmd::WatermarkCommand),
+    /// The transparency log: verify receipts offline, monitor a log, witness it.
+    #[command(subcommand)]
+    Log(log_cmd::LogCommand),
 }
 
 /// Exit 0, or print the error chain and exit 2 (could not run), for the commands without a verdict.
@@ -79,5 +83,6 @@ fn main() -> ExitCode {
         Command::Phash(args) => media_cmd::phash(args),
         Command::Sign(args) => publish_cmd::sign(args),
         Command::Records(cmd) => publish_cmd::records(cmd),
+        Command::Log(cmd) => log_cmd::run(cmd),
     }
 }

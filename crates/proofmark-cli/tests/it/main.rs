@@ -5,6 +5,7 @@
 mod input;
 mod interop;
 mod limits;
+mod log;
 mod media;
 mod netns;
 mod server;

@@ -20,11 +20,17 @@ pub struct Server {
 
 impl Server {
     pub fn start(data_dir: &Path, extra: &[&str]) -> Self {
+        Self::start_env(data_dir, extra, &[])
+    }
+
+    /// [`Server::start`] with extra `PROOFMARK_*` settings.
+    pub fn start_env(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Self {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let url = format!("http://127.0.0.1:{port}");
         let child = Command::new(env!("CARGO_BIN_EXE_proofmark"))
             .args(["serve", "--bind", &format!("127.0.0.1:{port}"), "--data-dir", data_dir.to_str().unwrap()])
             .args(extra)
+            .envs(env.iter().copied())
             .env("PROOFMARK_ADMIN_TOKEN", ADMIN)
             .env("PROOFMARK_KEK", KEK)
             .env("PROOFMARK_RATE_LIMIT_PER_IP", "0")
