@@ -60,6 +60,8 @@ pub trait LogStore: Send + Sync {
     async fn log_pending(&self) -> Result<u64, StoreError>;
     /// The newest checkpoint.
     async fn log_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StoreError>;
+    /// The sizes of every stored checkpoint, ascending (audits).
+    async fn log_checkpoint_sizes(&self) -> Result<Vec<u64>, StoreError>;
     /// The checkpoint of one tree size, if the log signed one.
     async fn log_checkpoint_at(&self, tree_size: u64) -> Result<Option<StoredCheckpoint>, StoreError>;
     /// Stored hashes, in the order asked (repeats allowed); [`StoreError::NotFound`] if one is missing.
@@ -271,6 +273,13 @@ macro_rules! impl_log_store {
                 .fetch_optional(&self.pool)
                 .await?;
                 row.map(|r| checkpoint_from_row(&r)).transpose()
+            }
+
+            async fn log_checkpoint_sizes(&self) -> Result<Vec<u64>, StoreError> {
+                let rows: Vec<(i64,)> = sqlx::query_as("SELECT tree_size FROM log_checkpoints ORDER BY tree_size")
+                    .fetch_all(&self.pool)
+                    .await?;
+                Ok(rows.into_iter().map(|(s,)| size(s)).collect())
             }
 
             async fn log_checkpoint_at(&self, tree_size: u64) -> Result<Option<StoredCheckpoint>, StoreError> {

@@ -6,6 +6,7 @@ mod input;
 mod interop;
 mod limits;
 mod log;
+mod log_crash;
 mod media;
 mod netns;
 mod server;

@@ -235,7 +235,7 @@ fn two_servers_on_one_postgres_redeem_each_nonce_once() {
 }
 
 /// Start `proofmark serve` under `wrapper` (e.g. `prlimit`), stderr to a file; returns (child, url, log).
-fn serve_wrapped(data_dir: &Path, wrapper: &[&str], env: &[(&str, &str)]) -> (Child, String, std::path::PathBuf) {
+pub fn serve_wrapped(data_dir: &Path, wrapper: &[&str], env: &[(&str, &str)]) -> (Child, String, std::path::PathBuf) {
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let url = format!("http://127.0.0.1:{port}");
     let log = data_dir.with_extension("log");
