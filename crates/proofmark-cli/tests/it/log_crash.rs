@@ -227,7 +227,7 @@ fn kill_loop(data: &Path, database_url: Option<&str>, seed: u64) {
         drained(store.as_ref(), Duration::from_secs(120)).await;
         kill(child);
         let (size, ids) = audit(store.as_ref(), &log).await;
-        let acked = acked.lock().unwrap();
+        let acked = acked.lock().unwrap().clone();
         // SQLite has one writer: sign requests queue behind the backlog's batches, so fewer are answered
         // before a kill than on PostgreSQL; some must be.
         assert!(acked.len() >= 10, "only {} records acknowledged (seed {seed})", acked.len());
@@ -293,7 +293,7 @@ fn two_processes_on_one_postgres_share_the_log_without_a_duplicate_or_a_gap() {
         let store = proofmark_store::open(&db).await.unwrap();
         drained(store.as_ref(), Duration::from_secs(30)).await;
         let (size, ids) = audit(store.as_ref(), &log).await;
-        let acked = acked.lock().unwrap();
+        let acked = acked.lock().unwrap().clone();
         assert_eq!(size, acked.len() as u64, "every record once, none skipped");
         assert!(acked.iter().all(|id| ids.contains(id)));
         assert!(size > 50, "under load: {size} records");
