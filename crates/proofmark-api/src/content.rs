@@ -58,6 +58,10 @@ pub struct Certificate {
     pub signed_at: Timestamp,
     /// Set when the organisation deleted the record: it stays provable, and says so.
     pub deleted_at: Option<Timestamp>,
+    /// The record's transparency-log receipt against the newest checkpoint (docs/transparency-log.md,
+    /// "Receipts"); `null` until the record's batch is appended (within `log.batch_interval_ms`).
+    #[schema(value_type = Option<Object>)]
+    pub receipt: Option<proofmark_core::tlog::Receipt>,
 }
 
 /// The answer to `POST /api/v1/sign` (201).
@@ -95,6 +99,10 @@ pub struct ContentRecord {
     pub height: Option<i64>,
     pub created_at: Timestamp,
     pub deleted_at: Option<Timestamp>,
+    /// The transparency-log receipt (as in [`Certificate::receipt`]); `null` while the record waits for its
+    /// batch.
+    #[schema(value_type = Option<Object>)]
+    pub receipt: Option<proofmark_core::tlog::Receipt>,
 }
 
 /// A page of records, newest first; pass `next_cursor` as `cursor` for the next page.

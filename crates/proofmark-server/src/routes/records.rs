@@ -46,6 +46,7 @@ pub(super) fn certificate(r: &proofmark_store::ContentRecord, key: &SigningKey, 
         origin_type: r.origin_type,
         signed_at: r.created_at,
         deleted_at: r.deleted_at,
+        receipt: None,
     }
 }
 
@@ -69,7 +70,15 @@ pub(super) fn record_json(r: &proofmark_store::ContentRecord) -> ContentRecord {
         height: r.height,
         created_at: r.created_at,
         deleted_at: r.deleted_at,
+        receipt: None,
     }
+}
+
+/// [`record_json`] with the record's log receipt, once it has one.
+async fn record_with_receipt(state: &AppState, r: &proofmark_store::ContentRecord) -> Result<ContentRecord, ApiError> {
+    let mut json = record_json(r);
+    json.receipt = crate::transparency::receipt(state, &r.record_id).await?;
+    Ok(json)
 }
 
 fn not_found() -> ApiError {
@@ -125,7 +134,11 @@ pub(super) async fn list(
     let more = rows.len() > limit as usize;
     rows.truncate(limit as usize);
     let next_cursor = if more { rows.last().map(cursor_text) } else { None };
-    Ok(axum::Json(RecordPage { items: rows.iter().map(record_json).collect(), next_cursor }).into_response())
+    let mut items = Vec::with_capacity(rows.len());
+    for r in &rows {
+        items.push(record_with_receipt(&state, r).await?);
+    }
+    Ok(axum::Json(RecordPage { items, next_cursor }).into_response())
 }
 
 /// One of the organisation's records (tombstoned ones too, with `deleted_at`).
@@ -144,7 +157,8 @@ pub(super) async fn show(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     caller.require(Scope::Read)?;
-    Ok(axum::Json(record_json(&own_record(&state, &caller, &id).await?)).into_response())
+    let r = own_record(&state, &caller, &id).await?;
+    Ok(axum::Json(record_with_receipt(&state, &r).await?).into_response())
 }
 
 /// Delete a record: a tombstone. It leaves listings and searches, and its certificate says it was deleted;
@@ -281,6 +295,22 @@ fn certificate_html(c: &Certificate) -> String {
         ("Key retired", c.signer.key_retired_at.map(|t| t.to_string()).unwrap_or_else(|| "no".into())),
         ("Signed fingerprint", escape(&c.fingerprint)),
         ("Signature", escape(&c.signature)),
+        (
+            "Transparency log",
+            match &c.receipt {
+                Some(r) => {
+                    let origin = r.checkpoint.lines().next().unwrap_or_default();
+                    let anchor = match &r.anchor {
+                        proofmark_core::tlog::Anchor::NotAnchored => "not anchored on a chain yet".to_owned(),
+                        proofmark_core::tlog::Anchor::Anchored(a) => {
+                            format!("anchored on chain {} in block {}", a.chain_id, a.block_number)
+                        }
+                    };
+                    format!("leaf {} of {} at tree size {}; {anchor}", r.leaf_index, escape(origin), r.tree_size)
+                }
+                None => "pending: appended within the next batch".into(),
+            },
+        ),
     ];
     let table: String = rows.iter().map(|(k, v)| format!("<tr><th>{k}</th><td><code>{v}</code></td></tr>\n")).collect();
     let deleted = match c.deleted_at {
@@ -298,6 +328,8 @@ fn certificate_html(c: &Certificate) -> String {
          <h1>Content certificate</h1>\n{deleted}<table>\n{table}</table>\n\
          <p>To check it yourself: verify the Ed25519 signature over the UTF-8 bytes of the signed fingerprint with \
          the public key; the fingerprint's first field is the SHA-256 of the original file.</p>\n\
+         <p>Its receipt (<a href=\"receipt\" type=\"application/json\">JSON</a>) proves the log holds this record: \
+         <code>proofmark log verify-receipt</code> checks it offline.</p>\n\
          <p><a href=\"certificate\" type=\"application/json\">This certificate as JSON</a></p>\n</body></html>\n",
         id = c.record_id,
     )
@@ -380,7 +412,9 @@ async fn public_certificate(
 ) -> Result<Option<Certificate>, ApiError> {
     let Some(key) = state.store.signing_key(&r.signing_key_id).await? else { return Ok(None) };
     let org = state.store.publisher(&r.org_id).await?.map(|p| p.name).unwrap_or_default();
-    Ok(Some(certificate(r, &key, org)))
+    let mut cert = certificate(r, &key, org);
+    cert.receipt = crate::transparency::receipt(state, &r.record_id).await?;
+    Ok(Some(cert))
 }
 
 /// The origin codes a record may declare (SPEC §2.1).

@@ -32,6 +32,14 @@ async fn get(s: &TestServer, path: &str) -> (StatusCode, String, Vec<u8>) {
     (status, ct, response.into_body().collect().await.unwrap().to_bytes().to_vec())
 }
 
+async fn get_html(s: &TestServer, path: &str) -> (StatusCode, String, Vec<u8>) {
+    let req = Request::builder().uri(path).header(header::ACCEPT, "text/html").body(Body::empty()).unwrap();
+    let response = s.router.clone().oneshot(req).await.unwrap();
+    let status = response.status();
+    let ct = response.headers().get(header::CONTENT_TYPE).map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    (status, ct, response.into_body().collect().await.unwrap().to_bytes().to_vec())
+}
+
 async fn log_key(s: &TestServer) -> NoteVerifier {
     let (status, ct, body) = get(s, "/api/v1/log/key").await;
     assert_eq!((status, ct.as_str()), (StatusCode::OK, "text/plain; charset=utf-8"));
@@ -111,6 +119,16 @@ async fn a_signed_photo_has_a_receipt_within_one_batch_interval() {
         assert_eq!(status, StatusCode::OK);
         let cert: Value = serde_json::from_slice(&cert).unwrap();
         assert_eq!(leaf_from_certificate(&cert), receipt.leaf.as_bytes(), "{b}");
+        // The certificate and the record carry the same receipt.
+        let carried: Receipt = serde_json::from_value(cert["receipt"].clone()).unwrap();
+        assert_eq!(carried, receipt, "{b}");
+        let shown = s.authed(Method::GET, &format!("/api/v1/content-records/{id}"), &api_key, Value::Null).await;
+        assert_eq!(shown.status, StatusCode::OK, "{b}");
+        assert_eq!(serde_json::from_value::<Receipt>(shown.body["receipt"].clone()).unwrap(), receipt, "{b}");
+        let (status, _, html) = get_html(&s, &format!("/api/v1/content-records/{id}/certificate")).await;
+        assert_eq!(status, StatusCode::OK);
+        let html = String::from_utf8(html).unwrap();
+        assert!(html.contains("leaf 0 of capture.test/log at tree size 1; not anchored on a chain yet"), "{b}: {html}");
         assert_eq!(ok.leaf.origin.as_deref(), Some("CAMERA"), "{b}");
         // A tampered receipt fails with a precise reason.
         let mut bad = receipt.clone();
