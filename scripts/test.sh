@@ -2,7 +2,8 @@
 # The project's test command (README): every test, against the real independent checkers.
 #  0. PostgreSQL reachable at $PROOFMARK_TEST_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test)
 #  1. a virtualenv (.venv, or $PROOFMARK_VENV) with the pinned checkers (scripts/requirements-checkers.txt)
-#  2. golden pHash vectors made by imagehash (scripts/phash_golden.py) in a temporary folder
+#  2. anvil and solc from npm (tools/evm), and the committed contract build checked against solc's
+#  2b. golden pHash vectors made by imagehash (scripts/phash_golden.py) in a temporary folder
 #  3. cargo test over the whole workspace, with PROOFMARK_PYTHON and PROOFMARK_PHASH_GOLDEN set
 #  4. proofmark-core builds for wasm32-unknown-unknown
 #  5. the fuzz targets compile
@@ -34,6 +35,12 @@ step "installing the independent checkers into $venv"
 "$venv/bin/pip" install --quiet --disable-pip-version-check --no-deps invisible-watermark==0.2.0
 export PROOFMARK_PYTHON="$venv/bin/python"
 export PROOFMARK_REQUIRE_CHECKERS=1
+
+# The local EVM node and the Solidity compiler (npm, pinned in tools/evm/package-lock.json): the anchor
+# tests start anvil, and the committed contract build must be what solc 0.8.37 makes of the source.
+step "installing anvil and solc (npm ci --prefix tools/evm)"
+npm ci --prefix tools/evm --no-audit --no-fund --loglevel=error
+scripts/build-contract.sh --check
 
 step "golden pHash vectors from imagehash"
 golden=$(mktemp -d)
