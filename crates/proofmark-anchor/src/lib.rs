@@ -218,6 +218,11 @@ fn reader(rpc: &str) -> Result<DynProvider> {
     Ok(ProviderBuilder::new().connect_http(url(rpc)?).erased())
 }
 
+/// The chain id the endpoint serves.
+pub async fn chain_id(rpc: &str) -> Result<u64> {
+    reader(rpc)?.get_chain_id().await.with_context(|| format!("{rpc}: eth_chainId"))
+}
+
 /// The registry's record of `root`, if registered.
 pub async fn read_anchor(rpc: &str, contract: Address, root: [u8; 32]) -> Result<Option<OnChainAnchor>> {
     let provider = reader(rpc)?;
@@ -285,8 +290,13 @@ pub mod testing {
     }
 
     impl Anvil {
-        /// Starts anvil; `extra` are more flags (e.g. `--no-mining`).
+        /// Starts anvil on [`CHAIN_ID`]; `extra` are more flags (e.g. `--no-mining`).
         pub fn start(extra: &[&str]) -> Anvil {
+            Self::start_chain(CHAIN_ID, extra)
+        }
+
+        /// Starts anvil serving `chain_id`.
+        pub fn start_chain(chain_id: u64, extra: &[&str]) -> Anvil {
             let path = anvil_path();
             assert!(
                 path.exists(),
@@ -294,8 +304,8 @@ pub mod testing {
                 path.display()
             );
             let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-            let child = Command::new(&path)
-                .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--chain-id", &CHAIN_ID.to_string()])
+            let mut child = Command::new(&path)
+                .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--chain-id", &chain_id.to_string()])
                 .args(extra)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -304,6 +314,9 @@ pub mod testing {
             let url = format!("http://127.0.0.1:{port}");
             let deadline = Instant::now() + Duration::from_secs(20);
             while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    panic!("anvil exited ({status}) before serving {url}");
+                }
                 assert!(Instant::now() < deadline, "anvil did not come up on {url}");
                 std::thread::sleep(Duration::from_millis(50));
             }

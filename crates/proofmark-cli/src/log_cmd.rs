@@ -72,6 +72,10 @@ pub struct VerifyReceiptArgs {
     /// How many of the named witnesses must have cosigned the receipt's checkpoint.
     #[arg(long, default_value_t = 0)]
     min_witnesses: usize,
+    /// Also check the anchor on chain through this JSON-RPC endpoint: the registry holds the anchored root
+    /// at its tree size and the log's key id, and its own verifier accepts the leaf's inclusion.
+    #[arg(long, value_name = "URL")]
+    rpc: Option<String>,
     /// Print a JSON report.
     #[arg(long)]
     json: bool,
@@ -155,6 +159,38 @@ fn verify_receipt(args: VerifyReceiptArgs) -> ExitCode {
         Err(e) => return crate::exit_status(Err(e)),
     };
     let result = receipt.verify(&policy);
+    // The chain, when asked: an unreachable node or another chain is "could not verify" (exit 2); a chain that
+    // does not hold the anchor is "invalid".
+    let on_chain = match (&result, &args.rpc) {
+        (Ok(v), Some(rpc)) => match v.anchor.as_ref() {
+            Some(anchor) => match check_on_chain(rpc, anchor, &v.leaf_hash, receipt.leaf_index, &policy.log) {
+                Ok(None) => None,
+                Ok(Some(bad)) => Some(bad),
+                Err(e) => return crate::exit_status(Err(e)),
+            },
+            None => None,
+        },
+        _ => None,
+    };
+    if let Some((code, reason)) = on_chain {
+        if args.json {
+            let report = ReceiptReport {
+                valid: false,
+                code: Some(code),
+                reason: Some(reason.clone()),
+                record_id: None,
+                leaf_index: receipt.leaf_index,
+                tree_size: receipt.tree_size,
+                origin: None,
+                witnesses: Vec::new(),
+                anchor: None,
+            };
+            println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+        } else {
+            println!("INVALID ({code}): {}", crate::input::printable(&reason));
+        }
+        return ExitCode::from(1);
+    }
     let report = match &result {
         Ok(v) => ReceiptReport {
             valid: true,
@@ -189,7 +225,10 @@ fn verify_receipt(args: VerifyReceiptArgs) -> ExitCode {
         };
         let anchor = match &v.anchor {
             None => "not anchored".to_owned(),
-            Some(a) => format!("anchored on chain {} in block {} (tx {})", a.chain_id, a.block_number, a.transaction),
+            Some(a) => {
+                let checked = if args.rpc.is_some() { ", checked on chain" } else { "" };
+                format!("anchored on chain {} in block {} (tx {}){checked}", a.chain_id, a.block_number, a.transaction)
+            }
         };
         println!(
             "VALID: record {} is leaf {} of {} at tree size {}{witnesses}; {anchor}",
@@ -206,6 +245,58 @@ fn verify_receipt(args: VerifyReceiptArgs) -> ExitCode {
     } else {
         ExitCode::from(1)
     }
+}
+
+/// The on-chain half of a receipt: `Ok(None)` if the chain agrees, `Ok(Some((code, reason)))` if it does not,
+/// `Err` if it could not be asked.
+fn check_on_chain(
+    rpc: &str,
+    anchor: &proofmark_core::tlog::EvmAnchor,
+    leaf_hash: &[u8; 32],
+    leaf_index: u64,
+    log: &NoteVerifier,
+) -> Result<Option<(&'static str, String)>> {
+    use sha2::Digest;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    rt.block_on(async {
+        let served = proofmark_anchor::chain_id(rpc).await?;
+        if served != anchor.chain_id {
+            bail!("{rpc} serves chain {served}; the receipt's anchor is on chain {}", anchor.chain_id);
+        }
+        let contract = proofmark_anchor::parse_address(&anchor.contract)?;
+        let root = proofmark_core::tlog::receipt::parse_hash(&anchor.root)?;
+        let Some(on_chain) = proofmark_anchor::read_anchor(rpc, contract, root).await? else {
+            return Ok(Some((
+                "anchor_not_on_chain",
+                format!("the registry {} holds no root {}", anchor.contract, anchor.root),
+            )));
+        };
+        if on_chain.tree_size != anchor.tree_size || on_chain.block_number != anchor.block_number {
+            return Ok(Some((
+                "anchor_not_on_chain",
+                format!(
+                    "the registry holds root {} at tree size {} from block {}, the receipt says size {} in block {}",
+                    anchor.root, on_chain.tree_size, on_chain.block_number, anchor.tree_size, anchor.block_number
+                ),
+            )));
+        }
+        let key_id: [u8; 32] = sha2::Sha256::digest(log.vkey().as_bytes()).into();
+        if on_chain.log_key_id != key_id {
+            return Ok(Some(("anchor_log_key_mismatch", "the root was registered for another log key".to_owned())));
+        }
+        let path = anchor
+            .inclusion_path
+            .iter()
+            .map(|h| proofmark_core::tlog::receipt::parse_hash(h))
+            .collect::<Result<Vec<_>, _>>()?;
+        if !proofmark_anchor::verify_anchored_inclusion(rpc, contract, *leaf_hash, leaf_index, &path, root).await? {
+            return Ok(Some((
+                "anchor_inclusion_invalid",
+                "the registry's verifier refuses the leaf's inclusion".to_owned(),
+            )));
+        }
+        Ok(None)
+    })
 }
 
 fn agent() -> ureq::Agent {

@@ -67,6 +67,50 @@ pub struct Config {
     pub sign: SignConfig,
     pub webhooks: WebhooksConfig,
     pub log: LogConfig,
+    pub anchor: AnchorConfig,
+}
+
+/// Anchoring the log's checkpoints on an EVM chain (docs/transparency-log.md, "Anchoring"). Off unless both
+/// `rpc_url` and `contract` are set; then the newest checkpoint is registered in the `ProvenanceRegistry`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AnchorConfig {
+    /// The chain's JSON-RPC endpoint.
+    pub rpc_url: Option<String>,
+    /// The chain id the endpoint must serve (refused at start otherwise).
+    pub chain_id: u64,
+    /// The registry's address (`0x…`), deployed with the submitter key (`proofmark admin deploy-registry`).
+    pub contract: Option<String>,
+    /// The submitter's secp256k1 key, hex: imported on first start, sealed in the store under the KEK, and
+    /// not needed in the configuration after that. Without it a key is made on first start (fund its address).
+    pub submitter_key: Option<Secret>,
+    /// Blocks on top of the registering block before an anchor counts (1 = mined).
+    pub confirmations: u64,
+    /// How often the anchorer looks at the chain, in milliseconds.
+    pub poll_ms: u64,
+    /// A transaction not mined after this many seconds is replaced by one with higher fees (same nonce).
+    pub bump_after_secs: u64,
+}
+
+impl Default for AnchorConfig {
+    fn default() -> Self {
+        Self {
+            rpc_url: None,
+            chain_id: 137,
+            contract: None,
+            submitter_key: None,
+            confirmations: 5,
+            poll_ms: 5000,
+            bump_after_secs: 120,
+        }
+    }
+}
+
+impl AnchorConfig {
+    /// Anchoring is on.
+    pub fn enabled(&self) -> bool {
+        self.rpc_url.is_some() && self.contract.is_some()
+    }
 }
 
 /// The transparency log (SPEC §5; docs/transparency-log.md).
@@ -252,6 +296,7 @@ impl Default for Config {
             sign: SignConfig::default(),
             webhooks: WebhooksConfig::default(),
             log: LogConfig::default(),
+            anchor: AnchorConfig::default(),
         }
     }
 }
@@ -336,6 +381,13 @@ impl Config {
                 self.log.witnesses =
                     value.split(',').map(str::trim).filter(|w| !w.is_empty()).map(String::from).collect()
             }
+            "PROOFMARK_ANCHOR_RPC_URL" => self.anchor.rpc_url = Some(value),
+            "PROOFMARK_ANCHOR_CHAIN_ID" => self.anchor.chain_id = num(&value)?,
+            "PROOFMARK_ANCHOR_CONTRACT" => self.anchor.contract = Some(value),
+            "PROOFMARK_ANCHOR_SUBMITTER_KEY" => self.anchor.submitter_key = Some(Secret(value)),
+            "PROOFMARK_ANCHOR_CONFIRMATIONS" => self.anchor.confirmations = num(&value)?,
+            "PROOFMARK_ANCHOR_POLL_MS" => self.anchor.poll_ms = num(&value)?,
+            "PROOFMARK_ANCHOR_BUMP_AFTER_SECS" => self.anchor.bump_after_secs = num(&value)?,
             // Read by the CLI itself.
             "PROOFMARK_CONFIG" | "PROOFMARK_KEYSTORE" | "PROOFMARK_LOG" => {}
             // A misspelt setting should not pass unnoticed, but other tools may use the prefix too.
@@ -394,6 +446,19 @@ impl Config {
         }
         if w.retry_base_secs < 1 || w.retry_max_secs < w.retry_base_secs {
             bail!("webhooks.retry_base_secs must be at least 1 and at most webhooks.retry_max_secs");
+        }
+        let a = &self.anchor;
+        if a.contract.is_some() != a.rpc_url.is_some() {
+            bail!("anchor.rpc_url and anchor.contract are set together (or neither: no anchoring)");
+        }
+        if let Some(c) = &a.contract {
+            let hex40 = c.strip_prefix("0x").is_some_and(|h| h.len() == 40 && h.bytes().all(|b| b.is_ascii_hexdigit()));
+            if !hex40 {
+                bail!("anchor.contract {c:?} is not an address (0x and 40 hex digits)");
+            }
+        }
+        if !(1..=1000).contains(&a.confirmations) || !(50..=3_600_000).contains(&a.poll_ms) || a.bump_after_secs < 1 {
+            bail!("anchor.confirmations must be 1 to 1000, anchor.poll_ms 50 to 3600000, anchor.bump_after_secs at least 1");
         }
         let l = &self.log;
         if !(50..=3_600_000).contains(&l.batch_interval_ms) || !(1..=100_000).contains(&l.batch_max) {

@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use proofmark_store::Store;
 
 pub mod accounts;
+pub mod anchoring;
 pub mod appcheck;
 pub mod config;
 mod error;
@@ -275,6 +276,23 @@ pub async fn serve(config: Config) -> Result<()> {
     transparency::ensure_checkpoint(&state).await?;
     tracing::info!(vkey = state.log.vkey(), "transparency log");
     tokio::spawn(transparency::run_batcher(state.clone(), std::future::pending()));
+    if state.config.anchor.enabled() {
+        let cfg = &state.config.anchor;
+        let key = anchoring::load_or_create_key(
+            state.store.as_ref(),
+            state.keys.kek(),
+            cfg.submitter_key.as_ref().map(|k| k.0.as_str()),
+            state.now(),
+        )
+        .await?;
+        tracing::info!(
+            chain_id = cfg.chain_id,
+            contract = cfg.contract.as_deref().unwrap_or_default(),
+            submitter = %proofmark_anchor::address_of(&key)?,
+            "anchoring checkpoints on chain"
+        );
+        tokio::spawn(anchoring::run(state.clone(), key, std::future::pending()));
+    }
     serve_on(listener, state, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use proofmark_core::tlog::{
-    merkle, Anchor, Note, NoteError, NoteSigner, NoteVerifier, Receipt, TYPE_COSIGNATURE, TYPE_ED25519,
+    merkle, Anchor, EvmAnchor, Note, NoteError, NoteSigner, NoteVerifier, Receipt, TYPE_COSIGNATURE, TYPE_ED25519,
 };
 use proofmark_store::{LogBatch, RecordId, Store, StoredCheckpoint, StoredCosignature, Timestamp};
 use zeroize::Zeroizing;
@@ -145,13 +145,32 @@ pub async fn receipt(state: &AppState, record: &RecordId) -> Result<Option<Recei
     let plan = merkle::plan_inclusion(index, cp.tree_size)?;
     let path = plan.finish(&state.store.log_hashes(plan.indexes()).await?)?;
     let leaf = state.store.log_entries(index, index + 1).await?.pop().ok_or_else(|| anyhow!("leaf {index} missing"))?;
+    let anchor = match state.store.anchor_covering(index, cp.tree_size).await? {
+        None => Anchor::NotAnchored,
+        Some(a) => {
+            let inclusion = merkle::plan_inclusion(index, a.tree_size)?;
+            let inclusion = inclusion.finish(&state.store.log_hashes(inclusion.indexes()).await?)?;
+            let consistency = merkle::plan_consistency(a.tree_size, cp.tree_size)?;
+            let consistency = consistency.finish(&state.store.log_hashes(consistency.indexes()).await?)?;
+            Anchor::Anchored(EvmAnchor {
+                chain_id: a.chain_id,
+                contract: a.contract.clone(),
+                transaction: a.tx_hash.clone().ok_or_else(|| anyhow!("a confirmed anchor without its transaction"))?,
+                block_number: a.block_number.unwrap_or_default(),
+                tree_size: a.tree_size,
+                root: hex::encode(a.root),
+                inclusion_path: inclusion.iter().map(hex::encode).collect(),
+                consistency_path: consistency.iter().map(hex::encode).collect(),
+            })
+        }
+    };
     Ok(Some(Receipt {
         leaf_index: index,
         tree_size: cp.tree_size,
         leaf: String::from_utf8(leaf).context("a leaf is not text")?,
         inclusion_path: path.iter().map(hex::encode).collect(),
         checkpoint: served_note(state, &cp).await?,
-        anchor: Anchor::NotAnchored,
+        anchor,
     }))
 }
 

@@ -16,10 +16,12 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::Serialize;
 
+mod anchor;
 mod log;
 pub mod names;
 mod sql;
 
+pub use anchor::{AnchorState, AnchorStore, StoredAnchor};
 pub use log::{LogBatch, LogStore, StoredCheckpoint, StoredCosignature};
 pub use sql::{PostgresStore, SqliteStore};
 
@@ -293,7 +295,7 @@ pub enum StoreError {
 
 /// Everything the capture plane persists.
 #[async_trait]
-pub trait Store: LogStore + Send + Sync + fmt::Debug {
+pub trait Store: LogStore + AnchorStore + Send + Sync + fmt::Debug {
     /// `"sqlite"` or `"postgres"`.
     fn backend(&self) -> &'static str;
 

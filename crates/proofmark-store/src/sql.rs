@@ -87,7 +87,7 @@ impl PostgresStore {
     }
 }
 
-fn map_unique(e: sqlx::Error) -> StoreError {
+pub(crate) fn map_unique(e: sqlx::Error) -> StoreError {
     match e.as_database_error() {
         Some(db) if db.is_unique_violation() => StoreError::Conflict,
         _ => StoreError::Backend(e),
@@ -135,7 +135,8 @@ const RECORD_COLUMNS: &str = "record_id, org_id, signing_key_id, signer, origin_
 const JOB_COLUMNS: &str =
     "job_id, kind, payload, state, attempts, max_attempts, run_after, last_error, created_at, finished_at";
 const WEBHOOK_COLUMNS: &str = "webhook_id, org_id, url, events, sealed_secret, created_at, deleted_at";
-const INSERT_JOB: &str = "INSERT INTO jobs (job_id, kind, payload, state, attempts, max_attempts, run_after, \
+pub(crate) const INSERT_JOB: &str =
+    "INSERT INTO jobs (job_id, kind, payload, state, attempts, max_attempts, run_after, \
     created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 
 /// Event types as stored: space-separated.

@@ -230,3 +230,71 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// The whole path on a real local chain: `proofmark serve` anchors its checkpoint in a registry deployed on
+/// anvil; the receipt says so, verifies offline and on chain (`--rpc`); a receipt naming a registry that
+/// holds nothing is invalid on chain, and a node of another chain cannot verify it.
+#[test]
+fn an_anchored_receipt_verifies_on_chain() {
+    use proofmark_anchor::testing::{Anvil, CHAIN_ID, DEV_KEY};
+    let anvil = Anvil::start(&[]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (contract, empty_registry) = rt.block_on(async {
+        let chain = proofmark_anchor::Chain::connect(&anvil.url, CHAIN_ID, &DEV_KEY).await.unwrap();
+        (chain.deploy().await.unwrap().to_string(), chain.deploy().await.unwrap().to_string())
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let key_hex = hex::encode(DEV_KEY);
+    let env = [
+        FAST[0],
+        ("PROOFMARK_ANCHOR_RPC_URL", anvil.url.as_str()),
+        ("PROOFMARK_ANCHOR_CHAIN_ID", "31337"),
+        ("PROOFMARK_ANCHOR_CONTRACT", contract.as_str()),
+        ("PROOFMARK_ANCHOR_SUBMITTER_KEY", key_hex.as_str()),
+        ("PROOFMARK_ANCHOR_CONFIRMATIONS", "1"),
+        ("PROOFMARK_ANCHOR_POLL_MS", "100"),
+    ];
+    let server = Server::start_env(&dir.path().join("data"), &[], &env);
+    let url = server.url.clone();
+    let key = api_key(&url, "Chain");
+    let id = sign(&url, &key, dir.path(), "anchored.png");
+    let file = dir.path().join("receipt.json");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        receipt(&url, &id, &file);
+        let r: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+        if r["anchor"]["status"] == "anchored" {
+            assert_eq!(r["anchor"]["contract"].as_str().unwrap().to_lowercase(), contract.to_lowercase());
+            break;
+        }
+        assert!(Instant::now() < deadline, "not anchored: {r}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let vkey = log_vkey(&url);
+    let path = file.to_str().unwrap();
+    let o = proofmark(&["log", "verify-receipt", path, "--log-key", &vkey, "--rpc", &anvil.url]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("anchored on chain 31337 in block ") && stdout(&o).contains("checked on chain"),
+        "{}",
+        stdout(&o)
+    );
+    // The same receipt pointing at a registry that holds nothing: fine offline, invalid on chain.
+    let moved = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace(&contract, &empty_registry)
+        .replace(&contract.to_lowercase(), &empty_registry.to_lowercase());
+    let moved_file = dir.path().join("moved.json");
+    std::fs::write(&moved_file, moved).unwrap();
+    let o = proofmark(&["log", "verify-receipt", moved_file.to_str().unwrap(), "--log-key", &vkey]);
+    assert_eq!(o.status.code(), Some(0), "offline, the contract address is only a pointer");
+    let o =
+        proofmark(&["log", "verify-receipt", moved_file.to_str().unwrap(), "--log-key", &vkey, "--rpc", &anvil.url]);
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).starts_with("INVALID (anchor_not_on_chain): the registry "), "{}", stdout(&o));
+    // Another chain's node: could not verify.
+    let other = Anvil::start_chain(5, &[]);
+    let o = proofmark(&["log", "verify-receipt", path, "--log-key", &vkey, "--rpc", &other.url]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("serves chain 5; the receipt's anchor is on chain 31337"), "{}", stderr(&o));
+}

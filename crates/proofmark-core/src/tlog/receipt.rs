@@ -51,6 +51,9 @@ pub struct EvmAnchor {
     /// The anchored tree's size and root (lower-case hex).
     pub tree_size: u64,
     pub root: String,
+    /// RFC 9162 inclusion path of the leaf in the anchored tree (what the contract's verifier checks),
+    /// lower-case hex.
+    pub inclusion_path: Vec<String>,
     /// RFC 9162 consistency path from the anchored tree to the receipt's tree, lower-case hex.
     pub consistency_path: Vec<String>,
 }
@@ -74,6 +77,8 @@ pub enum ReceiptError {
     RecordMismatch(String),
     #[error("the anchored tree (size {anchored}) does not contain leaf {leaf_index}")]
     AnchorDoesNotCover { anchored: u64, leaf_index: u64 },
+    #[error("the leaf's inclusion in the anchored tree does not hold: {0}")]
+    AnchorInclusion(ProofError),
     #[error("the anchored tree is not consistent with the receipt's tree: {0}")]
     AnchorConsistency(ProofError),
     #[error("the anchor is malformed: {0}")]
@@ -99,6 +104,7 @@ impl ReceiptError {
             ReceiptError::Inclusion(_) => "inclusion_invalid",
             ReceiptError::RecordMismatch(_) => "record_mismatch",
             ReceiptError::AnchorDoesNotCover { .. } => "anchor_does_not_cover_leaf",
+            ReceiptError::AnchorInclusion(_) => "anchor_inclusion_invalid",
             ReceiptError::AnchorConsistency(_) => "anchor_consistency_invalid",
             ReceiptError::AnchorMalformed(_) => "anchor_malformed",
         }
@@ -173,6 +179,9 @@ impl Receipt {
                 check_evm_fields(a)?;
                 let root = parse_hash(&a.root)?;
                 let cpath = a.consistency_path.iter().map(|h| parse_hash(h)).collect::<Result<Vec<_>, _>>()?;
+                let ipath = a.inclusion_path.iter().map(|h| parse_hash(h)).collect::<Result<Vec<_>, _>>()?;
+                verify_inclusion(&lh, self.leaf_index, a.tree_size, &ipath, &root)
+                    .map_err(ReceiptError::AnchorInclusion)?;
                 verify_consistency(a.tree_size, self.tree_size, &cpath, &root, &cp.root)
                     .map_err(ReceiptError::AnchorConsistency)?;
                 Some(a.clone())

@@ -595,6 +595,7 @@ fn fixture(anchor: bool) -> Fixture {
             block_number: 7,
             tree_size: 9,
             root: hex::encode(log.root(9)),
+            inclusion_path: hexes(log.inclusion(index, 9)),
             consistency_path: hexes(log.consistency(9, size)),
         })
     } else {
@@ -681,8 +682,9 @@ fn receipts_verify_offline_and_tampering_names_the_reason() {
         }
         code(&r, 0)
     };
-    assert_eq!(anchored(&|a| a.root = hex::encode([1u8; 32])), "anchor_consistency_invalid");
+    assert_eq!(anchored(&|a| a.root = hex::encode([1u8; 32])), "anchor_inclusion_invalid");
     assert_eq!(anchored(&|a| a.consistency_path[0] = hex::encode([1u8; 32])), "anchor_consistency_invalid");
+    assert_eq!(anchored(&|a| a.inclusion_path[0] = hex::encode([1u8; 32])), "anchor_inclusion_invalid");
     assert_eq!(anchored(&|a| a.tree_size = 6), "anchor_does_not_cover_leaf");
     assert_eq!(anchored(&|a| a.contract = "0x12".into()), "anchor_malformed");
     // Not anchored is a valid receipt too.

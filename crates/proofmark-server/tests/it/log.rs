@@ -143,10 +143,14 @@ async fn a_signed_photo_has_a_receipt_within_one_batch_interval() {
 }
 
 /// Records straight into the store (fast), signed by a key the API made.
-async fn add_records(s: &TestServer, n: u64) -> Vec<RecordId> {
+pub async fn add_records(s: &TestServer, n: u64) -> Vec<RecordId> {
+    add_records_with_session(s, n).await.1
+}
+
+/// [`add_records`], also returning the new organisation owner's session.
+pub async fn add_records_with_session(s: &TestServer, n: u64) -> (String, Vec<RecordId>) {
     let (session, key_id, _) = s.signer(&format!("Org {}", uuid::Uuid::new_v4()), &["read"]).await;
     let key = s.state.store.signing_key(&key_id.parse().unwrap()).await.unwrap().unwrap();
-    let _ = session;
     let mut ids = Vec::new();
     for i in 0..n {
         let r = ContentRecord {
@@ -175,7 +179,7 @@ async fn add_records(s: &TestServer, n: u64) -> Vec<RecordId> {
         s.state.store.create_record(&r, &[]).await.unwrap();
         ids.push(r.record_id);
     }
-    ids
+    (session, ids)
 }
 
 #[tokio::test]
