@@ -75,6 +75,19 @@ pub enum AdminCommand {
         #[command(flatten)]
         server: ServerArgs,
     },
+    /// Deploy the transparency log's `ProvenanceRegistry` with the anchor submitter key (sealed in the store;
+    /// made or imported from `anchor.submitter_key` on first use) as its owner, through `anchor.rpc_url` on
+    /// `anchor.chain_id`. Prints the contract address to set as `anchor.contract`. The submitter's address
+    /// needs funds first: `proofmark admin anchor-address` prints it.
+    DeployRegistry {
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Print the anchor submitter's address (fund it on the chain; made on first use).
+    AnchorAddress {
+        #[command(flatten)]
+        server: ServerArgs,
+    },
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -133,6 +146,8 @@ pub fn admin(cmd: AdminCommand) -> ExitCode {
             AdminCommand::CreateOrg { name, email, full_name, password_stdin, server } => {
                 return create_org(name, email, full_name, password_stdin, server);
             }
+            AdminCommand::DeployRegistry { server } => return anchor_admin(server, true),
+            AdminCommand::AnchorAddress { server } => return anchor_admin(server, false),
         };
         let config = server.config()?;
         runtime()?.block_on(async {
@@ -147,6 +162,36 @@ pub fn admin(cmd: AdminCommand) -> ExitCode {
             Ok(())
         })
     })())
+}
+
+/// `admin anchor-address` and `admin deploy-registry`: the submitter key from the store (under the servers'
+/// KEK), its address, and optionally a deployment.
+fn anchor_admin(server: ServerArgs, deploy: bool) -> anyhow::Result<()> {
+    let config = server.config()?;
+    runtime()?.block_on(async {
+        let store = open_store(&config).await?;
+        let kek = keys::Kek::load_existing(&config)?.ok_or_else(|| {
+            anyhow::anyhow!("no key-encryption key: set PROOFMARK_KEK as the servers have it, or point --data-dir at the server's data directory")
+        })?;
+        let key = proofmark_server::anchoring::load_or_create_key(
+            store.as_ref(),
+            &kek,
+            config.anchor.submitter_key.as_ref().map(|k| k.0.as_str()),
+            now(),
+        )
+        .await?;
+        let address = proofmark_anchor::address_of(&key)?;
+        if !deploy {
+            println!("{address}");
+            return Ok(());
+        }
+        let rpc = config.anchor.rpc_url.as_deref().ok_or_else(|| anyhow::anyhow!("set anchor.rpc_url (PROOFMARK_ANCHOR_RPC_URL)"))?;
+        let chain = proofmark_anchor::Chain::connect(rpc, config.anchor.chain_id, &key).await?;
+        let contract = chain.deploy().await?;
+        println!("{contract}");
+        eprintln!("ProvenanceRegistry deployed on chain {} by {address}; set anchor.contract = \"{contract}\"", config.anchor.chain_id);
+        Ok(())
+    })
 }
 
 pub fn keys(cmd: KeysCommand) -> ExitCode {

@@ -448,8 +448,8 @@ impl Config {
             bail!("webhooks.retry_base_secs must be at least 1 and at most webhooks.retry_max_secs");
         }
         let a = &self.anchor;
-        if a.contract.is_some() != a.rpc_url.is_some() {
-            bail!("anchor.rpc_url and anchor.contract are set together (or neither: no anchoring)");
+        if a.contract.is_some() && a.rpc_url.is_none() {
+            bail!("anchor.contract is set but not anchor.rpc_url: anchoring needs both");
         }
         if let Some(c) = &a.contract {
             let hex40 = c.strip_prefix("0x").is_some_and(|h| h.len() == 40 && h.bytes().all(|b| b.is_ascii_hexdigit()));

@@ -276,6 +276,9 @@ pub async fn serve(config: Config) -> Result<()> {
     transparency::ensure_checkpoint(&state).await?;
     tracing::info!(vkey = state.log.vkey(), "transparency log");
     tokio::spawn(transparency::run_batcher(state.clone(), std::future::pending()));
+    if state.config.anchor.rpc_url.is_some() && !state.config.anchor.enabled() {
+        tracing::warn!("anchor.rpc_url is set but not anchor.contract: anchoring is off (deploy the registry with `proofmark admin deploy-registry`)");
+    }
     if state.config.anchor.enabled() {
         let cfg = &state.config.anchor;
         let key = anchoring::load_or_create_key(

@@ -239,22 +239,43 @@ fn an_anchored_receipt_verifies_on_chain() {
     use proofmark_anchor::testing::{Anvil, CHAIN_ID, DEV_KEY};
     let anvil = Anvil::start(&[]);
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let (contract, empty_registry) = rt.block_on(async {
+    let empty_registry = rt.block_on(async {
         let chain = proofmark_anchor::Chain::connect(&anvil.url, CHAIN_ID, &DEV_KEY).await.unwrap();
-        (chain.deploy().await.unwrap().to_string(), chain.deploy().await.unwrap().to_string())
+        chain.deploy().await.unwrap().to_string()
     });
     let dir = tempfile::tempdir().unwrap();
-    let key_hex = hex::encode(DEV_KEY);
+    let data = dir.path().join("data");
+    // The operator's path: the submitter key is made and sealed by the first admin command, its address is
+    // funded, and the registry is deployed with it.
+    let admin_env = [
+        ("PROOFMARK_KEK", crate::server::KEK),
+        ("PROOFMARK_ANCHOR_RPC_URL", anvil.url.as_str()),
+        ("PROOFMARK_ANCHOR_CHAIN_ID", "31337"),
+    ];
+    let d = data.to_str().unwrap();
+    let o = proofmark_env(&["admin", "anchor-address", "--data-dir", d], &admin_env);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let submitter = stdout(&o).trim().to_owned();
+    assert!(submitter.starts_with("0x") && submitter.len() == 42, "{submitter}");
+    let o = proofmark_env(&["admin", "deploy-registry", "--data-dir", d], &admin_env);
+    assert_eq!(o.status.code(), Some(2), "no funds yet");
+    anvil.rpc("anvil_setBalance", json!([submitter, "0x56BC75E2D63100000"]));
+    let o = proofmark_env(&["admin", "deploy-registry", "--data-dir", d], &admin_env);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let contract = stdout(&o).trim().to_owned();
+    assert_eq!(
+        proofmark_env(&["admin", "anchor-address", "--data-dir", d], &admin_env).stdout,
+        format!("{submitter}\n").into_bytes()
+    );
     let env = [
         FAST[0],
         ("PROOFMARK_ANCHOR_RPC_URL", anvil.url.as_str()),
         ("PROOFMARK_ANCHOR_CHAIN_ID", "31337"),
         ("PROOFMARK_ANCHOR_CONTRACT", contract.as_str()),
-        ("PROOFMARK_ANCHOR_SUBMITTER_KEY", key_hex.as_str()),
         ("PROOFMARK_ANCHOR_CONFIRMATIONS", "1"),
         ("PROOFMARK_ANCHOR_POLL_MS", "100"),
     ];
-    let server = Server::start_env(&dir.path().join("data"), &[], &env);
+    let server = Server::start_env(&data, &[], &env);
     let url = server.url.clone();
     let key = api_key(&url, "Chain");
     let id = sign(&url, &key, dir.path(), "anchored.png");

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use crate::support::*;
 
 const ADMIN: &str = "round-trip-admin-token";
-const KEK: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+pub const KEK: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
 
 /// A `proofmark serve` child process, stopped when dropped.
 pub struct Server {
