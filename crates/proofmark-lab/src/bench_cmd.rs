@@ -26,6 +26,9 @@ pub enum BenchCommand {
     Sign(crate::sign_bench::SignBenchArgs),
     /// GET /api/v1/content-records/public/search?phash= latency against a running server.
     Search(crate::sign_bench::SearchBenchArgs),
+    /// The transparency log: leaves appended per second through the store's batch path, proof generation
+    /// from stored hashes at given tree sizes, verification time, proof sizes, storage per leaf.
+    Log(crate::log_bench::LogBenchArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -114,6 +117,7 @@ pub fn run(cmd: BenchCommand) -> ExitCode {
         BenchCommand::Watermark(args) => crate::wm_bench::run(&args),
         BenchCommand::Sign(args) => crate::sign_bench::sign(&args).map(|()| true),
         BenchCommand::Search(args) => crate::sign_bench::search(&args).map(|()| true),
+        BenchCommand::Log(args) => crate::log_bench::run(&args).map(|()| true),
     };
     match result {
         Ok(ok) => ExitCode::from(u8::from(!ok)),

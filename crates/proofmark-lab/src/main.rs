@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 mod bench_cmd;
+mod log_bench;
 mod sign_bench;
 mod wm_bench;
 

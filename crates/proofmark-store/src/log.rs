@@ -56,6 +56,8 @@ pub trait LogStore: Send + Sync {
     /// Signs and stores the empty tree's checkpoint if the log has none (idempotent; concurrent callers
     /// store one).
     async fn log_init(&self, signer: &NoteSigner, now: Timestamp) -> Result<(), StoreError>;
+    /// Bytes the log's tables and their indexes take (leaves, stored hashes, checkpoints, cosignatures).
+    async fn log_storage_bytes(&self) -> Result<u64, StoreError>;
     /// How many records wait for the log.
     async fn log_pending(&self) -> Result<u64, StoreError>;
     /// The newest checkpoint.
@@ -257,6 +259,20 @@ macro_rules! impl_log_store {
                 .execute(&self.pool)
                 .await?;
                 Ok(())
+            }
+
+            async fn log_storage_bytes(&self) -> Result<u64, StoreError> {
+                let sql = if $backend == "sqlite" {
+                    // dbstat: the pages each table and index uses (libsqlite3-sys builds it in).
+                    "SELECT CAST(COALESCE(SUM(d.pgsize), 0) AS INTEGER) FROM dbstat d \
+                     JOIN sqlite_master m ON m.name = d.name \
+                     WHERE m.tbl_name IN ('log_leaves', 'log_hashes', 'log_checkpoints', 'log_cosignatures')"
+                } else {
+                    "SELECT CAST(pg_total_relation_size('log_leaves') + pg_total_relation_size('log_hashes') + \
+                     pg_total_relation_size('log_checkpoints') + pg_total_relation_size('log_cosignatures') AS BIGINT)"
+                };
+                let (n,): (i64,) = sqlx::query_as(sql).fetch_one(&self.pool).await?;
+                Ok(size(n))
             }
 
             async fn log_pending(&self) -> Result<u64, StoreError> {

@@ -161,6 +161,8 @@ async fn batches_append_in_insertion_order_with_signed_consistent_checkpoints() 
         assert_eq!(leaf.signed_at, "2023-11-14T22:13:24Z", "{b}");
         assert_eq!(RecordLeaf::parse(&entries[0]).unwrap().origin, None, "{b}: record 3 has no origin");
         assert_eq!(s.log_checkpoint().await.unwrap().unwrap().tree_size, 23, "{b}");
+        let bytes = s.log_storage_bytes().await.unwrap();
+        assert!(bytes > 23 * (32 + 300), "{b}: the log's tables take {bytes} bytes");
         audit(s.as_ref(), &sizes).await;
         // A tombstoned record stays in the log.
         assert!(s.delete_record(&org, &records[0].record_id, Timestamp(200)).await.unwrap(), "{b}");

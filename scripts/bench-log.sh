@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The transparency log's benchmark (docs/benchmarks.md, "Transparency log"): leaves appended per second in
+# batches on SQLite and PostgreSQL through the store's real batch path, proof generation from stored hashes at
+# 1M and 10M leaves, verification time, proof sizes, storage per leaf.
+#   SQLITE_RECORDS (default 1000000) records seeded through the store API;
+#   PG_RECORDS (default 10000000) records seeded in bulk with generate_series (psql needed).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release --locked -p proofmark-lab >/dev/null
+lab=target/release/proofmark-lab
+sqlite_n=${SQLITE_RECORDS:-1000000}
+pg_n=${PG_RECORDS:-10000000}
+batch=${BATCH:-10000}
+
+echo "== SQLite: $sqlite_n records"
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+"$lab" log --database-url "sqlite://$dir/bench.db" --seed "$sqlite_n" --batch "$batch" --proofs "$sqlite_n"
+
+echo "== PostgreSQL: $pg_n records"
+pg_base=${PROOFMARK_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}
+schema="bench_log_$$"
+psql "$pg_base" -qc "CREATE SCHEMA $schema" >/dev/null
+pg_url="$pg_base?options=-c%20search_path%3D$schema"
+cleanup() { psql "$pg_base" -qc "SET client_min_messages = warning; DROP SCHEMA $schema CASCADE" >/dev/null; rm -rf "$dir"; }
+trap cleanup EXIT
+read -r org key < <("$lab" log --database-url "$pg_url" --org-only)
+started=$SECONDS
+psql "$pg_url" -q <<SQL
+INSERT INTO content_records (record_id, org_id, signing_key_id, signer, sha256, phash, fingerprint, signature,
+                             media_type, file_size, source, created_at)
+SELECT md5(i::text || 'bench')::uuid::text, '$org', '$key', 'bench', lpad(to_hex(i), 64, '0'), i, 'f', 's',
+       'image/png', 1, 'registered', 1800000000
+FROM generate_series(1, $pg_n) AS i;
+ANALYZE content_records;
+SQL
+echo "seeded $pg_n records with SQL in $((SECONDS - started)) s"
+proofs="1000000,$pg_n"
+[ "$pg_n" -lt 1000000 ] && proofs="$pg_n"
+"$lab" log --database-url "$pg_url" --batch "$batch" --proofs "$proofs"
