@@ -5,7 +5,8 @@
 //! - A batch assigns dense leaf indexes, writes the stored hashes the new leaves complete, marks the records
 //!   logged, and stores the checkpoint it signed, all in one transaction: a crash leaves either the whole
 //!   batch or none of it, and the stored tree always has exactly the size of the newest checkpoint.
-//! - One batcher at a time: on PostgreSQL a transaction-scoped advisory lock (`pg_try_advisory_xact_lock`;
+//! - One batcher at a time: on PostgreSQL a transaction-scoped advisory lock per schema
+//!   (`pg_try_advisory_xact_lock(key, hashtext(current_schema()))`;
 //!   a process that does not get it skips its turn), on SQLite `BEGIN IMMEDIATE` (one writer).
 //! - The tree is append-only: rows are only ever inserted, so any two checkpoints are consistent.
 use async_trait::async_trait;
@@ -15,7 +16,7 @@ use sqlx::Row;
 use crate::{RecordId, StoreError, Timestamp};
 
 /// The advisory lock that elects the one batcher among processes sharing a PostgreSQL database.
-const BATCH_LOCK: i64 = 727_273;
+const BATCH_LOCK: i32 = 727_273;
 
 /// A checkpoint as the log stored it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,8 +147,11 @@ macro_rules! impl_log_store {
                     self.pool.begin_with("BEGIN IMMEDIATE").await?
                 } else {
                     let mut tx = self.pool.begin().await?;
-                    let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
-                        .bind(BATCH_LOCK)
+                    // Scoped to the schema: logs in other schemas of the same database batch independently.
+                    let got: bool = sqlx::query_scalar(
+                        "SELECT pg_try_advisory_xact_lock($1, hashtext(current_schema()))",
+                    )
+                    .bind(BATCH_LOCK)
                         .fetch_one(&mut *tx)
                         .await?;
                     if !got {
@@ -214,10 +218,11 @@ macro_rules! impl_log_store {
                     });
                     q.build().execute(&mut *tx).await?;
                 }
+                // Driven by the batch's leaves (an index range), each joined to its record by primary key: a
+                // plan that reads the batch, not the whole table.
                 sqlx::query(
-                    "UPDATE content_records SET log_index = \
-                     (SELECT l.leaf_index FROM log_leaves l WHERE l.record_id = content_records.record_id) \
-                     WHERE record_id IN (SELECT record_id FROM log_leaves WHERE leaf_index >= $1)",
+                    "UPDATE content_records SET log_index = l.leaf_index FROM log_leaves l \
+                     WHERE l.leaf_index >= $1 AND content_records.record_id = l.record_id",
                 )
                 .bind(old as i64)
                 .execute(&mut *tx)
