@@ -34,7 +34,9 @@ INSERT INTO content_records (record_id, org_id, signing_key_id, signer, sha256, 
 SELECT md5(i::text || 'bench')::uuid::text, '$org', '$key', 'bench', lpad(to_hex(i), 64, '0'), i, 'f', 's',
        'image/png', 1, 'registered', 1800000000
 FROM generate_series(1, $pg_n) AS i;
+INSERT INTO log_queue (record_id) SELECT record_id FROM content_records ORDER BY seq;
 ANALYZE content_records;
+ANALYZE log_queue;
 SQL
 echo "seeded $pg_n records with SQL in $((SECONDS - started)) s"
 proofs="1000000,$pg_n"

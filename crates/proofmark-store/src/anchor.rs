@@ -274,7 +274,8 @@ macro_rules! impl_anchor_store {
 
             async fn orgs_in_log_range(&self, from: u64, to: u64) -> Result<Vec<crate::OrgId>, StoreError> {
                 let rows: Vec<(String,)> = sqlx::query_as(
-                    "SELECT DISTINCT org_id FROM content_records WHERE log_index >= $1 AND log_index < $2 ORDER BY org_id",
+                    "SELECT DISTINCT c.org_id FROM log_leaves l JOIN content_records c ON c.record_id = l.record_id \
+                     WHERE l.leaf_index >= $1 AND l.leaf_index < $2 ORDER BY c.org_id",
                 )
                 .bind(from as i64)
                 .bind(to as i64)

@@ -2,9 +2,11 @@
 //! both backends through one body of code ([`impl_log_store!`]).
 //!
 //! Invariants:
-//! - A batch assigns dense leaf indexes, writes the stored hashes the new leaves complete, marks the records
-//!   logged, and stores the checkpoint it signed, all in one transaction: a crash leaves either the whole
+//! - A batch assigns dense leaf indexes, writes the stored hashes the new leaves complete, takes the records
+//!   off the queue, and stores the checkpoint it signed, all in one transaction: a crash leaves either the whole
 //!   batch or none of it, and the stored tree always has exactly the size of the newest checkpoint.
+//! - A record is queued (`log_queue`) in the transaction that creates it, and leaves the queue in the batch
+//!   that appends it.
 //! - One batcher at a time: on PostgreSQL a transaction-scoped advisory lock per schema
 //!   (`pg_try_advisory_xact_lock(key, hashtext(current_schema()))`;
 //!   a process that does not get it skips its turn), on SQLite `BEGIN IMMEDIATE` (one writer).
@@ -159,13 +161,13 @@ macro_rules! impl_log_store {
                     }
                     tx
                 };
-                let seq = if $backend == "sqlite" { "c.rowid" } else { "c.seq" };
-                let pending = sqlx::query(&format!(
+                let pending = sqlx::query(
                     "SELECT c.record_id, c.org_id, k.public_key, c.sha256, c.watermarked_sha256, c.phash, \
-                     c.origin_type, c.created_at FROM content_records c \
+                     c.origin_type, c.created_at FROM log_queue q \
+                     JOIN content_records c ON c.record_id = q.record_id \
                      JOIN signing_keys k ON k.key_id = c.signing_key_id \
-                     WHERE c.log_index IS NULL ORDER BY {seq} LIMIT $1"
-                ))
+                     ORDER BY q.seq LIMIT $1",
+                )
                 .bind(i64::from(max))
                 .fetch_all(&mut *tx)
                 .await?;
@@ -218,11 +220,10 @@ macro_rules! impl_log_store {
                     });
                     q.build().execute(&mut *tx).await?;
                 }
-                // Driven by the batch's leaves (an index range), each joined to its record by primary key: a
-                // plan that reads the batch, not the whole table.
+                // Out of the queue: the batch's records, found through its leaves.
                 sqlx::query(
-                    "UPDATE content_records SET log_index = l.leaf_index FROM log_leaves l \
-                     WHERE l.leaf_index >= $1 AND content_records.record_id = l.record_id",
+                    "DELETE FROM log_queue WHERE record_id IN \
+                     (SELECT record_id FROM log_leaves WHERE leaf_index >= $1)",
                 )
                 .bind(old as i64)
                 .execute(&mut *tx)
@@ -281,7 +282,7 @@ macro_rules! impl_log_store {
             }
 
             async fn log_pending(&self) -> Result<u64, StoreError> {
-                let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM content_records WHERE log_index IS NULL")
+                let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM log_queue")
                     .fetch_one(&self.pool)
                     .await?;
                 Ok(size(n))

@@ -784,6 +784,12 @@ macro_rules! impl_store {
                     .execute(&mut *tx)
                     .await
                     .map_err(map_unique)?;
+                // Queued for the transparency log in the same transaction.
+                sqlx::query("INSERT INTO log_queue (record_id) VALUES ($1)")
+                    .bind(c.record_id.to_string())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_unique)?;
                 for j in jobs {
                     insert_job!(j).execute(&mut *tx).await.map_err(map_unique)?;
                 }

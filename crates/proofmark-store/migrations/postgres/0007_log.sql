@@ -1,8 +1,14 @@
 -- The transparency log (SPEC §5, docs/transparency-log.md): one append-only RFC 9162 Merkle log of every
 -- content record. A batch writes its leaves, the stored hashes they complete and the checkpoint it signed in
 -- one transaction, so the tree and its checkpoints never disagree.
-ALTER TABLE content_records ADD COLUMN log_index BIGINT;      -- the record's leaf index; NULL while pending
-CREATE INDEX content_records_log_pending ON content_records (seq) WHERE log_index IS NULL;
+-- Records waiting for the log, in insertion order; a batch takes the oldest and deletes them in the same
+-- transaction that appends them. A queue of its own, so a batch never rewrites content_records rows (and
+-- their seven indexes). Records that exist when this migration runs are queued too.
+CREATE TABLE log_queue (
+    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    record_id TEXT NOT NULL UNIQUE REFERENCES content_records (record_id)
+);
+INSERT INTO log_queue (record_id) SELECT record_id FROM content_records ORDER BY seq;
 
 CREATE TABLE log_leaves (
     leaf_index BIGINT PRIMARY KEY,                            -- dense, from 0
