@@ -161,12 +161,14 @@ macro_rules! impl_log_store {
                     }
                     tx
                 };
+                // The oldest queued ids first (an index range), then their rows by primary key.
                 let pending = sqlx::query(
-                    "SELECT c.record_id, c.org_id, k.public_key, c.sha256, c.watermarked_sha256, c.phash, \
-                     c.origin_type, c.created_at FROM log_queue q \
+                    "WITH batch AS MATERIALIZED (SELECT seq, record_id FROM log_queue ORDER BY seq LIMIT $1) \
+                     SELECT q.seq, c.record_id, c.org_id, k.public_key, c.sha256, c.watermarked_sha256, c.phash, \
+                     c.origin_type, c.created_at FROM batch q \
                      JOIN content_records c ON c.record_id = q.record_id \
                      JOIN signing_keys k ON k.key_id = c.signing_key_id \
-                     ORDER BY q.seq LIMIT $1",
+                     ORDER BY q.seq",
                 )
                 .bind(i64::from(max))
                 .fetch_all(&mut *tx)
@@ -183,8 +185,10 @@ macro_rules! impl_log_store {
                 let edge = read_hashes(&mut *tx, &wanted).await?;
                 let mut frontier = Frontier::from_stored(old, edge).map_err(|e| corrupt(e.to_string()))?;
                 let mut leaves: Vec<(i64, String, Vec<u8>)> = Vec::with_capacity(pending.len());
+                let mut queued: Vec<i64> = Vec::with_capacity(pending.len());
                 let mut hashes: Vec<(i64, Vec<u8>)> = Vec::with_capacity(2 * pending.len());
                 for r in &pending {
+                    queued.push(r.try_get("seq")?);
                     let p = Pending {
                         record_id: r.try_get("record_id")?,
                         org_id: r.try_get("org_id")?,
@@ -220,14 +224,16 @@ macro_rules! impl_log_store {
                     });
                     q.build().execute(&mut *tx).await?;
                 }
-                // Out of the queue: the batch's records, found through its leaves.
-                sqlx::query(
-                    "DELETE FROM log_queue WHERE record_id IN \
-                     (SELECT record_id FROM log_leaves WHERE leaf_index >= $1)",
-                )
-                .bind(old as i64)
-                .execute(&mut *tx)
-                .await?;
+                // Out of the queue: exactly the batch's entries, by key.
+                for chunk in queued.chunks(CHUNK) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new("DELETE FROM log_queue WHERE seq IN (");
+                    let mut sep = q.separated(", ");
+                    for seq in chunk {
+                        sep.push_bind(*seq);
+                    }
+                    q.push(")");
+                    q.build().execute(&mut *tx).await?;
+                }
                 let tree_size = frontier.size();
                 let root = frontier.root();
                 let note = Checkpoint::new(&signer.verifier().name, tree_size, root)
