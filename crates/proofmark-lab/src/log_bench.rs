@@ -166,7 +166,7 @@ async fn run_async(args: &LogBenchArgs) -> Result<()> {
         b
     } {
         batches += 1;
-        if batches % 50 == 0 {
+        if batches.is_multiple_of(50) {
             eprintln!("  {} leaves", b.checkpoint.tree_size);
         }
     }
