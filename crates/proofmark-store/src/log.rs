@@ -134,8 +134,68 @@ impl Pending {
 /// Rows per multi-row INSERT (well under both backends' bind-parameter limits).
 const CHUNK: usize = 2000;
 
+/// SQLite: multi-row INSERTs, `CHUNK` rows each.
+async fn insert_batch_sqlite(
+    conn: &mut sqlx::SqliteConnection,
+    leaves: &[(i64, String, Vec<u8>)],
+    hashes: &[(i64, Vec<u8>)],
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    for chunk in leaves.chunks(CHUNK) {
+        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "INSERT INTO log_leaves (leaf_index, record_id, data, created_at) ",
+        );
+        q.push_values(chunk, |mut b, (i, id, data)| {
+            b.push_bind(*i).push_bind(id).push_bind(data).push_bind(now.unix());
+        });
+        q.build().execute(&mut *conn).await?;
+    }
+    for chunk in hashes.chunks(CHUNK) {
+        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new("INSERT INTO log_hashes (idx, hash) ");
+        q.push_values(chunk, |mut b, (i, h)| {
+            b.push_bind(*i).push_bind(h);
+        });
+        q.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// PostgreSQL: one statement per table, the columns bound as arrays (`UNNEST`), instead of tens of thousands
+/// of parameters.
+async fn insert_batch_postgres(
+    conn: &mut sqlx::PgConnection,
+    leaves: &[(i64, String, Vec<u8>)],
+    hashes: &[(i64, Vec<u8>)],
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let (idx, ids, data): (Vec<i64>, Vec<String>, Vec<Vec<u8>>) =
+        leaves.iter().cloned().fold((Vec::new(), Vec::new(), Vec::new()), |mut acc, (i, id, d)| {
+            acc.0.push(i);
+            acc.1.push(id);
+            acc.2.push(d);
+            acc
+        });
+    sqlx::query(
+        "INSERT INTO log_leaves (leaf_index, record_id, data, created_at) \
+         SELECT i, r, d, $4 FROM UNNEST($1::bigint[], $2::text[], $3::bytea[]) AS t(i, r, d)",
+    )
+    .bind(idx)
+    .bind(ids)
+    .bind(data)
+    .bind(now.unix())
+    .execute(&mut *conn)
+    .await?;
+    let (hidx, hs): (Vec<i64>, Vec<Vec<u8>>) = hashes.iter().cloned().unzip();
+    sqlx::query("INSERT INTO log_hashes (idx, hash) SELECT * FROM UNNEST($1::bigint[], $2::bytea[])")
+        .bind(hidx)
+        .bind(hs)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
 macro_rules! impl_log_store {
-    ($store:ty, $backend:literal, $db:ty) => {
+    ($store:ty, $backend:literal, $db:ty, $insert:ident) => {
         #[async_trait]
         impl LogStore for $store {
             #[tracing::instrument(skip_all)]
@@ -208,22 +268,7 @@ macro_rules! impl_log_store {
                     }
                     leaves.push((index as i64, record_id, data));
                 }
-                for chunk in leaves.chunks(CHUNK) {
-                    let mut q = sqlx::QueryBuilder::<$db>::new(
-                        "INSERT INTO log_leaves (leaf_index, record_id, data, created_at) ",
-                    );
-                    q.push_values(chunk, |mut b, (i, id, data)| {
-                        b.push_bind(*i).push_bind(id).push_bind(data).push_bind(now.unix());
-                    });
-                    q.build().execute(&mut *tx).await?;
-                }
-                for chunk in hashes.chunks(CHUNK) {
-                    let mut q = sqlx::QueryBuilder::<$db>::new("INSERT INTO log_hashes (idx, hash) ");
-                    q.push_values(chunk, |mut b, (i, h)| {
-                        b.push_bind(*i).push_bind(h);
-                    });
-                    q.build().execute(&mut *tx).await?;
-                }
+                $insert(&mut *tx, &leaves, &hashes, now).await?;
                 // Out of the queue: exactly the batch's entries, by key.
                 for chunk in queued.chunks(CHUNK) {
                     let mut q = sqlx::QueryBuilder::<$db>::new("DELETE FROM log_queue WHERE seq IN (");
@@ -419,10 +464,10 @@ macro_rules! impl_log_store {
 
 mod sqlite_impl {
     use super::*;
-    impl_log_store!(crate::SqliteStore, "sqlite", sqlx::Sqlite);
+    impl_log_store!(crate::SqliteStore, "sqlite", sqlx::Sqlite, insert_batch_sqlite);
 }
 
 mod postgres_impl {
     use super::*;
-    impl_log_store!(crate::PostgresStore, "postgres", sqlx::Postgres);
+    impl_log_store!(crate::PostgresStore, "postgres", sqlx::Postgres, insert_batch_postgres);
 }
