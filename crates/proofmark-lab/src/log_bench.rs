@@ -8,8 +8,8 @@ use anyhow::{anyhow, bail, Context, Result};
 use proofmark_core::tlog::merkle::{self, leaf_hash};
 use proofmark_core::tlog::{NoteSigner, Receipt, ReceiptPolicy, TYPE_ED25519};
 use proofmark_store::{
-    AttestationProvider, ContentRecord, OrgId, Publisher, RecordId, RecordSource, Role, SigningAlgorithm, SigningKey,
-    SigningKeyId, Store, Timestamp, User, UserId,
+    AttestationProvider, ContentRecord, OrgId, Publisher, Role, SigningAlgorithm, SigningKey, SigningKeyId, Store,
+    Timestamp, User, UserId,
 };
 
 #[derive(Debug, clap::Args)]
@@ -78,27 +78,8 @@ async fn org_and_key(store: &dyn Store) -> Result<(OrgId, SigningKeyId)> {
 
 fn record(org: OrgId, key: SigningKeyId, i: u64) -> ContentRecord {
     ContentRecord {
-        record_id: RecordId::random(),
-        org_id: org,
-        signing_key_id: key,
-        signer: "bench".into(),
-        origin_type: None,
-        sha256: format!("{i:064x}"),
-        watermarked_sha256: None,
         phash: i.wrapping_mul(0x9e37_79b9_7f4a_7c15),
-        fingerprint: "f".into(),
-        signature: "s".into(),
-        watermark_payload: None,
-        file_name: None,
-        media_type: "image/png".into(),
-        file_size: 1,
-        width: None,
-        height: None,
-        original_object: None,
-        watermarked_object: None,
-        source: RecordSource::Registered,
-        created_at: Timestamp(1_800_000_000),
-        deleted_at: None,
+        ..ContentRecord::registered(org, key, format!("{i:064x}"), Timestamp(1_800_000_000))
     }
 }
 

@@ -203,6 +203,36 @@ pub struct ContentRecord {
     pub deleted_at: Option<Timestamp>,
 }
 
+impl ContentRecord {
+    /// A client-registered record of a SHA-256 alone: pHash 0, no file, no watermark, no origin. The smallest
+    /// valid record, for tests and benchmarks that fill a store; set other fields with struct update syntax.
+    pub fn registered(org_id: OrgId, signing_key_id: SigningKeyId, sha256: String, created_at: Timestamp) -> Self {
+        ContentRecord {
+            record_id: RecordId::random(),
+            org_id,
+            signing_key_id,
+            signer: "client".into(),
+            origin_type: None,
+            sha256,
+            watermarked_sha256: None,
+            phash: 0,
+            fingerprint: "f".into(),
+            signature: "s".into(),
+            watermark_payload: None,
+            file_name: None,
+            media_type: "image/png".into(),
+            file_size: 1,
+            width: None,
+            height: None,
+            original_object: None,
+            watermarked_object: None,
+            source: RecordSource::Registered,
+            created_at,
+            deleted_at: None,
+        }
+    }
+}
+
 /// A durable job.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Job {

@@ -156,27 +156,13 @@ async fn backlog(store: &dyn proofmark_store::Store, org: &proofmark_store::OrgI
     let key = store.signing_keys(org).await.unwrap().remove(0);
     for i in 0..n {
         let r = proofmark_store::ContentRecord {
-            record_id: proofmark_store::RecordId::random(),
-            org_id: *org,
-            signing_key_id: key.key_id,
-            signer: "backlog".into(),
-            origin_type: None,
-            sha256: format!("{:032x}{:032x}", round, i),
-            watermarked_sha256: None,
             phash: i,
-            fingerprint: "f".into(),
-            signature: "s".into(),
-            watermark_payload: None,
-            file_name: None,
-            media_type: "image/png".into(),
-            file_size: 1,
-            width: None,
-            height: None,
-            original_object: None,
-            watermarked_object: None,
-            source: proofmark_store::RecordSource::Registered,
-            created_at: proofmark_store::Timestamp(1_800_000_000),
-            deleted_at: None,
+            ..proofmark_store::ContentRecord::registered(
+                *org,
+                key.key_id,
+                format!("{:032x}{:032x}", round, i),
+                proofmark_store::Timestamp(1_800_000_000),
+            )
         };
         store.create_record(&r, &[]).await.unwrap();
     }

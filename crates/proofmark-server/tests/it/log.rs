@@ -13,7 +13,7 @@ use proofmark_core::tlog::{
     verify_signed_checkpoint, Note, NoteSigner, NoteVerifier, Receipt, ReceiptPolicy, RecordLeaf, TYPE_COSIGNATURE,
 };
 use proofmark_server::transparency;
-use proofmark_store::{ContentRecord, RecordId, RecordSource, Timestamp};
+use proofmark_store::{ContentRecord, RecordId, Timestamp};
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
@@ -154,27 +154,8 @@ pub async fn add_records_with_session(s: &TestServer, n: u64) -> (String, Vec<Re
     let mut ids = Vec::new();
     for i in 0..n {
         let r = ContentRecord {
-            record_id: RecordId::random(),
-            org_id: key.org_id,
-            signing_key_id: key.key_id,
-            signer: "user".into(),
-            origin_type: None,
-            sha256: format!("{i:064x}"),
-            watermarked_sha256: None,
             phash: i,
-            fingerprint: "f".into(),
-            signature: "s".into(),
-            watermark_payload: None,
-            file_name: None,
-            media_type: "image/png".into(),
-            file_size: 1,
-            width: None,
-            height: None,
-            original_object: None,
-            watermarked_object: None,
-            source: RecordSource::Registered,
-            created_at: Timestamp(1_800_000_000),
-            deleted_at: None,
+            ..ContentRecord::registered(key.org_id, key.key_id, format!("{i:064x}"), Timestamp(1_800_000_000))
         };
         s.state.store.create_record(&r, &[]).await.unwrap();
         ids.push(r.record_id);
@@ -288,6 +269,109 @@ async fn checkpoint_tiles_and_entries_follow_tlog_tiles() {
             ("/api/v1/log/entries/-1", StatusCode::NOT_FOUND),
         ] {
             assert_eq!(get(&s, bad).await.0, want, "{b}: {bad}");
+        }
+    }
+}
+
+/// A generic tlog client over HTTP paths: Cloudflare's `tlog_tiles` (a port of Go's `sumdb/tlog`) asks for
+/// the tiles it needs; this maps each to its C2SP `tlog-tiles` path (height 8) and fetches it from the server.
+struct HttpTiles<'a> {
+    server: &'a TestServer,
+    fetched: std::cell::RefCell<Vec<String>>,
+}
+
+impl tlog_tiles::TileReader for HttpTiles<'_> {
+    fn height(&self) -> u8 {
+        8
+    }
+
+    fn read_tiles(&self, wanted: &[tlog_tiles::Tile]) -> Result<Vec<Vec<u8>>, tlog_tiles::Error> {
+        wanted
+            .iter()
+            .map(|t| {
+                // The tile's index in C2SP form: three-digit groups, all but the last prefixed with `x`.
+                let mut n = t.level_index();
+                let mut index = format!("{:03}", n % 1000);
+                while n >= 1000 {
+                    n /= 1000;
+                    index = format!("x{:03}/{index}", n % 1000);
+                }
+                let width = if t.width() == 256 { String::new() } else { format!(".p/{}", t.width()) };
+                let path = format!("/log/tile/{}/{index}{width}", t.level());
+                let (status, _, body) =
+                    tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(get(self.server, &path)));
+                self.fetched.borrow_mut().push(path.clone());
+                if status != StatusCode::OK {
+                    return Err(tlog_tiles::Error::InvalidInput(format!("{path}: {status}")));
+                }
+                Ok(body)
+            })
+            .collect()
+    }
+
+    fn save_tiles(&self, _: &[tlog_tiles::Tile], _: &[Vec<u8>]) {}
+}
+
+/// The served checkpoint, verified and parsed by `signed_note` and `tlog_tiles` alone.
+async fn independent_checkpoint(s: &TestServer) -> tlog_tiles::Checkpoint {
+    let (_, _, vkey) = get(s, "/api/v1/log/key").await;
+    // The served vkey is one line, with its newline.
+    let vkey = std::str::from_utf8(&vkey).unwrap().strip_suffix('\n').unwrap();
+    let verifier = signed_note::StandardVerifier::new(vkey).unwrap();
+    let (_, _, body) = get(s, "/log/checkpoint").await;
+    let note = signed_note::Note::from_bytes(&body).unwrap();
+    let (verified, _) = note.verify(&signed_note::VerifierList::new(vec![Box::new(verifier)])).unwrap();
+    assert_eq!(verified.len(), 1);
+    tlog_tiles::Checkpoint::from_bytes(note.text()).unwrap()
+}
+
+/// The log as an independent implementation reads it: `signed_note` verifies the checkpoint with the served
+/// vkey, `tlog_tiles` authenticates every tile it fetches against the signed root, proves records and
+/// consistency from tiles alone, and the entry bundles' leaves hash to those records.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_independent_tlog_client_reads_the_log_from_tiles() {
+    for s in TestServer::both_with(|c| c.log.batch_max = 1000).await {
+        let b = s.backend();
+        add_records(&s, 200).await;
+        transparency::batch_pending(&s.state).await.unwrap();
+        let old = independent_checkpoint(&s).await;
+        assert_eq!(old.size(), 200, "{b}");
+        add_records(&s, 400).await;
+        transparency::batch_pending(&s.state).await.unwrap();
+        let new = independent_checkpoint(&s).await;
+        assert_eq!((new.size(), new.origin()), (600, old.origin()), "{b}");
+
+        let tiles = HttpTiles { server: &s, fetched: Default::default() };
+        let reader = tlog_tiles::TileHashReader::new(new.size(), *new.hash(), &tiles);
+        // The tree hash from tiles (every tile is checked against the signed root as it is read).
+        assert_eq!(tlog_tiles::tree_hash(new.size(), &reader).unwrap(), *new.hash(), "{b}");
+        // Every leaf in the entry bundles is the record hash the tiles hold, and its proof checks.
+        let mut seen = 0u64;
+        for bundle in ["/log/tile/entries/000", "/log/tile/entries/001", "/log/tile/entries/002.p/88"] {
+            let (status, _, body) = get(&s, bundle).await;
+            assert_eq!(status, StatusCode::OK, "{b}: {bundle}");
+            let mut at = 0;
+            while at < body.len() {
+                let len = u16::from_be_bytes([body[at], body[at + 1]]) as usize;
+                let leaf = &body[at + 2..at + 2 + len];
+                at += 2 + len;
+                let proof = tlog_tiles::prove_record(new.size(), seen, &reader).unwrap();
+                tlog_tiles::check_record(&proof, new.size(), *new.hash(), seen, tlog_tiles::record_hash(leaf))
+                    .unwrap_or_else(|e| panic!("{b}: leaf {seen}: {e}"));
+                seen += 1;
+            }
+        }
+        assert_eq!(seen, 600, "{b}");
+        // A leaf that is not the logged one fails.
+        let proof = tlog_tiles::prove_record(new.size(), 5, &reader).unwrap();
+        assert!(tlog_tiles::check_record(&proof, new.size(), *new.hash(), 5, tlog_tiles::record_hash(b"x")).is_err());
+        // The old checkpoint is a prefix of the new one.
+        let proof = tlog_tiles::prove_tree(new.size(), old.size(), &reader).unwrap();
+        tlog_tiles::check_tree(&proof, new.size(), *new.hash(), old.size(), *old.hash()).unwrap();
+        // The client found each tile where C2SP puts it: full and partial level-0 tiles and a partial level 1.
+        let fetched = tiles.fetched.borrow();
+        for path in ["/log/tile/0/000", "/log/tile/0/002.p/88", "/log/tile/1/000.p/2"] {
+            assert!(fetched.iter().any(|p| p == path), "{b}: {path} not read: {fetched:?}");
         }
     }
 }

@@ -9,7 +9,7 @@ use ed25519_dalek::SigningKey as Ed25519Key;
 use proofmark_core::tlog::merkle::{self, leaf_hash, plan_consistency, plan_inclusion, plan_root};
 use proofmark_core::tlog::{verify_signed_checkpoint, NoteSigner, RecordLeaf, TYPE_ED25519};
 use proofmark_store::{
-    AttestationProvider, ContentRecord, OrgId, OriginType, PostgresStore, Publisher, RecordId, RecordSource, Role,
+    AttestationProvider, ContentRecord, OrgId, OriginType, PostgresStore, Publisher, RecordSource, Role,
     SigningAlgorithm, SigningKey, SigningKeyId, Store, StoredCosignature, Timestamp, User, UserId,
 };
 
@@ -58,27 +58,11 @@ async fn org_with_key(s: &dyn Store) -> (OrgId, SigningKeyId, String) {
 
 fn record(org: &OrgId, key: &SigningKeyId, n: u64) -> ContentRecord {
     ContentRecord {
-        record_id: RecordId::random(),
-        org_id: *org,
-        signing_key_id: *key,
-        signer: "user".into(),
         origin_type: if n.is_multiple_of(3) { None } else { Some(OriginType::Camera) },
-        sha256: format!("{n:064x}"),
         watermarked_sha256: n.is_multiple_of(2).then(|| format!("{:064x}", n + 1_000_000)),
         phash: n.wrapping_mul(0x9e37_79b9_7f4a_7c15),
-        fingerprint: "f".into(),
-        signature: "s".into(),
-        watermark_payload: None,
-        file_name: None,
-        media_type: "image/png".into(),
-        file_size: 10,
-        width: None,
-        height: None,
-        original_object: None,
-        watermarked_object: None,
         source: RecordSource::Signed,
-        created_at: Timestamp(1_700_000_000 + n as i64),
-        deleted_at: None,
+        ..ContentRecord::registered(*org, *key, format!("{n:064x}"), Timestamp(1_700_000_000 + n as i64))
     }
 }
 
