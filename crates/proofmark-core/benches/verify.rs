@@ -64,7 +64,7 @@ fn bench(c: &mut Criterion) {
                 sidecar: &sidecar,
                 media_hash: &hash,
                 keys: &keys,
-                policy: &Policy::default(),
+                policy: &Policy::permissive(),
                 now: None,
             });
             assert_eq!(report.verdict, proofmark_core::Verdict::Trusted);
@@ -79,7 +79,7 @@ fn bench(c: &mut Criterion) {
                 sidecar: &sidecar,
                 media_hash: &hash,
                 keys: &keys,
-                policy: &Policy::default(),
+                policy: &Policy::permissive(),
                 now: None,
             })
         })

@@ -51,7 +51,7 @@ fn bound_key_gives_trusted() {
     let (sidecar, media, issuer) = fixture(AttestationMethod::AppCheck);
     let mut keys = KeyRing::new();
     keys.add_key(issuer.public_jwk(), bound("jwks.json"));
-    let report = run(&sidecar, &media, &keys, &Policy::default());
+    let report = run(&sidecar, &media, &keys, &Policy::permissive());
     assert_eq!(report.verdict, Verdict::Trusted, "{report:#?}");
     assert!(report.checks.iter().all(|c| c.status == Status::Pass), "{report:#?}");
     assert!(report.findings.is_empty());
@@ -65,11 +65,11 @@ fn a_key_bound_to_one_issuer_never_verifies_another_issuers_token() {
     let (sidecar, media, issuer) = fixture(AttestationMethod::AppCheck);
     let mut keys = KeyRing::new();
     keys.add_key(issuer.public_jwk(), KeySource::Bound { issuer: "https://other.example".into(), label: "x".into() });
-    let report = run(&sidecar, &media, &keys, &Policy::default());
+    let report = run(&sidecar, &media, &keys, &Policy::permissive());
     assert_eq!(report.verdict, Verdict::Invalid);
     assert_eq!(report.check(CheckCode::JwtKey).unwrap().reason, Some("jwt_key_wrong_issuer"));
     // Trusting the claimed issuer does not change which issuer the key belongs to.
-    let policy = Policy { trusted_issuers: vec![ISS.into()], ..Policy::default() };
+    let policy = Policy::permissive().trusting(ISS);
     assert_eq!(run(&sidecar, &media, &keys, &policy).verdict, Verdict::Invalid);
 }
 
@@ -78,7 +78,7 @@ fn an_unbound_key_verifies_but_never_vouches_for_the_issuer() {
     let (sidecar, media, issuer) = fixture(AttestationMethod::AppCheck);
     let mut keys = KeyRing::new();
     keys.add_key(issuer.public_jwk(), KeySource::Unbound { label: "shared.json".into() });
-    for policy in [Policy::default(), Policy { trusted_issuers: vec![ISS.into()], ..Policy::default() }] {
+    for policy in [Policy::permissive(), Policy::permissive().trusting(ISS)] {
         let report = run(&sidecar, &media, &keys, &policy);
         assert_eq!(report.verdict, Verdict::Valid, "{report:#?}");
         assert_eq!(report.verdict_limits, ["issuer_unverified"]);
@@ -88,7 +88,7 @@ fn an_unbound_key_verifies_but_never_vouches_for_the_issuer() {
     }
     // When the same kid is also bound to the token's issuer, the bound key is the one that counts.
     keys.add_key(issuer.public_jwk(), bound("mine.json"));
-    let report = run(&sidecar, &media, &keys, &Policy::default());
+    let report = run(&sidecar, &media, &keys, &Policy::permissive());
     assert_eq!(report.verdict, Verdict::Trusted);
     assert_eq!(report.key_source, Some(bound("mine.json")));
 }
@@ -99,11 +99,11 @@ fn a_token_that_does_not_bind_the_device_key_is_at_most_valid() {
         let (sidecar, media, issuer) = signed(&claims(AttestationMethod::AppCheck, layout, None));
         let mut keys = KeyRing::new();
         keys.add_key(issuer.public_jwk(), bound("k"));
-        let report = run(&sidecar, &media, &keys, &Policy::default());
+        let report = run(&sidecar, &media, &keys, &Policy::permissive());
         assert_eq!(report.verdict, Verdict::Valid, "{report:#?}");
         assert_eq!(report.verdict_limits, [code]);
         assert_eq!(report.verdict_text(), "valid (token does not bind the device key)");
-        let strict = Policy { allow_legacy_layout: false, ..Policy::default() };
+        let strict = Policy { allow_legacy_layout: false, ..Policy::permissive() };
         assert_eq!(run(&sidecar, &media, &keys, &strict).verdict, Verdict::Invalid);
     }
 }
@@ -115,7 +115,7 @@ fn crit_header_and_future_iat() {
     keys.add_key(issuer.public_jwk(), bound("k"));
     // Issued at 1_800_000_000: a verifier clock more than five minutes behind flags it, without failing.
     let at = |now| {
-        verify(VerifyInput { sidecar: &sidecar, media_hash: &media, keys: &keys, policy: &Policy::default(), now })
+        verify(VerifyInput { sidecar: &sidecar, media_hash: &media, keys: &keys, policy: &Policy::permissive(), now })
     };
     assert!(!at(Some(1_800_000_000 - IAT_SKEW_SECS)).has_finding("iat_in_future"));
     let early = at(Some(1_800_000_000 - IAT_SKEW_SECS - 1));
@@ -134,7 +134,7 @@ fn crit_header_and_future_iat() {
         );
         let mut v: serde_json::Value = serde_json::from_slice(&sidecar).unwrap();
         v["capture_trust"]["jwt"] = token.into();
-        let report = run(v.to_string().as_bytes(), &media, &keys, &Policy::default());
+        let report = run(v.to_string().as_bytes(), &media, &keys, &Policy::permissive());
         assert_eq!(report.verdict, Verdict::Invalid);
         assert_eq!(report.check(CheckCode::JwtFormat).unwrap().reason, Some("jwt_crit_unsupported"), "{crit}");
     }
@@ -145,10 +145,10 @@ fn issuer_published_key_is_valid_unless_trusted() {
     let (sidecar, media, issuer) = fixture(AttestationMethod::AppCheck);
     let mut keys = KeyRing::new();
     keys.add_key(issuer.public_jwk(), KeySource::Issuer { url: format!("{ISS}/") });
-    let report = run(&sidecar, &media, &keys, &Policy::default());
+    let report = run(&sidecar, &media, &keys, &Policy::permissive());
     assert_eq!(report.verdict, Verdict::Valid);
     assert!(report.has_finding("issuer_not_trusted"));
-    let policy = Policy { trusted_issuers: vec![ISS.into()], ..Policy::default() };
+    let policy = Policy::permissive().trusting(ISS);
     assert_eq!(run(&sidecar, &media, &keys, &policy).verdict, Verdict::Trusted);
 }
 
@@ -157,10 +157,10 @@ fn key_published_by_another_issuer_does_not_apply() {
     let (sidecar, media, issuer) = fixture(AttestationMethod::AppCheck);
     let mut keys = KeyRing::new();
     keys.add_key(issuer.public_jwk(), KeySource::Issuer { url: "https://elsewhere.example".into() });
-    let report = run(&sidecar, &media, &keys, &Policy::default());
+    let report = run(&sidecar, &media, &keys, &Policy::permissive());
     assert_eq!(report.verdict, Verdict::Invalid);
     assert_eq!(report.check(CheckCode::JwtKey).unwrap().reason, Some("jwt_key_wrong_issuer"));
-    let empty = run(&sidecar, &media, &KeyRing::new(), &Policy::default());
+    let empty = run(&sidecar, &media, &KeyRing::new(), &Policy::permissive());
     assert_eq!(empty.check(CheckCode::JwtKey).unwrap().reason, Some("jwt_no_keys"));
 }
 
@@ -169,10 +169,10 @@ fn sandbox_policy() {
     let (sidecar, media, issuer) = fixture(AttestationMethod::Sandbox);
     let mut keys = KeyRing::new();
     keys.add_key(issuer.public_jwk(), bound("k"));
-    let report = run(&sidecar, &media, &keys, &Policy::default());
+    let report = run(&sidecar, &media, &keys, &Policy::permissive());
     assert_eq!(report.verdict, Verdict::Trusted);
     assert!(report.has_finding("sandbox_attestation"));
-    let strict = Policy { allow_sandbox: false, ..Policy::default() };
+    let strict = Policy { allow_sandbox: false, ..Policy::permissive() };
     let report = run(&sidecar, &media, &keys, &strict);
     assert_eq!(report.verdict, Verdict::Invalid);
     assert_eq!(report.first_failure().unwrap().reason, Some("attestation_sandbox_rejected"));
@@ -183,7 +183,7 @@ fn tampered_media_fails_only_the_hash() {
     let (sidecar, _, issuer) = fixture(AttestationMethod::AppCheck);
     let mut keys = KeyRing::new();
     keys.add_key(issuer.public_jwk(), bound("k"));
-    let report = run(&sidecar, &ContentHash::of(b"other bytes"), &keys, &Policy::default());
+    let report = run(&sidecar, &ContentHash::of(b"other bytes"), &keys, &Policy::permissive());
     let failed: Vec<_> = report.checks.iter().filter(|c| c.status == Status::Fail).map(|c| c.reason).collect();
     assert_eq!(failed, [Some("content_hash_mismatch")]);
 }

@@ -83,7 +83,13 @@ struct Case {
 }
 
 fn case(code: &'static str, sidecar: Value) -> Case {
-    Case { code, sidecar: sidecar.to_string().into_bytes(), keys: bound(), policy: Policy::default(), now: Some(NOW) }
+    Case {
+        code,
+        sidecar: sidecar.to_string().into_bytes(),
+        keys: bound(),
+        policy: Policy::permissive(),
+        now: Some(NOW),
+    }
 }
 
 fn with_mi(field: &str, value: &str) -> Value {
@@ -255,7 +261,7 @@ fn cases() -> Vec<Case> {
         ),
         // attestation_policy
         Case {
-            policy: Policy { allow_sandbox: false, ..Policy::default() },
+            policy: Policy { allow_sandbox: false, ..Policy::permissive() },
             ..case(
                 "attestation_sandbox_rejected",
                 sidecar_with(jwt::mint(
@@ -269,14 +275,14 @@ fn cases() -> Vec<Case> {
             )
         },
         Case {
-            policy: Policy { allow_legacy_layout: false, ..Policy::default() },
+            policy: Policy { allow_legacy_layout: false, ..Policy::permissive() },
             ..case(
                 "legacy_layout_rejected",
                 sidecar_with(jwt::mint(&claims(AttestationMethod::AppCheck, ClaimLayout::Legacy, None), &issuer())),
             )
         },
         Case {
-            policy: Policy { allow_legacy_layout: false, ..Policy::default() },
+            policy: Policy { allow_legacy_layout: false, ..Policy::permissive() },
             ..case(
                 "device_key_unbound_rejected",
                 sidecar_with(jwt::mint(&claims(AttestationMethod::AppCheck, ClaimLayout::Current, None), &issuer())),

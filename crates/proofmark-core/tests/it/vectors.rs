@@ -43,7 +43,7 @@ fn render(report: &Report) -> String {
 }
 
 fn check(name: &str, expect: Expect) {
-    check_with(name, &Policy::default(), expect);
+    check_with(name, &Policy::permissive(), expect);
 }
 
 fn check_with(name: &str, policy: &Policy, expect: Expect) {
@@ -326,7 +326,7 @@ fn sidecar_failures() {
 
 #[test]
 fn policy() {
-    let strict = Policy { allow_sandbox: false, allow_legacy_layout: false, ..Policy::default() };
+    let strict = Policy::strict();
     check_with(
         "valid_sandbox",
         &strict,
@@ -362,7 +362,7 @@ fn policy() {
         note device_key_unbound
     "#]],
     );
-    let untrusted = Policy { trust_bound_keys: false, ..Policy::default() };
+    let untrusted = Policy { trust_bound_keys: false, ..Policy::permissive() };
     check_with(
         "valid",
         &untrusted,
@@ -381,7 +381,7 @@ fn real_ios_capture_verifies() {
         std::fs::read(dir.join("photo_20260127_073124.jpg")).expect("../shared/signedshot-vectors is beside the repo");
     let sidecar = std::fs::read(dir.join("photo_20260127_073124.sidecar.json")).unwrap();
     let jwks = std::fs::read(dir.join("dev-api-jwks.recovered.json")).unwrap();
-    let report = run(&media, &sidecar, "https://dev-api.signedshot.io", &jwks, &Policy::default());
+    let report = run(&media, &sidecar, "https://dev-api.signedshot.io", &jwks, &Policy::permissive());
     expect![[r#"
         valid (token does not bind the device key)
         n/a  device_key_fingerprint

@@ -93,7 +93,7 @@ pub(super) async fn validate(
     let mut keys = KeyRing::new();
     let published = crate::keys::published(state.store.as_ref()).await?;
     keys.add_jwks(&published, KeySource::Issuer { url: state.issuer.clone() });
-    let policy = Policy { trusted_issuers: vec![state.issuer.clone()], ..Policy::default() };
+    let policy = Policy::permissive().trusting(state.issuer.clone());
     let report = verify(VerifyInput {
         sidecar: &sidecar,
         media_hash: &media_hash,
