@@ -4,7 +4,8 @@
 # 1M and 10M leaves, verification time, proof sizes, storage per leaf.
 #   SQLITE_RECORDS (default 1000000) records seeded in bulk with a recursive CTE (python3's sqlite3 module;
 #     0 skips SQLite);
-#   PG_RECORDS (default 10000000) records seeded in bulk with generate_series (psql needed).
+#   PG_RECORDS (default 10000000) records seeded in bulk with generate_series (psql needed; 0 skips
+#     PostgreSQL).
 # Both seed random UUID record ids, as the server makes, so index work is what a real log sees.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,6 +43,7 @@ PY
   "$lab" log --database-url "sqlite://$dir/bench.db" --batch "$batch" --proofs "$sqlite_n"
 fi
 
+if [ "$pg_n" -eq 0 ]; then exit 0; fi
 echo "== PostgreSQL: $pg_n records"
 pg_base=${PROOFMARK_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}
 schema="bench_log_$$"
