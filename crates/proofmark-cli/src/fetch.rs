@@ -47,12 +47,18 @@ impl KeyFetcher {
         Self { budget, deadline: OnceLock::new(), max_issuers, cache: Mutex::new(Cache::default()) }
     }
 
-    /// The key set an issuer publishes at `{issuer}/.well-known/jwks.json`. An issuer typed by the user
-    /// (`--trust-issuer`) is fetched as typed; one named only by a sidecar must pass the address rules unless
-    /// `allow_insecure`.
-    pub fn issuer_keys(&self, issuer: &str, chooser: Chooser, allow_insecure: bool) -> Result<Arc<Jwks>> {
+    /// The key set an issuer publishes, at the URL the verification pipeline vetted
+    /// (`proofmark_core::Need::IssuerKeys`), or why the address rules refuse it. An issuer typed by the user
+    /// (`--trust-issuer`) was vetted as typed; one named only by a sidecar passed the address rules unless
+    /// `--allow-insecure-issuer`.
+    pub fn issuer_keys(
+        &self,
+        issuer: &str,
+        target: Result<FetchTarget, Refusal>,
+        chooser: Chooser,
+    ) -> Result<Arc<Jwks>> {
         let shown = crate::input::printable(issuer).into_owned();
-        let target = FetchTarget::issuer_jwks(issuer, allow_insecure || chooser == Chooser::User).map_err(|r| {
+        let target = target.map_err(|r| {
             let hint = match r {
                 Refusal::Address { .. } | Refusal::InternalName(_) | Refusal::PlainHttp => {
                     " (--allow-insecure-issuer allows it)"
@@ -251,7 +257,9 @@ mod tests {
     #[test]
     fn a_spent_deadline_fetches_nothing() {
         let fetcher = KeyFetcher::new(Duration::ZERO, 8);
-        let e = fetcher.issuer_keys("http://127.0.0.1:9", Chooser::Sidecar, false).unwrap_err();
+        let e = fetcher
+            .issuer_keys("http://127.0.0.1:9", FetchTarget::issuer_jwks("http://127.0.0.1:9", false), Chooser::Sidecar)
+            .unwrap_err();
         assert_eq!(format!("{e:#}"), "could not fetch keys for issuer http://127.0.0.1:9");
     }
 
@@ -259,13 +267,23 @@ mod tests {
     fn the_number_of_issuers_per_run_is_capped() {
         let fetcher = KeyFetcher::new(Duration::ZERO, 2);
         for port in [1, 2] {
-            let e = fetcher.issuer_keys(&format!("http://127.0.0.1:{port}"), Chooser::Sidecar, false).unwrap_err();
+            let e = fetcher
+                .issuer_keys(
+                    &format!("http://127.0.0.1:{port}"),
+                    FetchTarget::issuer_jwks(&format!("http://127.0.0.1:{port}"), false),
+                    Chooser::Sidecar,
+                )
+                .unwrap_err();
             assert!(format!("{e:#}").starts_with("could not fetch"), "{e:#}");
         }
         // The same issuer again is answered from the run's cache; a third one is not fetched at all.
-        let again = fetcher.issuer_keys("http://127.0.0.1:1", Chooser::Sidecar, false).unwrap_err();
+        let again = fetcher
+            .issuer_keys("http://127.0.0.1:1", FetchTarget::issuer_jwks("http://127.0.0.1:1", false), Chooser::Sidecar)
+            .unwrap_err();
         assert_eq!(format!("{again:#}"), "could not fetch keys for issuer http://127.0.0.1:1");
-        let e = fetcher.issuer_keys("http://127.0.0.1:3", Chooser::Sidecar, false).unwrap_err();
+        let e = fetcher
+            .issuer_keys("http://127.0.0.1:3", FetchTarget::issuer_jwks("http://127.0.0.1:3", false), Chooser::Sidecar)
+            .unwrap_err();
         assert!(format!("{e:#}").contains("has fetched keys for 2 issuers already"), "{e:#}");
     }
 }

@@ -1,5 +1,6 @@
-//! `proofmark verify`: find each file's sidecar, gather keys, hash the media as a stream, run the core
-//! verifier, and print one report per file (or a summary table for many).
+//! `proofmark verify`: find each file's sidecar and drive the core verification pipeline for it (hand it the
+//! sidecar, fetch the issuer keys it asks for, hash the media as a stream), then print one report per file
+//! (or a summary table for many). The pipeline parses the sidecar and the token; this file only moves bytes.
 use std::collections::{BTreeSet, HashMap};
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
@@ -9,9 +10,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use proofmark_core::jwt::DecodedJwt;
-use proofmark_core::verify::{same_issuer, VerifyInput};
-use proofmark_core::{verify, CheckCode, KeyRing, KeySource, Policy, Report, Sidecar, Status, Verdict};
+use proofmark_core::{CheckCode, IssuerKeys, KeyRing, KeySource, Need, Policy, Report, Status, Verdict, Verification};
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -100,13 +99,21 @@ struct Ctx {
     base_keys: KeyRing,
     fetcher: KeyFetcher,
     policy: Policy,
-    fetch_issuer_keys: bool,
+    fetching: IssuerKeys,
     allow_insecure_issuer: bool,
     /// Warnings, printed once each after the run.
     notes: Mutex<BTreeSet<String>>,
 }
 
 impl Ctx {
+    /// A verification of one file, before its sidecar is added.
+    fn verification(&self) -> Verification {
+        Verification::new(self.policy.clone(), Some(proofmark_os::unix_now()))
+            .with_keys(self.base_keys.clone())
+            .fetching(self.fetching)
+            .allow_insecure_issuer(self.allow_insecure_issuer)
+    }
+
     fn note(&self, text: String) {
         if let Ok(mut notes) = self.notes.lock() {
             notes.insert(text);
@@ -162,22 +169,38 @@ fn run_inner(args: &VerifyArgs) -> Result<ExitCode> {
         };
         base_keys.add_jwks(&jwks, key_source);
     }
+    let mut policy = Policy::permissive();
+    for issuer in &args.trust_issuers {
+        policy = policy.trusting(issuer.clone());
+    }
+    policy.allow_sandbox = !args.reject_sandbox;
+    policy.allow_legacy_layout = !args.reject_legacy;
+    // Issuers' published keys: those of the issuers the user trusts when there are any; else, unless the user
+    // handed in key sets, those of whatever issuer a sidecar names (under the address rules).
+    let fetching = if !args.trust_issuers.is_empty() {
+        IssuerKeys::Trusted
+    } else if args.jwks.is_empty() {
+        IssuerKeys::Any
+    } else {
+        IssuerKeys::Never
+    };
     let ctx = Ctx {
         base_keys,
         fetcher,
-        policy: Policy {
-            trusted_issuers: args.trust_issuers.clone(),
-            trust_bound_keys: true,
-            allow_sandbox: !args.reject_sandbox,
-            allow_legacy_layout: !args.reject_legacy,
-        },
-        fetch_issuer_keys: args.jwks.is_empty() || !args.trust_issuers.is_empty(),
+        policy,
+        fetching,
         allow_insecure_issuer: args.allow_insecure_issuer,
         notes: Mutex::new(scan_notes),
     };
 
     let verified: Vec<(Outcome, bool)> = if targets.len() == 1 {
-        targets.into_iter().map(|t| (verify_one(&t, &ctx), t.scanned)).collect()
+        targets
+            .into_iter()
+            .map(|t| {
+                let started = start(&t, &ctx);
+                (finish(&t, started, &ctx), t.scanned)
+            })
+            .collect()
     } else {
         let progress = indicatif::ProgressBar::new(targets.len() as u64);
         if !std::io::stderr().is_terminal() {
@@ -192,14 +215,14 @@ fn run_inner(args: &VerifyArgs) -> Result<ExitCode> {
             pool = pool.num_threads(n.max(1));
         }
         let pool = pool.build().context("starting worker threads")?;
-        if ctx.fetch_issuer_keys {
-            pool.install(|| prefetch(&targets, &ctx, args.max_issuers));
-        }
         let out = pool.install(|| {
+            let started: Vec<Result<Verification>> = targets.par_iter().map(|t| start(t, &ctx)).collect();
+            prefetch(&started, &ctx, args.max_issuers);
             targets
                 .into_par_iter()
-                .map(|t| {
-                    let o = verify_one(&t, &ctx);
+                .zip(started)
+                .map(|(t, started)| {
+                    let o = finish(&t, started, &ctx);
                     progress.inc(1);
                     (o, t.scanned)
                 })
@@ -270,16 +293,17 @@ fn resolve_companions(verified: Vec<(Outcome, bool)>) -> Vec<Outcome> {
 }
 
 /// 1 when any file is invalid (or only valid under --require-trusted), else 2 when any could not be
-/// verified, else 0.
+/// verified (unreadable, or `unverified`: evidence it needed was unavailable), else 0.
 fn exit_code(outcomes: &[Outcome], require_trusted: bool) -> ExitCode {
     let bad = outcomes.iter().filter_map(|o| o.report.as_ref()).any(|r| match r.verdict {
         Verdict::Invalid => true,
         Verdict::Valid => require_trusted,
-        Verdict::Trusted => false,
+        Verdict::Trusted | Verdict::Unverified => false,
     });
+    let unverified = |o: &Outcome| o.report.as_ref().is_some_and(|r| r.verdict == Verdict::Unverified);
     if bad {
         ExitCode::from(1)
-    } else if outcomes.iter().any(|o| o.error.is_some()) {
+    } else if outcomes.iter().any(|o| o.error.is_some() || unverified(o)) {
         ExitCode::from(2)
     } else {
         ExitCode::SUCCESS
@@ -405,96 +429,88 @@ fn sidecar_path_for(media: &Path) -> PathBuf {
     media.with_file_name(sidecar)
 }
 
-fn verify_one(t: &Target, ctx: &Ctx) -> Outcome {
-    let (report, error) = match verify_files(&t.media, &t.sidecar, ctx) {
+/// Read a file's sidecar into a new verification (the pipeline parses it).
+fn start(t: &Target, ctx: &Ctx) -> Result<Verification> {
+    if is_sidecar_name(&t.media) {
+        bail!("{} is a sidecar; pass the media file it belongs to", display_path(&t.media));
+    }
+    let sidecar = open_regular(&t.sidecar)
+        .and_then(|f| read_capped(f, MAX_SIDECAR_FILE, "the file", "; a sidecar is about 1 KB"))
+        .with_context(|| format!("cannot read sidecar {}", display_path(&t.sidecar)))?;
+    let mut v = ctx.verification();
+    v.add_sidecar(&sidecar);
+    Ok(v)
+}
+
+/// Give the verification what it asks for, and finish it.
+fn finish(t: &Target, started: Result<Verification>, ctx: &Ctx) -> Outcome {
+    let report = started.and_then(|mut v| {
+        let mut fetch_error = None;
+        for need in v.needs() {
+            match need {
+                Need::IssuerKeys { issuer, target, chosen_by_user } => {
+                    let chooser = if chosen_by_user { Chooser::User } else { Chooser::Sidecar };
+                    match ctx.fetcher.issuer_keys(&issuer, target, chooser) {
+                        Ok(jwks) => {
+                            for skipped in &jwks.skipped {
+                                ctx.note(format!(
+                                    "keys of {issuer}: key #{} skipped: {}",
+                                    skipped.index, skipped.reason
+                                ));
+                            }
+                            v.supply_issuer_keys(&issuer, &jwks);
+                        }
+                        Err(e) => {
+                            v.issuer_keys_unavailable(format!("{e:#}"));
+                            fetch_error = Some(e);
+                        }
+                    }
+                }
+                Need::MediaDigest => v.supply_media_digest(hash_file(&t.media)?),
+            }
+        }
+        let report = v.finish();
+        // The jwt_key check reports a failed fetch (status unavailable) unless another key verified the token:
+        // then the failure is only noted.
+        if let Some(e) = fetch_error {
+            if report.check(CheckCode::JwtKey).is_some_and(|c| c.status != Status::Unavailable) {
+                ctx.note(format!("{e:#}"));
+            }
+        }
+        Ok(report)
+    });
+    let (report, error) = match report {
         Ok(report) => (Some(report), None),
         Err(e) => (None, Some(format!("{e:#}"))),
     };
     Outcome { file: display_path(&t.media), sidecar: Some(display_path(&t.sidecar)), report, error, skipped: None }
 }
 
-fn verify_files(media: &Path, sidecar_path: &Path, ctx: &Ctx) -> Result<Report> {
-    if is_sidecar_name(media) {
-        bail!("{} is a sidecar; pass the media file it belongs to", display_path(media));
-    }
-    let sidecar = open_regular(sidecar_path)
-        .and_then(|f| read_capped(f, MAX_SIDECAR_FILE, "the file", "; a sidecar is about 1 KB"))
-        .with_context(|| format!("cannot read sidecar {}", display_path(sidecar_path)))?;
-    let mut keys = ctx.base_keys.clone();
-    let mut fetch_error = None;
-    if ctx.fetch_issuer_keys {
-        if let Some(iss) = peek_issuer(&sidecar) {
-            match issuer_keys(ctx, &iss) {
-                Some(Ok(jwks)) => {
-                    for skipped in &jwks.skipped {
-                        ctx.note(format!("keys of {iss}: key #{} skipped: {}", skipped.index, skipped.reason));
-                    }
-                    keys.add_jwks(&jwks, KeySource::Issuer { url: iss });
-                }
-                Some(Err(e)) => fetch_error = Some(e),
-                None => ctx.note(format!("issuer {iss} is not among --trust-issuer; its keys were not fetched")),
+/// Fetch the keys of every issuer the sidecars ask for, in parallel, before any media is hashed: the run's
+/// one fetching deadline then covers the fetching alone, however long the hashing takes. The first
+/// `--max-issuers` issuers in sorted order are the ones fetched, so the outcome does not depend on timing.
+fn prefetch(started: &[Result<Verification>], ctx: &Ctx, max_issuers: usize) {
+    let mut wanted = std::collections::BTreeMap::new();
+    for v in started.iter().flatten() {
+        for need in v.needs() {
+            if let Need::IssuerKeys { issuer, target, chosen_by_user } = need {
+                wanted.entry(issuer).or_insert((target, chosen_by_user));
             }
         }
     }
-    let media_hash = hash_file(media)?;
-    let now = Some(proofmark_os::unix_now());
-    let report =
-        verify(VerifyInput { sidecar: &sidecar, media_hash: &media_hash, keys: &keys, policy: &ctx.policy, now });
-    if let Some(e) = fetch_error {
-        // Without the keys the token is unchecked, unless a key the user gave verified it; any other failure
-        // still proves the capture invalid.
-        let signed = report.check(CheckCode::JwtSignature).is_some_and(|c| c.status == Status::Pass);
-        let other_failure = report.checks.iter().any(|c| c.status == Status::Fail && c.code != CheckCode::JwtKey);
-        if !signed && !other_failure {
-            return Err(e);
-        }
-        ctx.note(format!("{e:#}"));
-    }
-    Ok(report)
-}
-
-/// The keys of a token's issuer, from the run's cache or fetched; `None` when the policy does not fetch them
-/// (the issuer is not among `--trust-issuer`).
-fn issuer_keys(ctx: &Ctx, iss: &str) -> Option<Result<std::sync::Arc<proofmark_core::Jwks>>> {
-    if !issuer_keys_wanted(ctx, iss) {
-        return None;
-    }
-    let listed = !ctx.policy.trusted_issuers.is_empty();
-    // An issuer the user listed is fetched as typed; one named only by the file is vetted first.
-    let chooser = if listed { Chooser::User } else { Chooser::Sidecar };
-    Some(ctx.fetcher.issuer_keys(iss, chooser, ctx.allow_insecure_issuer))
-}
-
-/// Fetch the keys of every issuer the sidecars name, in parallel, before any media is hashed: the run's
-/// one fetching deadline then covers the fetching alone, however long the hashing takes. The first
-/// `--max-issuers` issuers in sorted order are the ones fetched, so the outcome does not depend on timing.
-fn prefetch(targets: &[Target], ctx: &Ctx, max_issuers: usize) {
-    let issuers: BTreeSet<String> = targets
-        .par_iter()
-        .filter_map(|t| {
-            let bytes = open_regular(&t.sidecar).and_then(|f| read_capped(f, MAX_SIDECAR_FILE, "", "")).ok()?;
-            peek_issuer(&bytes)
-        })
-        .collect();
-    let wanted: Vec<&String> = issuers.iter().filter(|iss| issuer_keys_wanted(ctx, iss)).take(max_issuers).collect();
-    wanted.par_iter().for_each(|iss| {
-        let _ = issuer_keys(ctx, iss);
+    let wanted: Vec<_> = wanted.into_iter().take(max_issuers).collect();
+    wanted.into_par_iter().for_each(|(issuer, (target, chosen_by_user))| {
+        let chooser = if chosen_by_user { Chooser::User } else { Chooser::Sidecar };
+        let _ = ctx.fetcher.issuer_keys(&issuer, target, chooser);
     });
 }
 
-fn issuer_keys_wanted(ctx: &Ctx, iss: &str) -> bool {
-    ctx.policy.trusted_issuers.is_empty() || ctx.policy.trusted_issuers.iter().any(|t| same_issuer(t, iss))
-}
-
-fn peek_issuer(sidecar: &[u8]) -> Option<String> {
-    let s = Sidecar::parse(sidecar).ok()?;
-    let jwt = DecodedJwt::decode(&s.capture_trust.jwt).ok()?;
-    jwt.payload.get("iss")?.as_str().map(str::to_owned)
-}
-
-/// "TRUSTED", "INVALID", or e.g. "VALID (token does not bind the device key)".
+/// "TRUSTED", "INVALID", e.g. "VALID (token does not bind the device key)", or "could not verify: WHY".
 fn verdict_label(r: &Report) -> String {
     let text = r.verdict_text();
+    if r.verdict == Verdict::Unverified {
+        return text;
+    }
     let (word, rest) = text.split_once(' ').map_or((text.as_str(), ""), |(w, rest)| (w, rest));
     if rest.is_empty() {
         word.to_ascii_uppercase()
@@ -513,7 +529,8 @@ fn print_detailed(out: &mut impl Write, o: &Outcome) -> std::io::Result<()> {
     for c in &report.checks {
         let (mark, reason) = match c.status {
             Status::Pass => ("✓", String::new()),
-            Status::Fail => ("✗", format!(" [{}]", c.reason.unwrap_or(""))),
+            Status::Fail => ("✗", format!(" [{}]", c.reason.map_or("", |r| r.as_str()))),
+            Status::Unavailable => ("?", format!(" [{}]", c.reason.map_or("", |r| r.as_str()))),
             Status::NotApplicable => ("-", String::new()),
         };
         writeln!(out, "  {mark} {:<24}{} {}", c.code.as_str(), reason, printable(&c.message))?;
@@ -561,10 +578,17 @@ fn print_summary(out: &mut impl Write, outcomes: &[Outcome]) -> std::io::Result<
                     Verdict::Trusted => trusted += 1,
                     Verdict::Valid => valid += 1,
                     Verdict::Invalid => invalid += 1,
+                    Verdict::Unverified => {
+                        errors += 1;
+                        let why = r.checks.iter().find(|c| c.status == Status::Unavailable);
+                        let detail = why.map(|c| c.message.clone()).unwrap_or_default();
+                        writeln!(out, "{name:<width$}  {:<lw$}  {}", "ERROR (could not verify)", printable(&detail))?;
+                        continue;
+                    }
                 }
                 let detail = match r.first_failure() {
-                    Some(c) => format!("{}: {}", c.reason.unwrap_or(c.code.as_str()), c.message),
-                    None => r.findings.iter().map(|f| f.code).collect::<Vec<_>>().join(", "),
+                    Some(c) => format!("{}: {}", c.reason.map_or(c.code.as_str(), |r| r.as_str()), c.message),
+                    None => r.findings.iter().map(|f| f.code.as_str()).collect::<Vec<_>>().join(", "),
                 };
                 (verdict_label(r).into(), detail)
             }

@@ -2,6 +2,7 @@
 //! P-256 key (the Secure Enclave on iOS). The public key travels as the 65-byte uncompressed SEC1 point and the
 //! signature as DER, both in standard padded base64. Secure Enclave signatures are not low-S normalised, so
 //! high-S signatures are accepted.
+use crate::codes::Reason;
 use core::fmt;
 
 use base64::Engine;
@@ -48,13 +49,13 @@ pub enum DeviceKeyError {
 }
 
 impl DeviceKeyError {
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> Reason {
         match self {
-            Self::Base64 => "device_key_base64",
-            Self::Compressed => "device_key_compressed",
-            Self::Length(_) => "device_key_length",
-            Self::Prefix => "device_key_prefix",
-            Self::NotOnCurve => "device_key_not_on_curve",
+            Self::Base64 => Reason::DeviceKeyBase64,
+            Self::Compressed => Reason::DeviceKeyCompressed,
+            Self::Length(_) => Reason::DeviceKeyLength,
+            Self::Prefix => Reason::DeviceKeyPrefix,
+            Self::NotOnCurve => Reason::DeviceKeyNotOnCurve,
         }
     }
 }
@@ -125,11 +126,11 @@ pub enum DeviceSignatureError {
 }
 
 impl DeviceSignatureError {
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> Reason {
         match self {
-            Self::Base64 => "device_signature_base64",
-            Self::RawNotDer => "device_signature_raw",
-            Self::Der => "device_signature_der",
+            Self::Base64 => Reason::DeviceSignatureBase64,
+            Self::RawNotDer => Reason::DeviceSignatureRaw,
+            Self::Der => Reason::DeviceSignatureDer,
         }
     }
 }

@@ -3,6 +3,7 @@
 //! Decoding is split into steps so the verifier can report each one with its own code: structure
 //! ([`DecodedJwt::decode`]), algorithm ([`check_alg`]), claims ([`CaptureClaims::from_payload`]) and signature
 //! ([`verify_es256`]).
+use crate::codes::Reason;
 use base64::Engine;
 use p256::ecdsa::signature::{Signer, Verifier};
 use p256::ecdsa::{Signature, VerifyingKey};
@@ -59,10 +60,10 @@ pub enum JwtFormatError {
 
 impl JwtFormatError {
     /// The report's reason code.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> Reason {
         match self {
-            Self::Crit(_) => "jwt_crit_unsupported",
-            _ => "jwt_malformed",
+            Self::Crit(_) => Reason::JwtCritUnsupported,
+            _ => Reason::JwtMalformed,
         }
     }
 }
@@ -115,13 +116,13 @@ pub enum AlgError {
 }
 
 impl AlgError {
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> Reason {
         match self {
-            Self::Missing => "jwt_alg_missing",
-            Self::None => "jwt_alg_none",
-            Self::Hmac(_) => "jwt_alg_hmac",
-            Self::Rsa(_) => "jwt_alg_rsa",
-            Self::Other(_) => "jwt_alg_unsupported",
+            Self::Missing => Reason::JwtAlgMissing,
+            Self::None => Reason::JwtAlgNone,
+            Self::Hmac(_) => Reason::JwtAlgHmac,
+            Self::Rsa(_) => Reason::JwtAlgRsa,
+            Self::Other(_) => Reason::JwtAlgUnsupported,
         }
     }
 }
@@ -216,12 +217,12 @@ pub enum ClaimsError {
 }
 
 impl ClaimsError {
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> Reason {
         match self {
-            Self::Missing(_) => "jwt_claim_missing",
-            Self::WrongType { .. } => "jwt_claim_type",
-            Self::Audience(_) => "jwt_aud_mismatch",
-            Self::UnknownMethod(_) => "jwt_unknown_attestation_method",
+            Self::Missing(_) => Reason::JwtClaimMissing,
+            Self::WrongType { .. } => Reason::JwtClaimType,
+            Self::Audience(_) => Reason::JwtAudMismatch,
+            Self::UnknownMethod(_) => Reason::JwtUnknownAttestationMethod,
         }
     }
 }

@@ -11,13 +11,18 @@
 //! - [`jwks`]: JSON Web Key Sets and the SignedShot `kid` derivation.
 //! - [`device`]: the device layer (P-256 public key, DER signature, signed message, fingerprint).
 //! - [`fetch_rules`]: where a verifier may fetch an issuer's keys from (URL and address vetting).
-//! - [`verify`]: [`verify()`] turns a sidecar, the media hash and a key ring into a [`Report`].
+//! - [`pipeline`]: the verification pipeline, sans I/O: parses what travels with a file once, says what it
+//!   still needs from outside (issuer keys, the media digest), takes it or its unavailability, and reports.
+//! - [`verify`]: the report's types, the key ring and the policy; [`verify()`] runs the pipeline with
+//!   everything supplied up front.
+//! - [`codes`]: the reason and finding codes of a report (documented in docs/verification.md).
 //! - [`tlog`]: the transparency log's math: RFC 9162 proofs over stored hashes, C2SP checkpoints, signed
 //!   notes and cosignatures, the record leaf, receipts (SPEC §5).
 //! - [`fuzzing`]: entry points for the fuzz targets.
 #![forbid(unsafe_code)]
 
 mod b64;
+pub mod codes;
 mod decimal;
 pub mod device;
 pub mod fetch_rules;
@@ -25,13 +30,16 @@ pub mod fuzzing;
 pub mod hash;
 pub mod jwks;
 pub mod jwt;
+pub mod pipeline;
 pub mod sidecar;
 pub mod tlog;
 pub mod verify;
 
+pub use codes::{FindingCode, Reason};
 pub use device::{DeviceKey, DevicePublicKey, DeviceSignature};
 pub use hash::{ContentHash, ContentHasher};
 pub use jwks::{IssuerKey, Jwk, Jwks};
 pub use jwt::{Attestation, AttestationMethod, CaptureClaims, ClaimLayout};
+pub use pipeline::{IssuerKeys, Need, Verification};
 pub use sidecar::Sidecar;
 pub use verify::{verify, Check, CheckCode, Finding, KeyRing, KeySource, Policy, Report, Status, Verdict};

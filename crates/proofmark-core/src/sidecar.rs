@@ -3,6 +3,7 @@
 //! Parsing is tolerant of the iOS app's formatting (sorted keys, `"key" : value`, `\/` escapes) and of
 //! unknown fields, and strict about everything else: a size cap, UTF-8, the exact version string, and
 //! every required field present with the right JSON type.
+use crate::codes::Reason;
 use serde::{Deserialize, Serialize};
 
 use crate::device::{device_message, DeviceKey};
@@ -60,15 +61,15 @@ pub enum SidecarError {
 
 impl SidecarError {
     /// Stable snake_case code, used in reports.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> Reason {
         match self {
-            Self::TooLarge { .. } => "sidecar_too_large",
-            Self::NotUtf8 { .. } => "sidecar_not_utf8",
-            Self::Truncated { .. } => "sidecar_truncated",
-            Self::Malformed { .. } => "sidecar_malformed_json",
-            Self::Schema { .. } => "sidecar_schema",
-            Self::UnsupportedVersion { .. } => "sidecar_unsupported_version",
-            Self::EmptyJwt => "sidecar_empty_jwt",
+            Self::TooLarge { .. } => Reason::SidecarTooLarge,
+            Self::NotUtf8 { .. } => Reason::SidecarNotUtf8,
+            Self::Truncated { .. } => Reason::SidecarTruncated,
+            Self::Malformed { .. } => Reason::SidecarMalformedJson,
+            Self::Schema { .. } => Reason::SidecarSchema,
+            Self::UnsupportedVersion { .. } => Reason::SidecarUnsupportedVersion,
+            Self::EmptyJwt => Reason::SidecarEmptyJwt,
         }
     }
 }

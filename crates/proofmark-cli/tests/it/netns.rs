@@ -112,7 +112,12 @@ fn sidecar_issuers_are_vetted_on_the_address_really_dialled() {
     let results = results.as_array().unwrap();
     assert_eq!(results.len(), issuers.len());
     for r in results {
-        let error = r["error"].as_str().unwrap_or_default();
+        // Reported by the jwt_key check, status unavailable, verdict unverified.
+        assert_eq!(r["report"]["verdict"], "unverified", "{r}");
+        let key = r["report"]["checks"].as_array().unwrap().iter().find(|c| c["code"] == "jwt_key").unwrap();
+        assert_eq!(key["status"], "unavailable", "{r}");
+        assert_eq!(key["reason"], "issuer_keys_unavailable", "{r}");
+        let error = key["message"].as_str().unwrap_or_default();
         // IP spellings are refused before any connection, saying why; a name that resolves to an internal
         // address gets the one text every network failure gets, so a sidecar learns nothing about the name.
         let spelled = error.contains("are not fetched: its address ")
@@ -133,7 +138,7 @@ fn sidecar_issuers_are_vetted_on_the_address_really_dialled() {
     // What failed on the network (here: the listener answers plain HTTP to a TLS handshake) is not revealed.
     assert!(
         stdout(&out)
-            .ends_with(&format!("could not verify: could not fetch keys for issuer https://internal.test:{port}\n")),
+            .contains(&format!(": could not verify: could not fetch keys for issuer https://internal.test:{port}\n")),
         "{}",
         stdout(&out)
     );

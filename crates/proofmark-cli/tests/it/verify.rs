@@ -136,7 +136,8 @@ fn issuer_keys_are_fetched_once_and_reported_untrusted() {
     ]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stdout(&out).contains("[jwt_no_keys]"), "{}", stdout(&out));
-    assert!(stderr(&out).contains("is not among --trust-issuer"), "{}", stderr(&out));
+    assert!(stdout(&out).contains("issuer_keys_not_fetched"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("it is not among the issuers you trust"), "{}", stdout(&out));
     assert_eq!(server.hits(), before, "an untrusted issuer's keys are not fetched");
 }
 

@@ -3,7 +3,8 @@ use base64::Engine;
 use super::*;
 use crate::device::DeviceKey;
 use crate::jwks::IssuerKey;
-use crate::jwt::{mint, Attestation, AUDIENCE, SUBJECT};
+use crate::jwt::{mint, Attestation, CaptureClaims, AUDIENCE, SUBJECT};
+use crate::Sidecar;
 
 const ISS: &str = "https://capture.example";
 
@@ -67,7 +68,7 @@ fn a_key_bound_to_one_issuer_never_verifies_another_issuers_token() {
     keys.add_key(issuer.public_jwk(), KeySource::Bound { issuer: "https://other.example".into(), label: "x".into() });
     let report = run(&sidecar, &media, &keys, &Policy::permissive());
     assert_eq!(report.verdict, Verdict::Invalid);
-    assert_eq!(report.check(CheckCode::JwtKey).unwrap().reason, Some("jwt_key_wrong_issuer"));
+    assert_eq!(report.check(CheckCode::JwtKey).unwrap().reason.map(Reason::as_str), Some("jwt_key_wrong_issuer"));
     // Trusting the claimed issuer does not change which issuer the key belongs to.
     let policy = Policy::permissive().trusting(ISS);
     assert_eq!(run(&sidecar, &media, &keys, &policy).verdict, Verdict::Invalid);
@@ -136,7 +137,11 @@ fn crit_header_and_future_iat() {
         v["capture_trust"]["jwt"] = token.into();
         let report = run(v.to_string().as_bytes(), &media, &keys, &Policy::permissive());
         assert_eq!(report.verdict, Verdict::Invalid);
-        assert_eq!(report.check(CheckCode::JwtFormat).unwrap().reason, Some("jwt_crit_unsupported"), "{crit}");
+        assert_eq!(
+            report.check(CheckCode::JwtFormat).unwrap().reason.map(Reason::as_str),
+            Some("jwt_crit_unsupported"),
+            "{crit}"
+        );
     }
 }
 
@@ -159,9 +164,9 @@ fn key_published_by_another_issuer_does_not_apply() {
     keys.add_key(issuer.public_jwk(), KeySource::Issuer { url: "https://elsewhere.example".into() });
     let report = run(&sidecar, &media, &keys, &Policy::permissive());
     assert_eq!(report.verdict, Verdict::Invalid);
-    assert_eq!(report.check(CheckCode::JwtKey).unwrap().reason, Some("jwt_key_wrong_issuer"));
+    assert_eq!(report.check(CheckCode::JwtKey).unwrap().reason.map(Reason::as_str), Some("jwt_key_wrong_issuer"));
     let empty = run(&sidecar, &media, &KeyRing::new(), &Policy::permissive());
-    assert_eq!(empty.check(CheckCode::JwtKey).unwrap().reason, Some("jwt_no_keys"));
+    assert_eq!(empty.check(CheckCode::JwtKey).unwrap().reason.map(Reason::as_str), Some("jwt_no_keys"));
 }
 
 #[test]
@@ -175,7 +180,7 @@ fn sandbox_policy() {
     let strict = Policy { allow_sandbox: false, ..Policy::permissive() };
     let report = run(&sidecar, &media, &keys, &strict);
     assert_eq!(report.verdict, Verdict::Invalid);
-    assert_eq!(report.first_failure().unwrap().reason, Some("attestation_sandbox_rejected"));
+    assert_eq!(report.first_failure().unwrap().reason.map(Reason::as_str), Some("attestation_sandbox_rejected"));
 }
 
 #[test]
@@ -185,7 +190,7 @@ fn tampered_media_fails_only_the_hash() {
     keys.add_key(issuer.public_jwk(), bound("k"));
     let report = run(&sidecar, &ContentHash::of(b"other bytes"), &keys, &Policy::permissive());
     let failed: Vec<_> = report.checks.iter().filter(|c| c.status == Status::Fail).map(|c| c.reason).collect();
-    assert_eq!(failed, [Some("content_hash_mismatch")]);
+    assert_eq!(failed, [Some(Reason::ContentHashMismatch)]);
 }
 
 #[test]

@@ -1,12 +1,16 @@
-//! Every reason and finding code documented in docs/verification.md is produced by a case here, each case
-//! produces the code it is named for, and no case produces a code the document does not list. A code added
-//! to the verifier without a line in the document, or documented without a way to produce it, fails.
+//! The reason and finding codes are enums (`proofmark_core::codes`); docs/verification.md documents exactly
+//! those, and every one of them is produced by a case here (each case produces the code it is named for). A
+//! code added to an enum without a line in the document, documented without a variant, or never produced,
+//! fails.
 use std::collections::BTreeSet;
 
 use base64::Engine;
 use proofmark_core::jwt::{self, Attestation, AttestationMethod, CaptureClaims, ClaimLayout, AUDIENCE, SUBJECT};
 use proofmark_core::verify::{verify, VerifyInput};
-use proofmark_core::{ContentHash, DeviceKey, IssuerKey, KeyRing, KeySource, Policy, Report, Sidecar};
+use proofmark_core::{
+    CheckCode, ContentHash, DeviceKey, FindingCode, IssuerKey, IssuerKeys, KeyRing, KeySource, Need, Policy, Reason,
+    Report, Sidecar, Verification,
+};
 use serde_json::{json, Value};
 
 const ISS: &str = "https://capture.codes.test";
@@ -339,7 +343,40 @@ fn cases() -> Vec<Case> {
 }
 
 fn produced(r: &Report) -> BTreeSet<&'static str> {
-    r.checks.iter().filter_map(|c| c.reason).chain(r.findings.iter().map(|f| f.code)).collect()
+    r.checks
+        .iter()
+        .filter_map(|c| c.reason.map(Reason::as_str))
+        .chain(r.findings.iter().map(|f| f.code.as_str()))
+        .collect()
+}
+
+/// Codes only a pipeline that fetches can produce: (the code, its report).
+fn pipeline_cases() -> Vec<(&'static str, Report)> {
+    let sidecar = good().to_string().into_bytes();
+    // Issuer keys that could not be fetched.
+    let mut v = Verification::new(Policy::permissive(), Some(NOW)).fetching(IssuerKeys::Any);
+    v.add_sidecar(&sidecar);
+    assert!(v.needs().iter().any(|n| matches!(n, Need::IssuerKeys { .. })), "{:?}", v.needs());
+    v.issuer_keys_unavailable("could not fetch keys for issuer https://capture.codes.test");
+    v.supply_media_digest(ContentHash::of(MEDIA));
+    let unavailable_keys = v.finish();
+    // The media could not be read.
+    let mut v = Verification::new(Policy::permissive(), Some(NOW)).with_keys(bound());
+    v.add_sidecar(&sidecar);
+    v.media_digest_unavailable("cannot read photo.jpg");
+    let unavailable_media = v.finish();
+    // An issuer the policy does not trust, under a rule that fetches only trusted issuers' keys.
+    let mut v =
+        Verification::new(Policy::permissive().trusting("https://other.test"), Some(NOW)).fetching(IssuerKeys::Trusted);
+    v.add_sidecar(&sidecar);
+    assert_eq!(v.needs(), [Need::MediaDigest]);
+    v.supply_media_digest(ContentHash::of(MEDIA));
+    let not_fetched = v.finish();
+    vec![
+        ("issuer_keys_unavailable", unavailable_keys),
+        ("media_digest_unavailable", unavailable_media),
+        ("issuer_keys_not_fetched", not_fetched),
+    ]
 }
 
 /// The reason codes of the checks table and the codes of the findings table.
@@ -386,16 +423,23 @@ fn every_documented_code_is_produced_and_every_produced_code_is_documented() {
     let documented = documented();
     assert!(documented.len() >= 40, "the tables were read: {documented:?}");
     let mut seen = BTreeSet::new();
-    for case in cases() {
-        let report = verify(VerifyInput {
-            sidecar: &case.sidecar,
-            media_hash: &ContentHash::of(MEDIA),
-            keys: &case.keys,
-            policy: &case.policy,
-            now: case.now,
-        });
+    let mut reports: Vec<(&'static str, Report)> = cases()
+        .into_iter()
+        .map(|case| {
+            let report = verify(VerifyInput {
+                sidecar: &case.sidecar,
+                media_hash: &ContentHash::of(MEDIA),
+                keys: &case.keys,
+                policy: &case.policy,
+                now: case.now,
+            });
+            (case.code, report)
+        })
+        .collect();
+    reports.extend(pipeline_cases());
+    for (code, report) in reports {
         let codes = produced(&report);
-        assert!(codes.contains(case.code), "the {} case produced {codes:?}: {report:#?}", case.code);
+        assert!(codes.contains(code), "the {code} case produced {codes:?}: {report:#?}");
         for code in &codes {
             assert!(documented.contains(*code), "{code} is produced but not documented in docs/verification.md");
         }
@@ -405,57 +449,24 @@ fn every_documented_code_is_produced_and_every_produced_code_is_documented() {
     assert!(missing.is_empty(), "documented but never produced: {missing:?}");
 }
 
-/// Codes are string literals in the verifier's source: every one that looks like a code (a check area's
-/// prefix and an underscore) is documented, so a reason added in code without a line in
-/// docs/verification.md fails here even before a case produces it.
+/// The enums and the document list the same codes, and every check is a row of the checks table.
 #[test]
-fn every_code_literal_in_the_verifier_source_is_documented() {
-    const AREAS: [&str; 11] = [
-        "sidecar",
-        "jwt",
-        "content",
-        "device",
-        "capture",
-        "captured",
-        "attestation",
-        "legacy",
-        "issuer",
-        "sandbox",
-        "iat",
-    ];
-    // Field and claim names that share those prefixes but are not codes.
-    const FIELDS: [&str; 5] =
-        ["capture_id", "captured_at", "device_id", "device_public_key_fingerprint", "capture_trust"];
-    let mut documented = documented();
-    // The checks themselves are documented in the first column of the checks table.
+fn the_code_enums_and_the_document_agree() {
+    let documented = documented();
+    let enums: BTreeSet<String> = Reason::ALL
+        .iter()
+        .map(|r| r.as_str().to_owned())
+        .chain(FindingCode::ALL.iter().map(|f| f.as_str().to_owned()))
+        .collect();
+    let undocumented: Vec<_> = enums.difference(&documented).collect();
+    assert!(
+        undocumented.is_empty(),
+        "codes in proofmark_core::codes but not in docs/verification.md: {undocumented:?}"
+    );
+    let unknown: Vec<_> = documented.difference(&enums).collect();
+    assert!(unknown.is_empty(), "codes in docs/verification.md that no enum has: {unknown:?}");
     let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/verification.md")).unwrap();
-    for line in doc.lines().filter(|l| l.starts_with("| `")) {
-        if let Some(code) = line.split('`').nth(1) {
-            documented.insert(code.to_owned());
-        }
+    for check in CheckCode::ALL {
+        assert!(doc.contains(&format!("| `{check}` |")), "check {check} has no row in docs/verification.md");
     }
-    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut files = vec![src.clone()];
-    let mut found = BTreeSet::new();
-    while let Some(path) = files.pop() {
-        if path.is_dir() {
-            files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
-            continue;
-        }
-        if path.extension().is_none_or(|e| e != "rs") || path.ends_with("tests.rs") {
-            continue;
-        }
-        let text = std::fs::read_to_string(&path).unwrap();
-        for literal in text.split('"').skip(1).step_by(2) {
-            let looks_like_code = literal.contains('_')
-                && literal.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-                && AREAS.contains(&literal.split('_').next().unwrap_or(""));
-            if looks_like_code && !FIELDS.contains(&literal) {
-                found.insert((literal.to_owned(), path.file_name().unwrap().to_string_lossy().into_owned()));
-            }
-        }
-    }
-    assert!(found.len() >= 40, "the scan found the codes: {found:?}");
-    let undocumented: Vec<_> = found.iter().filter(|(code, _)| !documented.contains(code)).collect();
-    assert!(undocumented.is_empty(), "in the source but not in docs/verification.md: {undocumented:?}");
 }

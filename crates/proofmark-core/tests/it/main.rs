@@ -3,5 +3,6 @@
 
 mod codes;
 mod fuzz_bodies;
+mod pipeline;
 mod tlog;
 mod vectors;

@@ -32,8 +32,11 @@ fn render(report: &Report) -> String {
     for c in &report.checks {
         match c.status {
             Status::Pass => {}
-            Status::Fail => out.push_str(&format!("fail {} {}: {}\n", c.code, c.reason.unwrap_or("?"), c.message)),
+            Status::Fail => {
+                out.push_str(&format!("fail {} {}: {}\n", c.code, c.reason.map_or("?", |r| r.as_str()), c.message))
+            }
             Status::NotApplicable => out.push_str(&format!("n/a  {}\n", c.code)),
+            Status::Unavailable => out.push_str(&format!("unavailable {}\n", c.code)),
         }
     }
     for f in &report.findings {

@@ -9,8 +9,7 @@ use axum::Router;
 use proofmark_api::capture::{CaptureTrust, MediaIntegrity, ValidateForm, Validation};
 use proofmark_api::ErrorBody;
 use proofmark_core::sidecar::MAX_SIDECAR_BYTES;
-use proofmark_core::verify::{verify, VerifyInput};
-use proofmark_core::{CheckCode, ContentHasher, KeyRing, KeySource, Policy, Report, Status, Verdict};
+use proofmark_core::{CheckCode, ContentHasher, KeyRing, KeySource, Policy, Report, Status, Verdict, Verification};
 
 use super::announced_length;
 use super::extract::IpBudget;
@@ -93,14 +92,13 @@ pub(super) async fn validate(
     let mut keys = KeyRing::new();
     let published = crate::keys::published(state.store.as_ref()).await?;
     keys.add_jwks(&published, KeySource::Issuer { url: state.issuer.clone() });
-    let policy = Policy::permissive().trusting(state.issuer.clone());
-    let report = verify(VerifyInput {
-        sidecar: &sidecar,
-        media_hash: &media_hash,
-        keys: &keys,
-        policy: &policy,
-        now: Some(state.now()),
-    });
+    // The core pipeline, with everything it can ask for supplied: this server's own keys (no fetching) and
+    // the digest of the media as it streamed in.
+    let mut verification =
+        Verification::new(Policy::permissive().trusting(state.issuer.clone()), Some(state.now())).with_keys(keys);
+    verification.add_sidecar(&sidecar);
+    verification.supply_media_digest(media_hash);
+    let report = verification.finish();
     if let Some(c) = report.check(CheckCode::SidecarFormat).filter(|c| c.status == Status::Fail) {
         return Err(ApiError::BadRequest(format!("Validation failed: {}", c.message)));
     }
@@ -112,7 +110,7 @@ fn reference_shape(report: &Report) -> Validation {
     let pass = |code| report.check(code).is_some_and(|c| c.status == Status::Pass);
     let c = report.capture.clone().unwrap_or_default();
     Validation {
-        valid: report.verdict != Verdict::Invalid,
+        valid: matches!(report.verdict, Verdict::Trusted | Verdict::Valid),
         version: "1.0".into(),
         capture_trust: CaptureTrust {
             signature_valid: pass(CheckCode::JwtSignature),
