@@ -205,7 +205,7 @@ fn verify_receipt(args: VerifyReceiptArgs) -> ExitCode {
         },
         Err(e) => ReceiptReport {
             valid: false,
-            code: Some(e.code()),
+            code: Some(e.code().as_str()),
             reason: Some(e.to_string()),
             record_id: None,
             leaf_index: receipt.leaf_index,

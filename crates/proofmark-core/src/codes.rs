@@ -117,6 +117,33 @@ codes! {
         AttestationSandboxRejected = "attestation_sandbox_rejected",
         LegacyLayoutRejected = "legacy_layout_rejected",
         DeviceKeyUnboundRejected = "device_key_unbound_rejected",
+        // record_watermark
+        WatermarkMismatch = "watermark_mismatch",
+        // record_signature
+        RecordSignatureInvalid = "record_signature_invalid",
+        RecordFingerprintMismatch = "record_fingerprint_mismatch",
+        RecordKeyMalformed = "record_key_malformed",
+        // log_inclusion
+        /// Status `unavailable`: the record's log batch is not appended yet.
+        LogReceiptPending = "log_receipt_pending",
+        /// Status `unavailable`: the log's key was not supplied.
+        LogKeyUnavailable = "log_key_unavailable",
+        ReceiptMalformed = "receipt_malformed",
+        LeafMalformed = "leaf_malformed",
+        CheckpointMalformed = "checkpoint_malformed",
+        CheckpointOriginMismatch = "checkpoint_origin_mismatch",
+        CheckpointSignatureInvalid = "checkpoint_signature_invalid",
+        CheckpointNotSignedByLog = "checkpoint_not_signed_by_log",
+        WitnessSignatureInvalid = "witness_signature_invalid",
+        WitnessQuorumNotMet = "witness_quorum_not_met",
+        TreeSizeMismatch = "tree_size_mismatch",
+        InclusionInvalid = "inclusion_invalid",
+        RecordMismatch = "record_mismatch",
+        // log_anchor
+        AnchorDoesNotCoverLeaf = "anchor_does_not_cover_leaf",
+        AnchorInclusionInvalid = "anchor_inclusion_invalid",
+        AnchorConsistencyInvalid = "anchor_consistency_invalid",
+        AnchorMalformed = "anchor_malformed",
     }
 }
 

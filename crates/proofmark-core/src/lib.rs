@@ -15,6 +15,8 @@
 //!   still needs from outside (issuer keys, the media digest), takes it or its unavailability, and reports.
 //! - [`verify`]: the report's types, the key ring and the policy; [`verify()`] runs the pipeline with
 //!   everything supplied up front.
+//! - [`provenance`]: publisher-plane evidence: a file's SHA-256, pHash and watermark against the signed
+//!   records a lookup found, their signatures and log receipts, and the content verdict.
 //! - [`codes`]: the reason and finding codes of a report (documented in docs/verification.md).
 //! - [`tlog`]: the transparency log's math: RFC 9162 proofs over stored hashes, C2SP checkpoints, signed
 //!   notes and cosignatures, the record leaf, receipts (SPEC §5).
@@ -31,6 +33,7 @@ pub mod hash;
 pub mod jwks;
 pub mod jwt;
 pub mod pipeline;
+pub mod provenance;
 pub mod sidecar;
 pub mod tlog;
 pub mod verify;

@@ -206,10 +206,17 @@ pub enum CheckCode {
     CaptureIdMatch,
     DeviceKeyFingerprint,
     AttestationPolicy,
+    RecordSha256,
+    RecordWatermark,
+    RecordPhash,
+    RecordSignature,
+    LogInclusion,
+    LogAnchor,
 }
 
 impl CheckCode {
-    pub const ALL: [CheckCode; 12] = [
+    /// Every check.
+    pub const ALL: [CheckCode; 18] = [
         Self::SidecarFormat,
         Self::JwtFormat,
         Self::JwtAlgorithm,
@@ -222,6 +229,38 @@ impl CheckCode {
         Self::CaptureIdMatch,
         Self::DeviceKeyFingerprint,
         Self::AttestationPolicy,
+        Self::RecordSha256,
+        Self::RecordWatermark,
+        Self::RecordPhash,
+        Self::RecordSignature,
+        Self::LogInclusion,
+        Self::LogAnchor,
+    ];
+
+    /// The checks of a capture sidecar, in report order.
+    pub const CAPTURE: [CheckCode; 12] = [
+        Self::SidecarFormat,
+        Self::JwtFormat,
+        Self::JwtAlgorithm,
+        Self::JwtClaims,
+        Self::JwtKey,
+        Self::JwtSignature,
+        Self::ContentHash,
+        Self::DevicePublicKey,
+        Self::DeviceSignature,
+        Self::CaptureIdMatch,
+        Self::DeviceKeyFingerprint,
+        Self::AttestationPolicy,
+    ];
+
+    /// The checks of the publisher-plane evidence (a signed record found for the file), in report order.
+    pub const CONTENT: [CheckCode; 6] = [
+        Self::RecordSha256,
+        Self::RecordWatermark,
+        Self::RecordPhash,
+        Self::RecordSignature,
+        Self::LogInclusion,
+        Self::LogAnchor,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -238,6 +277,12 @@ impl CheckCode {
             Self::CaptureIdMatch => "capture_id_match",
             Self::DeviceKeyFingerprint => "device_key_fingerprint",
             Self::AttestationPolicy => "attestation_policy",
+            Self::RecordSha256 => "record_sha256",
+            Self::RecordWatermark => "record_watermark",
+            Self::RecordPhash => "record_phash",
+            Self::RecordSignature => "record_signature",
+            Self::LogInclusion => "log_inclusion",
+            Self::LogAnchor => "log_anchor",
         }
     }
 }

@@ -4,6 +4,7 @@
 //! witness cosignatures on it), and, once the log was anchored on a chain at a size that covers the leaf,
 //! the anchor with a consistency path from the anchored tree to the receipt's tree.
 
+use crate::codes::Reason;
 use serde::{Deserialize, Serialize};
 
 use super::checkpoint::{verify_signed_checkpoint, Checkpoint, SignedCheckpointError};
@@ -87,26 +88,25 @@ pub enum ReceiptError {
 
 impl ReceiptError {
     /// A stable code for the reason.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> Reason {
         match self {
-            ReceiptError::Malformed(_) => "receipt_malformed",
-            ReceiptError::Leaf(_) => "leaf_malformed",
-            ReceiptError::BadHash(_) => "receipt_malformed",
+            ReceiptError::Malformed(_) | ReceiptError::BadHash(_) => Reason::ReceiptMalformed,
+            ReceiptError::Leaf(_) => Reason::LeafMalformed,
             ReceiptError::Checkpoint(e) => match e {
-                SignedCheckpointError::Malformed(_) => "checkpoint_malformed",
-                SignedCheckpointError::OriginMismatch { .. } => "checkpoint_origin_mismatch",
-                SignedCheckpointError::BadLogSignature => "checkpoint_signature_invalid",
-                SignedCheckpointError::NotSignedByLog(_) => "checkpoint_not_signed_by_log",
-                SignedCheckpointError::BadWitnessSignature(_) => "witness_signature_invalid",
-                SignedCheckpointError::WitnessQuorum { .. } => "witness_quorum_not_met",
+                SignedCheckpointError::Malformed(_) => Reason::CheckpointMalformed,
+                SignedCheckpointError::OriginMismatch { .. } => Reason::CheckpointOriginMismatch,
+                SignedCheckpointError::BadLogSignature => Reason::CheckpointSignatureInvalid,
+                SignedCheckpointError::NotSignedByLog(_) => Reason::CheckpointNotSignedByLog,
+                SignedCheckpointError::BadWitnessSignature(_) => Reason::WitnessSignatureInvalid,
+                SignedCheckpointError::WitnessQuorum { .. } => Reason::WitnessQuorumNotMet,
             },
-            ReceiptError::TreeSizeMismatch { .. } => "tree_size_mismatch",
-            ReceiptError::Inclusion(_) => "inclusion_invalid",
-            ReceiptError::RecordMismatch(_) => "record_mismatch",
-            ReceiptError::AnchorDoesNotCover { .. } => "anchor_does_not_cover_leaf",
-            ReceiptError::AnchorInclusion(_) => "anchor_inclusion_invalid",
-            ReceiptError::AnchorConsistency(_) => "anchor_consistency_invalid",
-            ReceiptError::AnchorMalformed(_) => "anchor_malformed",
+            ReceiptError::TreeSizeMismatch { .. } => Reason::TreeSizeMismatch,
+            ReceiptError::Inclusion(_) => Reason::InclusionInvalid,
+            ReceiptError::RecordMismatch(_) => Reason::RecordMismatch,
+            ReceiptError::AnchorDoesNotCover { .. } => Reason::AnchorDoesNotCoverLeaf,
+            ReceiptError::AnchorInclusion(_) => Reason::AnchorInclusionInvalid,
+            ReceiptError::AnchorConsistency(_) => Reason::AnchorConsistencyInvalid,
+            ReceiptError::AnchorMalformed(_) => Reason::AnchorMalformed,
         }
     }
 }

@@ -4,5 +4,6 @@
 mod codes;
 mod fuzz_bodies;
 mod pipeline;
+mod provenance;
 mod tlog;
 mod vectors;
