@@ -196,3 +196,112 @@ pub struct RegisterContent {
     #[serde(default)]
     pub content_type: Option<String>,
 }
+
+/// The `multipart/form-data` body of `POST /api/v1/verify`.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct VerifyForm {
+    /// The file to verify (any type; images are also decoded, the type read from the bytes).
+    #[schema(value_type = String, format = Binary)]
+    pub file: Vec<u8>,
+    /// A capture sidecar (SignedShot v1.0 JSON) that travels with the file, verified against this server's
+    /// capture keys.
+    #[schema(value_type = Option<String>, format = Binary)]
+    pub sidecar: Option<Vec<u8>>,
+    /// A log receipt the caller holds for the file's record (JSON, as `GET …/receipt` serves it): checked
+    /// instead of the server's own for that record.
+    #[schema(value_type = Option<String>, format = Binary)]
+    pub receipt: Option<Vec<u8>>,
+}
+
+/// One check in the reference's shape (SPEC §2.3).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ReferenceCheck {
+    pub passed: bool,
+    /// Bits off: of 128 (watermark) or of 64 (pHash).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub distance: Option<u32>,
+    /// `original` or `watermarked` (sha256).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub match_type: Option<String>,
+    /// `0x` and the anchored tree's root (blockchain).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch_root: Option<String>,
+    /// Why it did not pass (`no_watermark`, `no_signature_data`, `not_anchored`, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// The reference's five checks.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ReferenceChecks {
+    pub watermark: ReferenceCheck,
+    pub sha256: ReferenceCheck,
+    pub phash: ReferenceCheck,
+    pub blockchain: ReferenceCheck,
+    pub signature: ReferenceCheck,
+}
+
+/// Where the matched record says the file comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Origin {
+    /// The declared origin code, when the record has one.
+    pub code: Option<OriginType>,
+    pub description: Option<String>,
+    pub organization_id: OrgId,
+    pub organization_name: String,
+    pub signed_at: Timestamp,
+}
+
+/// What the server read of the file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct MediaInfo {
+    pub size: u64,
+    pub sha256: String,
+    /// From the bytes (`image/jpeg`, `image/png`, `image/webp`, `image/gif`, `video/mp4`, …); `null` when
+    /// unknown. The part's name and content type are ignored.
+    pub media_type: Option<String>,
+    pub width: Option<usize>,
+    pub height: Option<usize>,
+    /// 16 hex digits, when the file decoded as an image.
+    pub phash: Option<String>,
+    /// Why an image did not decode (truncated, corrupt): the exact-bytes checks still ran.
+    pub decode_error: Option<String>,
+    /// The watermark payload read (32 hex digits): when its CRC passed, or when a guess that failed it matched
+    /// a record within 6 bits; and whether the CRC passed.
+    pub watermark_payload: Option<String>,
+    pub watermark_crc_ok: bool,
+}
+
+/// The answer to `POST /api/v1/verify`: the reference's fields (SPEC §2.3) for its clients, then
+/// Proofmark's verdict and full report (docs/verification.md, "Content verdicts").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct VerifyResult {
+    /// The file is authenticated: `authentic` (the reference's clients read either).
+    pub verified: bool,
+    /// Reference scoring: checks passed / checks that could run. Informative only: it never makes a file
+    /// authentic.
+    pub confidence: f64,
+    pub checks: ReferenceChecks,
+    /// The matched record.
+    pub content_id: Option<RecordId>,
+    pub origin_code: Option<OriginType>,
+    /// The signing organisation's name.
+    pub signer: Option<String>,
+    /// Exact bytes or the record's watermark, with a valid signature and log proof. pHash alone never.
+    pub authentic: bool,
+    pub origin: Option<Origin>,
+    /// Proofmark's verdict: `intact_original`, `derived_from_signed_original`, `signed_not_yet_logged`,
+    /// `looks_like_record`, `no_record` or `invalid`.
+    pub verdict: String,
+    /// The verdict as a sentence, with "captured by device D of publisher P" when a capture sidecar verified.
+    pub summary: String,
+    pub media: MediaInfo,
+    /// `proofmark_core::provenance::ContentReport`: each check's code, status, reason and message, how the
+    /// record was matched, the record with its receipt, and near-duplicates.
+    #[schema(value_type = Object)]
+    pub content: serde_json::Value,
+    /// The capture sidecar's report (docs/verification.md), when one was sent.
+    #[schema(value_type = Option<Object>)]
+    pub capture: Option<serde_json::Value>,
+}

@@ -114,11 +114,12 @@ const OWNER_PASSWORD: &str = "fuzz owner password";
 
 /// One request from arbitrary bytes: the first byte picks the route, the next line is a header value
 /// (Authorization, X-Forwarded-For, the multipart boundary or X-Publisher-ID, by route), the rest the body.
-/// Covers the `/validate` and `/api/v1/sign` multipart readers, the JSON bodies (with PATCH's `nullable`
+/// Covers the `/validate`, `/api/v1/sign` and `/api/v1/verify` multipart readers (the last with its receipt
+/// and sidecar parts), the JSON bodies (with PATCH's `nullable`
 /// fields; the account, login, API-key and webhook bodies of `/api/v1`), the bearer and client-address parsers. Every answer is a 2xx or a 4xx; returns it (`None` for bytes that are not a
 /// request a client could send).
 pub fn requests(data: &[u8]) -> Option<StatusCode> {
-    const ROUTES: u8 = 11;
+    const ROUTES: u8 = 12;
     let (&route, rest) = data.split_first()?;
     let (line, body) = match rest.iter().position(|&b| b == b'\n') {
         Some(i) => (&rest[..i], &rest[i + 1..]),
@@ -174,10 +175,16 @@ pub fn requests(data: &[u8]) -> Option<StatusCode> {
                 ("content-type", format!("multipart/form-data; boundary={value}")),
             ],
         ),
-        _ => {
+        10 => {
             let auth = if value.is_empty() { format!("Bearer {SESSION_TOKEN}") } else { value };
             (Method::POST, "/api/v1/webhooks".into(), vec![("authorization", auth), ("content-type", json.into())])
         }
+        // The header line is the multipart boundary; public, no credentials.
+        _ => (
+            Method::POST,
+            "/api/v1/verify".into(),
+            vec![("content-type", format!("multipart/form-data; boundary={value}"))],
+        ),
     };
     let mut request = Request::builder().method(method).uri(uri);
     for (name, v) in &headers {

@@ -1,6 +1,7 @@
-//! The pHash search index of a server process: every record's perceptual hash in a
-//! [`proofmark_media::PHashIndex`] (a linear popcount scan: exact recall, about a millisecond per million
-//! hashes), kept up to date from the store before each search.
+//! The lookup indexes of a server process, kept up to date from the store before each search: every record's
+//! perceptual hash in a [`proofmark_media::PHashIndex`] (a linear popcount scan: exact recall, about a
+//! millisecond per million hashes), and every watermark payload in a [`proofmark_media::PayloadIndex`] (exact
+//! by hash map; within 6 of 128 bits by pigeonhole over 16-bit chunks, never a scan).
 //!
 //! Other processes sharing the database insert records too, and on PostgreSQL a record with a lower position
 //! can become visible after a higher one was read; so every 2 s a refresh re-reads a window of the last
@@ -9,7 +10,7 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use proofmark_media::{Match, PHash, PHashIndex};
+use proofmark_media::{Match, PHash, PHashIndex, PayloadIndex, PayloadMatch};
 use proofmark_store::{RecordId, Store, StoreError};
 use tokio::sync::RwLock;
 
@@ -26,6 +27,7 @@ pub const REBUILD_SECS: u64 = 600;
 #[derive(Debug, Default)]
 struct Inner {
     index: PHashIndex,
+    payloads: PayloadIndex,
     ids: Vec<RecordId>,
     held: HashSet<RecordId>,
     last: i64,
@@ -43,14 +45,17 @@ impl Inner {
     async fn load(&mut self, store: &dyn Store, mut after: i64) -> Result<(), StoreError> {
         loop {
             let rows = store.record_hashes(after, BATCH).await?;
-            let Some(&(last, _, _)) = rows.last() else { break };
-            for (seq, id, hash) in &rows {
-                if self.held.insert(*id) {
+            let Some(last) = rows.last().map(|r| r.seq) else { break };
+            for row in &rows {
+                if self.held.insert(row.record_id) {
                     let position = self.ids.len() as u64;
-                    self.index.insert(position, PHash(*hash));
-                    self.ids.push(*id);
+                    self.index.insert(position, PHash(row.phash));
+                    if let Some(p) = row.watermark_payload {
+                        self.payloads.insert(position, p);
+                    }
+                    self.ids.push(row.record_id);
                 }
-                self.last = self.last.max(*seq);
+                self.last = self.last.max(row.seq);
             }
             after = last;
             if rows.len() < BATCH as usize {
@@ -91,5 +96,17 @@ impl PhashIndex {
             .into_iter()
             .filter_map(|Match { distance, id }| inner.ids.get(id as usize).map(|r| (*r, distance)))
             .collect()
+    }
+
+    /// Records whose watermark payload is `payload` exactly (`exact`), or within `max_distance` bits of it,
+    /// nearest first.
+    pub async fn search_payload(&self, payload: [u8; 16], exact: bool, max_distance: u32) -> Vec<(RecordId, u32)> {
+        let inner = self.inner.read().await;
+        let found: Vec<PayloadMatch> = if exact {
+            inner.payloads.exact(payload).into_iter().map(|id| PayloadMatch { distance: 0, id }).collect()
+        } else {
+            inner.payloads.query(payload, max_distance)
+        };
+        found.into_iter().filter_map(|m| inner.ids.get(m.id as usize).map(|r| (*r, m.distance))).collect()
     }
 }

@@ -287,6 +287,17 @@ impl fmt::Debug for Webhook {
     }
 }
 
+/// One record as the lookup indexes hold it ([`Store::record_hashes`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexRow {
+    /// Insertion position.
+    pub seq: i64,
+    pub record_id: RecordId,
+    pub phash: u64,
+    /// The watermark payload, when the record's file was watermarked.
+    pub watermark_payload: Option<[u8; 16]>,
+}
+
 /// Counts over an organisation's records.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RecordStats {
@@ -417,11 +428,11 @@ pub trait Store: LogStore + AnchorStore + Send + Sync + fmt::Debug {
     /// Live records whose original or watermarked file has this SHA-256.
     async fn records_by_sha256(&self, sha256: &str) -> Result<Vec<ContentRecord>, StoreError>;
 
-    /// Records' perceptual hashes in insertion order, from the `after`-th on (exclusive), at most `limit`:
-    /// `(position, record id, pHash)`. Positions grow with insertion but may have gaps, and under concurrent
-    /// inserts on PostgreSQL a lower one can become visible after a higher one: callers re-read a window.
-    /// Tombstoned records are included (callers filter when they read the record).
-    async fn record_hashes(&self, after: i64, limit: u32) -> Result<Vec<(i64, RecordId, u64)>, StoreError>;
+    /// What the lookup indexes hold of each record (pHash and watermark payload), in insertion order, from the
+    /// `after`-th on (exclusive), at most `limit`. Positions grow with insertion but may have gaps, and under
+    /// concurrent inserts on PostgreSQL a lower one can become visible after a higher one: callers re-read a
+    /// window. Tombstoned records are included (callers filter when they read the record).
+    async fn record_hashes(&self, after: i64, limit: u32) -> Result<Vec<IndexRow>, StoreError>;
 
     /// Counts over the organisation's records; `recent` counts those created at or after `since`.
     async fn record_stats(&self, org: &OrgId, since: Timestamp) -> Result<RecordStats, StoreError>;

@@ -991,16 +991,33 @@ macro_rules! impl_store {
             }
 
             #[tracing::instrument(skip_all)]
-            async fn record_hashes(&self, after: i64, limit: u32) -> Result<Vec<(i64, RecordId, u64)>, StoreError> {
+            async fn record_hashes(&self, after: i64, limit: u32) -> Result<Vec<crate::IndexRow>, StoreError> {
                 // SQLite's rowid, PostgreSQL's identity column `seq` (migrations/*/0004).
                 let sql = format!(
-                    "SELECT {SEQ} AS seq, record_id, phash FROM content_records WHERE {SEQ} > $1 ORDER BY {SEQ} LIMIT $2",
+                    "SELECT {SEQ} AS seq, record_id, phash, watermark_payload FROM content_records \
+                     WHERE {SEQ} > $1 ORDER BY {SEQ} LIMIT $2",
                     SEQ = if $backend == "sqlite" { "rowid" } else { "seq" }
                 );
                 let rows = sqlx::query(&sql).bind(after).bind(i64::from(limit)).fetch_all(&self.pool).await?;
                 Ok(rows
                     .iter()
-                    .map(|r| Ok((r.try_get("seq")?, id(r, "record_id")?, r.try_get::<i64, _>("phash")? as u64)))
+                    .map(|r| {
+                        let payload: Option<String> = r.try_get("watermark_payload")?;
+                        let watermark_payload = payload
+                            .map(|text| {
+                                let mut out = [0u8; 16];
+                                hex::decode_to_slice(&text, &mut out)
+                                    .map(|()| out)
+                                    .map_err(|_| decode_error("watermark_payload", &text))
+                            })
+                            .transpose()?;
+                        Ok(crate::IndexRow {
+                            seq: r.try_get("seq")?,
+                            record_id: id(r, "record_id")?,
+                            phash: r.try_get::<i64, _>("phash")? as u64,
+                            watermark_payload,
+                        })
+                    })
                     .collect::<Result<_, sqlx::Error>>()?)
             }
 

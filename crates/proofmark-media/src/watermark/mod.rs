@@ -422,6 +422,26 @@ impl Detection {
         let right = coded.iter().zip(&self.soft).filter(|(&b, &s)| (b == 1) == (s > 0.0)).count();
         right as f64 / coded.len() as f64
     }
+
+    /// The payload as read, whether or not its CRC passed: the CRC-checked payload when there is one, else
+    /// the Viterbi decoder's best guess at the best alignment found (`None` when nothing was read, e.g. an
+    /// image too small). A guess is evidence only within a few bits of a known payload (SPEC §2.3: a lookup
+    /// within 6 of 128 bits); on an unmarked image it is noise.
+    pub fn payload_guess(&self, key: &WatermarkKey) -> Option<[u8; 16]> {
+        if let Some(p) = self.payload {
+            return Some(p);
+        }
+        if self.soft.len() != code::CODED_BITS {
+            return None;
+        }
+        let scramble = Layout::new(key).scramble;
+        let info = code::decode(&self.soft);
+        let mut payload = [0u8; 16];
+        for i in 0..code::PAYLOAD_BITS {
+            payload[i / 8] |= (info[i] ^ scramble[i]) << (7 - i % 8);
+        }
+        Some(payload)
+    }
 }
 
 /// Look for a watermark under `key`: first in the frame as it stands (every attack that keeps the image's

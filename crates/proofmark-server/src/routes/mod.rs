@@ -33,6 +33,7 @@ mod records;
 mod register;
 mod sign;
 mod validate;
+mod verify;
 mod webhooks;
 
 /// The router: one module per resource, each with its own `router()`, merged here with the limits and
@@ -59,10 +60,11 @@ pub fn app(state: AppState) -> Router {
         .merge(register::router())
         .merge(webhooks::router())
         .merge(log::router())
-        // Only the routes above: /validate and /api/v1/sign, merged after, have their own limits.
+        // Only the routes above: /validate, /api/v1/sign and /api/v1/verify, merged after, have their own limits.
         .route_layer(middleware::from_fn(move |req, next| announced_length(max_body, req, next)))
         .merge(validate::router(max_upload))
         .merge(sign::router(max_image, max_batch))
+        .merge(verify::router(max_image))
         .fallback(|| async { (StatusCode::NOT_FOUND, axum::Json(ErrorBody { detail: "Not Found".into() })) })
         .method_not_allowed_fallback(|| async {
             (StatusCode::METHOD_NOT_ALLOWED, axum::Json(ErrorBody { detail: "Method Not Allowed".into() }))

@@ -5,7 +5,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    auth, capture, dashboard, devices, jwks, keys, log, publishers, records, register, sign, validate, webhooks,
+    auth, capture, dashboard, devices, jwks, keys, log, publishers, records, register, sign, validate, verify, webhooks,
 };
 
 #[derive(OpenApi)]
@@ -36,6 +36,7 @@ use super::{
         keys::retire_signing_key,
         sign::sign,
         sign::sign_batch,
+        verify::verify,
         register::register,
         records::list,
         records::show,

@@ -388,6 +388,7 @@ async fn openapi_names_every_route() {
         ("/api/v1/keys/signing-keys/{id}", StatusCode::METHOD_NOT_ALLOWED),
         ("/api/v1/sign", StatusCode::METHOD_NOT_ALLOWED),
         ("/api/v1/sign-batch", StatusCode::METHOD_NOT_ALLOWED),
+        ("/api/v1/verify", StatusCode::METHOD_NOT_ALLOWED),
         ("/api/v1/register", StatusCode::METHOD_NOT_ALLOWED),
         ("/api/v1/content-records", StatusCode::UNAUTHORIZED),
         ("/api/v1/content-records/{id}", StatusCode::UNAUTHORIZED),

@@ -13,4 +13,5 @@ mod http;
 mod log;
 mod sign;
 mod support;
+mod verify;
 mod webhooks;

@@ -174,7 +174,7 @@ fn record(org: &OrgId, key: &SigningKeyId, sha: &str, at: i64) -> proofmark_stor
         phash: 0xc037_1bec_1be5_1267 | (1 << 63),
         fingerprint: "f".into(),
         signature: "s".into(),
-        watermark_payload: Some("p".into()),
+        watermark_payload: Some(sha[sha.len() - 32..].into()),
         file_name: None,
         media_type: "image/png".into(),
         file_size: 10,
@@ -212,11 +212,14 @@ async fn records_page_by_cursor_tombstone_and_are_found_by_either_hash() {
         );
         // Insertion order for the pHash index: positions grow, and reading on from one continues there.
         let hashes = s.record_hashes(0, 100).await.unwrap();
-        let order: Vec<_> = hashes.iter().map(|h| h.1).collect();
+        let order: Vec<_> = hashes.iter().map(|h| h.record_id).collect();
         assert_eq!(order, all.iter().map(|r| r.record_id).collect::<Vec<_>>(), "{b}");
-        assert!(hashes.windows(2).all(|w| w[0].0 < w[1].0) && hashes[0].2 == all[0].phash, "{b}");
-        let next = s.record_hashes(hashes[2].0, 2).await.unwrap();
-        assert_eq!(next.iter().map(|h| h.1).collect::<Vec<_>>(), [all[3].record_id, all[4].record_id], "{b}");
+        assert!(hashes.windows(2).all(|w| w[0].seq < w[1].seq) && hashes[0].phash == all[0].phash, "{b}");
+        for (h, r) in hashes.iter().zip(&all) {
+            assert_eq!(h.watermark_payload.map(hex::encode), r.watermark_payload, "{b}");
+        }
+        let next = s.record_hashes(hashes[2].seq, 2).await.unwrap();
+        assert_eq!(next.iter().map(|h| h.record_id).collect::<Vec<_>>(), [all[3].record_id, all[4].record_id], "{b}");
         let mut seen = Vec::new();
         let mut cursor = None;
         loop {
