@@ -296,6 +296,10 @@ pub struct VerifyResult {
     pub verdict: String,
     /// The verdict as a sentence, with "captured by device D of publisher P" when a capture sidecar verified.
     pub summary: String,
+    /// What differs between this file and the signed one, when a record matched: the bytes, the format, the
+    /// dimensions, the pixels' perceptual hash, the watermark's bits.
+    #[serde(default)]
+    pub changes: Vec<String>,
     pub media: MediaInfo,
     /// `proofmark_core::provenance::ContentReport`: each check's code, status, reason and message, how the
     /// record was matched, the record with its receipt, and near-duplicates.

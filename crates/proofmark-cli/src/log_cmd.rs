@@ -101,7 +101,7 @@ pub struct FollowArgs {
 }
 
 /// A verifier key given inline or in a file.
-fn verifier(text_or_file: &str, kind: u8, what: &str) -> Result<NoteVerifier> {
+pub(crate) fn verifier(text_or_file: &str, kind: u8, what: &str) -> Result<NoteVerifier> {
     let text = if Path::new(text_or_file).is_file() {
         let bytes = crate::input::read_input(Path::new(text_or_file), 4096)?;
         String::from_utf8(bytes).with_context(|| format!("{what} file {text_or_file}"))?

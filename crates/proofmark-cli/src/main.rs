@@ -9,6 +9,7 @@ mod input;
 mod log_cmd;
 mod media_cmd;
 mod publish_cmd;
+mod remote_verify;
 mod server_cmd;
 mod verify_cmd;
 mod watermark_cmd;

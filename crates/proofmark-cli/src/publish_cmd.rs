@@ -82,12 +82,12 @@ pub enum RecordsCommand {
     },
 }
 
-fn agent() -> ureq::Agent {
+pub(crate) fn agent() -> ureq::Agent {
     ureq::AgentBuilder::new().timeout_connect(Duration::from_secs(10)).timeout(Duration::from_secs(600)).build()
 }
 
 /// The server's `{"detail"}` as the error.
-fn http_error(url: &str, e: ureq::Error) -> anyhow::Error {
+pub(crate) fn http_error(url: &str, e: ureq::Error) -> anyhow::Error {
     match e {
         ureq::Error::Status(code, r) => {
             let detail = r.into_json::<ErrorBody>().map(|e| e.detail).unwrap_or_default();

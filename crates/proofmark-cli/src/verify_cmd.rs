@@ -10,7 +10,12 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use proofmark_core::{CheckCode, IssuerKeys, KeyRing, KeySource, Need, Policy, Report, Status, Verdict, Verification};
+use proofmark_api::content::VerifyResult;
+use proofmark_core::provenance::{ReceiptReport, ReceiptVerdict};
+use proofmark_core::tlog::NoteVerifier;
+use proofmark_core::{
+    Check, CheckCode, IssuerKeys, KeyRing, KeySource, Need, Policy, Report, Status, Verdict, Verification,
+};
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -61,6 +66,16 @@ pub struct VerifyArgs {
     /// At most this many distinct issuers' keys are fetched in one run; sidecars naming more are not verified.
     #[arg(long, default_value_t = 8, value_name = "N")]
     max_issuers: usize,
+    /// Also ask a Proofmark server (POST URL/api/v1/verify) for its checks: the watermark, exact SHA-256 and
+    /// pHash lookups against its signed records, the matched record's signature, log receipt and anchor. The
+    /// file, its sidecar and its receipt are sent to that server; nothing else is contacted for it. With
+    /// --server, files without a sidecar are verified too.
+    #[arg(long, value_name = "URL")]
+    server: Option<String>,
+    /// The transparency log's key (its vkey text, or a file holding it), to check receipts found beside the
+    /// files (NAME.receipt.json, from `proofmark log receipt`) offline.
+    #[arg(long, value_name = "VKEY_OR_FILE")]
+    log_key: Option<String>,
     /// Files verified in parallel (default: one per core).
     #[arg(short = 'j', long, value_name = "N")]
     jobs: Option<usize>,
@@ -74,7 +89,15 @@ struct Outcome {
     sidecar: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     report: Option<Report>,
-    /// Set when the file could not be verified at all.
+    /// The log receipt found beside the file, and its offline check.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    receipt_file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    receipt: Option<ReceiptReport>,
+    /// The answer of `--server` (POST /api/v1/verify).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    server: Option<VerifyResult>,
+    /// Set when the file could not be verified at all (or the server could not be asked).
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
     /// Set for a file that shares its sidecar with another file, which the sidecar covers.
@@ -84,13 +107,25 @@ struct Outcome {
 
 impl Outcome {
     fn failed(path: &Path, error: String) -> Self {
-        Self { file: display_path(path), sidecar: None, report: None, error: Some(error), skipped: None }
+        Self {
+            file: display_path(path),
+            sidecar: None,
+            report: None,
+            receipt_file: None,
+            receipt: None,
+            server: None,
+            error: Some(error),
+            skipped: None,
+        }
     }
 }
 
 struct Target {
     media: PathBuf,
-    sidecar: PathBuf,
+    /// The capture sidecar; `None` for a file verified by its receipt or by the server alone.
+    sidecar: Option<PathBuf>,
+    /// `NAME.receipt.json`, when there is one.
+    receipt: Option<PathBuf>,
     /// Found by scanning a folder (rather than named on the command line).
     scanned: bool,
 }
@@ -101,6 +136,9 @@ struct Ctx {
     policy: Policy,
     fetching: IssuerKeys,
     allow_insecure_issuer: bool,
+    log_key: Option<NoteVerifier>,
+    /// `--server`, and the HTTP client for it.
+    server: Option<(String, ureq::Agent)>,
     /// Warnings, printed once each after the run.
     notes: Mutex<BTreeSet<String>>,
 }
@@ -145,7 +183,12 @@ pub fn split_binding(arg: &str) -> (Option<&str>, &str) {
 }
 
 fn run_inner(args: &VerifyArgs) -> Result<ExitCode> {
-    let (targets, mut outcomes, scan_notes) = collect_targets(&args.paths, args.sidecar.as_deref())?;
+    let server_mode = args.server.is_some();
+    let (targets, mut outcomes, scan_notes) = collect_targets(&args.paths, args.sidecar.as_deref(), server_mode)?;
+    let log_key = match &args.log_key {
+        Some(k) => Some(crate::log_cmd::verifier(k, proofmark_core::tlog::TYPE_ED25519, "log key")?),
+        None => None,
+    };
     let single_file = args.paths.len() == 1 && !args.paths[0].is_dir();
     let fetcher = KeyFetcher::new(Duration::from_secs(args.timeout.max(1)), args.max_issuers);
     let mut base_keys = KeyRing::new();
@@ -190,6 +233,8 @@ fn run_inner(args: &VerifyArgs) -> Result<ExitCode> {
         policy,
         fetching,
         allow_insecure_issuer: args.allow_insecure_issuer,
+        log_key,
+        server: args.server.clone().map(|s| (s, crate::publish_cmd::agent())),
         notes: Mutex::new(scan_notes),
     };
 
@@ -216,7 +261,7 @@ fn run_inner(args: &VerifyArgs) -> Result<ExitCode> {
         }
         let pool = pool.build().context("starting worker threads")?;
         let out = pool.install(|| {
-            let started: Vec<Result<Verification>> = targets.par_iter().map(|t| start(t, &ctx)).collect();
+            let started: Vec<Result<Started>> = targets.par_iter().map(|t| start(t, &ctx)).collect();
             prefetch(&started, &ctx, args.max_issuers);
             targets
                 .into_par_iter()
@@ -292,18 +337,63 @@ fn resolve_companions(verified: Vec<(Outcome, bool)>) -> Vec<Outcome> {
         .collect()
 }
 
+/// How one file came out, over all its evidence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Standing {
+    Trusted,
+    Valid,
+    Invalid,
+    /// Evidence it needed was unavailable, or it could not be read (or the server asked).
+    Unverified,
+    Skipped,
+}
+
+/// Invalid when any evidence fails (a capture that does not verify, or only as `valid` under
+/// --require-trusted; a receipt for other bytes or that does not verify; a server verdict of `invalid`, or
+/// `no_record`/`looks_like_record` for a file whose capture did not verify either); else unverified when any
+/// could not be checked; else trusted when the capture is trusted or the server authenticated the file.
+fn standing(o: &Outcome, require_trusted: bool) -> Standing {
+    if o.skipped.is_some() {
+        return Standing::Skipped;
+    }
+    let capture = o.report.as_ref().map(|r| r.verdict);
+    let capture_ok = matches!(capture, Some(Verdict::Trusted | Verdict::Valid))
+        || o.server
+            .as_ref()
+            .and_then(|s| s.capture.as_ref())
+            .is_some_and(|c| c["verdict"] == "trusted" || c["verdict"] == "valid");
+    let server = o.server.as_ref().map(|s| s.verdict.as_str());
+    let bad = capture == Some(Verdict::Invalid)
+        || (capture == Some(Verdict::Valid) && require_trusted)
+        || o.receipt.as_ref().is_some_and(|r| r.verdict == ReceiptVerdict::Invalid)
+        || server == Some("invalid")
+        || (matches!(server, Some("no_record" | "looks_like_record")) && !capture_ok);
+    if bad {
+        return Standing::Invalid;
+    }
+    let nothing = o.report.is_none() && o.receipt.is_none() && o.server.is_none();
+    if nothing
+        || o.error.is_some()
+        || capture == Some(Verdict::Unverified)
+        || o.receipt.as_ref().is_some_and(|r| r.verdict == ReceiptVerdict::Unverified)
+        || server == Some("signed_not_yet_logged")
+    {
+        return Standing::Unverified;
+    }
+    if capture == Some(Verdict::Trusted) || o.server.as_ref().is_some_and(|s| s.authentic) {
+        Standing::Trusted
+    } else {
+        Standing::Valid
+    }
+}
+
 /// 1 when any file is invalid (or only valid under --require-trusted), else 2 when any could not be
 /// verified (unreadable, or `unverified`: evidence it needed was unavailable), else 0.
 fn exit_code(outcomes: &[Outcome], require_trusted: bool) -> ExitCode {
-    let bad = outcomes.iter().filter_map(|o| o.report.as_ref()).any(|r| match r.verdict {
-        Verdict::Invalid => true,
-        Verdict::Valid => require_trusted,
-        Verdict::Trusted | Verdict::Unverified => false,
-    });
-    let unverified = |o: &Outcome| o.report.as_ref().is_some_and(|r| r.verdict == Verdict::Unverified);
-    if bad {
+    let standings: Vec<Standing> = outcomes.iter().map(|o| standing(o, require_trusted)).collect();
+    if standings.contains(&Standing::Invalid) {
         ExitCode::from(1)
-    } else if outcomes.iter().any(|o| o.error.is_some() || unverified(o)) {
+    } else if standings.contains(&Standing::Unverified) {
         ExitCode::from(2)
     } else {
         ExitCode::SUCCESS
@@ -313,7 +403,11 @@ fn exit_code(outcomes: &[Outcome], require_trusted: bool) -> ExitCode {
 /// Targets, outcomes for what could not be read, and notes on what a scan skipped. Folders contribute every
 /// regular file (or symbolic link to one) that has a sidecar beside it; symbolic links to folders are not
 /// followed, and special files are skipped with a note.
-fn collect_targets(paths: &[PathBuf], sidecar: Option<&Path>) -> Result<(Vec<Target>, Vec<Outcome>, BTreeSet<String>)> {
+fn collect_targets(
+    paths: &[PathBuf],
+    sidecar: Option<&Path>,
+    server_mode: bool,
+) -> Result<(Vec<Target>, Vec<Outcome>, BTreeSet<String>)> {
     if sidecar.is_some() && (paths.len() != 1 || paths[0].is_dir()) {
         bail!("--sidecar goes with exactly one media file");
     }
@@ -322,15 +416,20 @@ fn collect_targets(paths: &[PathBuf], sidecar: Option<&Path>) -> Result<(Vec<Tar
     let mut notes = BTreeSet::new();
     for path in paths {
         if path.is_dir() {
-            walk(path, &mut Scan { targets: &mut targets, errors: &mut errors, notes: &mut notes });
+            walk(path, &mut Scan { targets: &mut targets, errors: &mut errors, notes: &mut notes, server_mode });
         } else {
-            let sidecar = sidecar.map_or_else(|| sidecar_path_for(path), Path::to_path_buf);
-            targets.push(Target { media: path.clone(), sidecar, scanned: false });
+            let receipt = Some(receipt_path_for(path)).filter(|r| r.is_file());
+            // A named file needs its sidecar unless other evidence goes with it (a receipt, the server).
+            let sidecar = match sidecar {
+                Some(s) => Some(s.to_path_buf()),
+                None => Some(sidecar_path_for(path)).filter(|s| s.exists() || !(server_mode || receipt.is_some())),
+            };
+            targets.push(Target { media: path.clone(), sidecar, receipt, scanned: false });
         }
     }
     if targets.is_empty() && errors.is_empty() {
         bail!(
-            "no media with a sidecar found under {}",
+            "no media with a sidecar or a receipt found under {}",
             paths.iter().map(|p| display_path(p)).collect::<Vec<_>>().join(", ")
         );
     }
@@ -341,6 +440,8 @@ struct Scan<'a> {
     targets: &'a mut Vec<Target>,
     errors: &'a mut Vec<Outcome>,
     notes: &'a mut BTreeSet<String>,
+    /// Every file is a target (the server checks it), not only those with a sidecar or a receipt.
+    server_mode: bool,
 }
 
 /// One folder, depth first. Never follows a symbolic link to a folder (so a link loop cannot make it go
@@ -397,12 +498,13 @@ fn walk(dir: &Path, scan: &mut Scan<'_>) {
 }
 
 fn consider_file(path: PathBuf, scan: &mut Scan<'_>) {
-    if is_sidecar_name(&path) {
+    if is_evidence_name(&path) {
         return;
     }
-    let sidecar = sidecar_path_for(&path);
-    if sidecar.is_file() {
-        scan.targets.push(Target { media: path, sidecar, scanned: true });
+    let sidecar = Some(sidecar_path_for(&path)).filter(|s| s.is_file());
+    let receipt = Some(receipt_path_for(&path)).filter(|r| r.is_file());
+    if sidecar.is_some() || receipt.is_some() || scan.server_mode {
+        scan.targets.push(Target { media: path, sidecar, receipt, scanned: true });
     }
 }
 
@@ -410,9 +512,27 @@ fn is_sidecar_name(path: &Path) -> bool {
     path.file_name().is_some_and(|n| n.as_encoded_bytes().ends_with(b".sidecar.json"))
 }
 
+/// Sidecars, receipts and the records `proofmark sign` writes: evidence about media, not media.
+fn is_evidence_name(path: &Path) -> bool {
+    path.file_name().is_some_and(|n| {
+        let n = n.as_encoded_bytes();
+        [&b".sidecar.json"[..], b".receipt.json", b".proofmark.json"].iter().any(|s| n.ends_with(s))
+    })
+}
+
 /// `photo.jpg` → `photo.sidecar.json` (SPEC §1.1), on the raw name, so names that are not UTF-8 find their
 /// sidecar too.
 fn sidecar_path_for(media: &Path) -> PathBuf {
+    beside(media, ".sidecar.json")
+}
+
+/// `photo.jpg` → `photo.receipt.json` (what `proofmark log receipt … -o` is told to write).
+fn receipt_path_for(media: &Path) -> PathBuf {
+    beside(media, ".receipt.json")
+}
+
+/// The media's name without its extension, and `suffix`.
+fn beside(media: &Path, suffix: &str) -> PathBuf {
     let name = media.file_name().unwrap_or_default();
     #[cfg(unix)]
     let sidecar: OsString = {
@@ -422,31 +542,73 @@ fn sidecar_path_for(media: &Path) -> PathBuf {
             Some(i) if i > 0 => &bytes[..i],
             _ => bytes,
         };
-        OsString::from_vec([stem, b".sidecar.json"].concat())
+        OsString::from_vec([stem, suffix.as_bytes()].concat())
     };
     #[cfg(not(unix))]
-    let sidecar = OsString::from(proofmark_core::sidecar::sidecar_file_name(&name.to_string_lossy()));
+    let sidecar = {
+        let name = name.to_string_lossy();
+        let stem = name.rsplit_once('.').filter(|(s, _)| !s.is_empty()).map_or(name.as_ref(), |(s, _)| s);
+        OsString::from(format!("{stem}{suffix}"))
+    };
     media.with_file_name(sidecar)
 }
 
-/// Read a file's sidecar into a new verification (the pipeline parses it).
-fn start(t: &Target, ctx: &Ctx) -> Result<Verification> {
+/// A verification with what travels with the file added (the pipeline parses it), and those bytes for the
+/// server.
+struct Started {
+    verification: Verification,
+    sidecar: Option<Vec<u8>>,
+    receipt: Option<Vec<u8>>,
+}
+
+/// Read a file's sidecar and receipt into a new verification.
+fn start(t: &Target, ctx: &Ctx) -> Result<Started> {
     if is_sidecar_name(&t.media) {
         bail!("{} is a sidecar; pass the media file it belongs to", display_path(&t.media));
     }
-    let sidecar = open_regular(&t.sidecar)
-        .and_then(|f| read_capped(f, MAX_SIDECAR_FILE, "the file", "; a sidecar is about 1 KB"))
-        .with_context(|| format!("cannot read sidecar {}", display_path(&t.sidecar)))?;
-    let mut v = ctx.verification();
-    v.add_sidecar(&sidecar);
-    Ok(v)
+    if is_evidence_name(&t.media) {
+        bail!("{} is a receipt or a signing record; pass the media file it belongs to", display_path(&t.media));
+    }
+    let mut verification = ctx.verification();
+    let sidecar = match &t.sidecar {
+        Some(path) => {
+            let bytes = open_regular(path)
+                .and_then(|f| read_capped(f, MAX_SIDECAR_FILE, "the file", "; a sidecar is about 1 KB"))
+                .with_context(|| format!("cannot read sidecar {}", display_path(path)))?;
+            verification.add_sidecar(&bytes);
+            Some(bytes)
+        }
+        None => None,
+    };
+    let receipt = match &t.receipt {
+        Some(path) => {
+            let bytes = open_regular(path)
+                .and_then(|f| read_capped(f, MAX_SIDECAR_FILE, "the file", "; a receipt is a few KB"))
+                .with_context(|| format!("cannot read receipt {}", display_path(path)))?;
+            verification.add_receipt(&bytes);
+            Some(bytes)
+        }
+        None => None,
+    };
+    Ok(Started { verification, sidecar, receipt })
 }
 
-/// Give the verification what it asks for, and finish it.
-fn finish(t: &Target, started: Result<Verification>, ctx: &Ctx) -> Outcome {
-    let report = started.and_then(|mut v| {
+/// Give the verification what it asks for, finish it, and ask the server when there is one.
+fn finish(t: &Target, started: Result<Started>, ctx: &Ctx) -> Outcome {
+    let mut outcome = Outcome {
+        file: display_path(&t.media),
+        sidecar: t.sidecar.as_deref().map(display_path),
+        report: None,
+        receipt_file: t.receipt.as_deref().map(display_path),
+        receipt: None,
+        server: None,
+        error: None,
+        skipped: None,
+    };
+    let started = started.and_then(|s| {
+        let Started { mut verification, sidecar, receipt } = s;
         let mut fetch_error = None;
-        for need in v.needs() {
+        for need in verification.needs() {
             match need {
                 Need::IssuerKeys { issuer, target, chosen_by_user } => {
                     let chooser = if chosen_by_user { Chooser::User } else { Chooser::Sidecar };
@@ -458,41 +620,62 @@ fn finish(t: &Target, started: Result<Verification>, ctx: &Ctx) -> Outcome {
                                     skipped.index, skipped.reason
                                 ));
                             }
-                            v.supply_issuer_keys(&issuer, &jwks);
+                            verification.supply_issuer_keys(&issuer, &jwks);
                         }
                         Err(e) => {
-                            v.issuer_keys_unavailable(format!("{e:#}"));
+                            verification.issuer_keys_unavailable(format!("{e:#}"));
                             fetch_error = Some(e);
                         }
                     }
                 }
-                Need::MediaDigest => v.supply_media_digest(hash_file(&t.media)?),
+                Need::MediaDigest => verification.supply_media_digest(hash_file(&t.media)?),
+                Need::LogKey => match &ctx.log_key {
+                    Some(k) => verification.supply_log_key(k.clone()),
+                    None => verification.log_key_unavailable(
+                        "no log key was given (--log-key): the receipt's checkpoint cannot be authenticated",
+                    ),
+                },
             }
         }
-        let report = v.finish();
+        let finished = verification.finish_all();
         // The jwt_key check reports a failed fetch (status unavailable) unless another key verified the token:
         // then the failure is only noted.
-        if let Some(e) = fetch_error {
+        if let (Some(e), Some(report)) = (fetch_error, &finished.capture) {
             if report.check(CheckCode::JwtKey).is_some_and(|c| c.status != Status::Unavailable) {
                 ctx.note(format!("{e:#}"));
             }
         }
-        Ok(report)
+        Ok((finished, sidecar, receipt))
     });
-    let (report, error) = match report {
-        Ok(report) => (Some(report), None),
-        Err(e) => (None, Some(format!("{e:#}"))),
-    };
-    Outcome { file: display_path(&t.media), sidecar: Some(display_path(&t.sidecar)), report, error, skipped: None }
+    match started {
+        Err(e) => outcome.error = Some(format!("{e:#}")),
+        Ok((finished, sidecar, receipt)) => {
+            outcome.report = finished.capture;
+            outcome.receipt = finished.receipt;
+            if let Some((server, agent)) = &ctx.server {
+                match crate::remote_verify::verify_remote(
+                    agent,
+                    server,
+                    &t.media,
+                    sidecar.as_deref(),
+                    receipt.as_deref(),
+                ) {
+                    Ok(answer) => outcome.server = Some(answer),
+                    Err(e) => outcome.error = Some(format!("{e:#}")),
+                }
+            }
+        }
+    }
+    outcome
 }
 
 /// Fetch the keys of every issuer the sidecars ask for, in parallel, before any media is hashed: the run's
 /// one fetching deadline then covers the fetching alone, however long the hashing takes. The first
 /// `--max-issuers` issuers in sorted order are the ones fetched, so the outcome does not depend on timing.
-fn prefetch(started: &[Result<Verification>], ctx: &Ctx, max_issuers: usize) {
+fn prefetch(started: &[Result<Started>], ctx: &Ctx, max_issuers: usize) {
     let mut wanted = std::collections::BTreeMap::new();
-    for v in started.iter().flatten() {
-        for need in v.needs() {
+    for s in started.iter().flatten() {
+        for need in s.verification.needs() {
             if let Need::IssuerKeys { issuer, target, chosen_by_user } = need {
                 wanted.entry(issuer).or_insert((target, chosen_by_user));
             }
@@ -519,22 +702,101 @@ fn verdict_label(r: &Report) -> String {
     }
 }
 
+fn check_line(
+    out: &mut impl Write,
+    code: &str,
+    status: &str,
+    reason: Option<&str>,
+    message: &str,
+) -> std::io::Result<()> {
+    let (mark, reason) = match status {
+        "pass" => ("✓", String::new()),
+        "fail" => ("✗", format!(" [{}]", reason.unwrap_or(""))),
+        "unavailable" => ("?", format!(" [{}]", reason.unwrap_or(""))),
+        _ => ("-", String::new()),
+    };
+    writeln!(out, "  {mark} {code:<24}{reason} {}", printable(message))
+}
+
+fn status_word(s: Status) -> &'static str {
+    match s {
+        Status::Pass => "pass",
+        Status::Fail => "fail",
+        Status::Unavailable => "unavailable",
+        Status::NotApplicable => "not_applicable",
+    }
+}
+
+fn print_checks(out: &mut impl Write, checks: &[Check]) -> std::io::Result<()> {
+    for c in checks {
+        check_line(out, c.code.as_str(), status_word(c.status), c.reason.map(|r| r.as_str()), &c.message)?;
+    }
+    Ok(())
+}
+
+fn receipt_label(r: &ReceiptReport) -> String {
+    match r.verdict {
+        ReceiptVerdict::Logged => "LOGGED".into(),
+        ReceiptVerdict::Invalid => "INVALID".into(),
+        ReceiptVerdict::Unverified => {
+            let why = r.checks.iter().find(|c| c.status == Status::Unavailable).map(|c| c.message.as_str());
+            format!("could not verify: {}", why.unwrap_or(""))
+        }
+    }
+}
+
+/// `intact_original` → "INTACT ORIGINAL".
+fn server_label(s: &VerifyResult) -> String {
+    s.verdict.replace('_', " ").to_ascii_uppercase()
+}
+
 fn print_detailed(out: &mut impl Write, o: &Outcome) -> std::io::Result<()> {
     let file = printable(&o.file);
-    let Some(report) = &o.report else {
+    if o.report.is_none() && o.receipt.is_none() && o.server.is_none() {
         writeln!(out, "{file}: could not verify: {}", printable(o.error.as_deref().unwrap_or("")))?;
         return Ok(());
-    };
-    writeln!(out, "{file}: {}", verdict_label(report))?;
-    for c in &report.checks {
-        let (mark, reason) = match c.status {
-            Status::Pass => ("✓", String::new()),
-            Status::Fail => ("✗", format!(" [{}]", c.reason.map_or("", |r| r.as_str()))),
-            Status::Unavailable => ("?", format!(" [{}]", c.reason.map_or("", |r| r.as_str()))),
-            Status::NotApplicable => ("-", String::new()),
-        };
-        writeln!(out, "  {mark} {:<24}{} {}", c.code.as_str(), reason, printable(&c.message))?;
     }
+    if let Some(report) = &o.report {
+        print_capture(out, &file, report)?;
+    }
+    if let Some(r) = &o.receipt {
+        let name = printable(o.receipt_file.as_deref().unwrap_or("receipt"));
+        writeln!(out, "{file}: receipt {name}: {}", receipt_label(r))?;
+        print_checks(out, &r.checks)?;
+        if let Some(id) = &r.record_id {
+            writeln!(out, "  record {} · leaf {} at tree size {}", printable(id), r.leaf_index, r.tree_size)?;
+        }
+    }
+    if let Some(s) = &o.server {
+        writeln!(out, "{file}: {} (server)", server_label(s))?;
+        writeln!(out, "  {}", printable(&s.summary))?;
+        for change in &s.changes {
+            writeln!(out, "  ~ changed: {}", printable(change))?;
+        }
+        for c in s.content["checks"].as_array().into_iter().flatten() {
+            let text = |k: &str| c[k].as_str().unwrap_or("");
+            check_line(out, text("code"), text("status"), c["reason"].as_str(), text("message"))?;
+        }
+        let record = &s.content["record"];
+        if let Some(r) = record["receipt"].as_object() {
+            writeln!(
+                out,
+                "  log: record {} is leaf {} at tree size {}",
+                printable(record["record_id"].as_str().unwrap_or("")),
+                r.get("leaf_index").and_then(|v| v.as_u64()).unwrap_or(0),
+                r.get("tree_size").and_then(|v| v.as_u64()).unwrap_or(0)
+            )?;
+        }
+    }
+    if let Some(e) = &o.error {
+        writeln!(out, "  ! {}", printable(e))?;
+    }
+    Ok(())
+}
+
+fn print_capture(out: &mut impl Write, file: &str, report: &Report) -> std::io::Result<()> {
+    writeln!(out, "{file}: {}", verdict_label(report))?;
+    print_checks(out, &report.checks)?;
     for f in &report.findings {
         writeln!(out, "  ! {:<24} {}", f.code, printable(&f.message))?;
     }
@@ -560,44 +822,69 @@ fn print_detailed(out: &mut impl Write, o: &Outcome) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The summary table's verdict and detail for one file.
+fn summary_row(o: &Outcome, standing: Standing) -> (String, String) {
+    if let Some(s) = &o.skipped {
+        return ("SKIPPED".into(), s.clone());
+    }
+    let unavailable = |checks: &[Check]| {
+        checks.iter().find(|c| c.status == Status::Unavailable).map(|c| c.message.clone()).unwrap_or_default()
+    };
+    if standing == Standing::Unverified {
+        let detail = match (&o.error, &o.report, &o.receipt) {
+            (Some(e), _, _) => e.clone(),
+            (None, Some(r), _) if r.verdict == Verdict::Unverified => unavailable(&r.checks),
+            (None, _, Some(r)) if r.verdict == ReceiptVerdict::Unverified => unavailable(&r.checks),
+            _ => o.server.as_ref().map(|s| s.summary.clone()).unwrap_or_default(),
+        };
+        return ("ERROR (could not verify)".into(), detail);
+    }
+    let mut labels = Vec::new();
+    let mut detail = None;
+    if let Some(r) = &o.report {
+        labels.push(verdict_label(r));
+        detail = Some(match r.first_failure() {
+            Some(c) => format!("{}: {}", c.reason.map_or(c.code.as_str(), |r| r.as_str()), c.message),
+            None => r.findings.iter().map(|f| f.code.as_str()).collect::<Vec<_>>().join(", "),
+        });
+    }
+    if let Some(r) = &o.receipt {
+        labels.push(format!("RECEIPT {}", receipt_label(r)));
+        if let Some(c) = r.checks.iter().find(|c| c.status == Status::Fail) {
+            detail
+                .get_or_insert_with(|| format!("{}: {}", c.reason.map_or(c.code.as_str(), |r| r.as_str()), c.message));
+        }
+    }
+    if let Some(s) = &o.server {
+        labels.push(format!("SERVER {}", server_label(s)));
+        detail.get_or_insert_with(|| s.summary.clone());
+    }
+    (labels.join(" + "), detail.unwrap_or_default())
+}
+
 fn print_summary(out: &mut impl Write, outcomes: &[Outcome]) -> std::io::Result<()> {
     let width = outcomes.iter().map(|o| printable(&o.file).chars().count()).max().unwrap_or(4).clamp(4, 60);
-    let labels: Vec<String> = outcomes.iter().filter_map(|o| o.report.as_ref()).map(verdict_label).collect();
-    let lw = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0).max(24);
+    let rows: Vec<(Standing, String, String)> = outcomes
+        .iter()
+        .map(|o| {
+            let s = standing(o, false);
+            let (label, detail) = summary_row(o, s);
+            (s, label, detail)
+        })
+        .collect();
+    let lw = rows.iter().map(|(_, l, _)| l.chars().count()).max().unwrap_or(0).max(24);
     writeln!(out, "{:<width$}  {:<lw$}  DETAIL", "FILE", "VERDICT")?;
     let (mut trusted, mut valid, mut invalid, mut errors, mut skipped) = (0, 0, 0, 0, 0);
-    for o in outcomes {
+    for (o, (standing, label, detail)) in outcomes.iter().zip(&rows) {
+        match standing {
+            Standing::Trusted => trusted += 1,
+            Standing::Valid => valid += 1,
+            Standing::Invalid => invalid += 1,
+            Standing::Unverified => errors += 1,
+            Standing::Skipped => skipped += 1,
+        }
         let name = printable(&o.file);
-        let (label, detail) = match (&o.report, &o.error) {
-            _ if o.skipped.is_some() => {
-                skipped += 1;
-                (std::borrow::Cow::Borrowed("SKIPPED"), o.skipped.clone().unwrap_or_default())
-            }
-            (Some(r), _) => {
-                match r.verdict {
-                    Verdict::Trusted => trusted += 1,
-                    Verdict::Valid => valid += 1,
-                    Verdict::Invalid => invalid += 1,
-                    Verdict::Unverified => {
-                        errors += 1;
-                        let why = r.checks.iter().find(|c| c.status == Status::Unavailable);
-                        let detail = why.map(|c| c.message.clone()).unwrap_or_default();
-                        writeln!(out, "{name:<width$}  {:<lw$}  {}", "ERROR (could not verify)", printable(&detail))?;
-                        continue;
-                    }
-                }
-                let detail = match r.first_failure() {
-                    Some(c) => format!("{}: {}", c.reason.map_or(c.code.as_str(), |r| r.as_str()), c.message),
-                    None => r.findings.iter().map(|f| f.code.as_str()).collect::<Vec<_>>().join(", "),
-                };
-                (verdict_label(r).into(), detail)
-            }
-            (None, e) => {
-                errors += 1;
-                (std::borrow::Cow::Borrowed("ERROR (could not verify)"), e.clone().unwrap_or_default())
-            }
-        };
-        writeln!(out, "{name:<width$}  {label:<lw$}  {}", printable(&detail))?;
+        writeln!(out, "{name:<width$}  {label:<lw$}  {}", printable(detail))?;
     }
     let skipped = if skipped > 0 { format!(", {skipped} skipped") } else { String::new() };
     writeln!(

@@ -27,7 +27,9 @@ use crate::fetch_rules::{FetchTarget, Refusal};
 use crate::hash::ContentHash;
 use crate::jwks::{Jwk, Jwks};
 use crate::jwt::{self, AttestationMethod, CaptureClaims, ClaimLayout, DecodedJwt, JwtFormatError};
+use crate::provenance::{check_receipt, ReceiptReport};
 use crate::sidecar::{Sidecar, SidecarError};
+use crate::tlog::{NoteVerifier, Receipt, ReceiptError};
 use crate::verify::{
     is_canonical_timestamp, same_issuer, CaptureSummary, Check, CheckCode, Finding, KeyRing, KeySource, Policy, Report,
     Status, Verdict,
@@ -62,6 +64,9 @@ pub enum Need {
     /// the issuer (the policy trusts it): a failure may then be told in detail; an issuer named only by the
     /// file gets one text for every network failure, so a file cannot probe a network through a verifier.
     IssuerKeys { issuer: String, target: Result<FetchTarget, Refusal>, chosen_by_user: bool },
+    /// The transparency log's key (its note verifier), to authenticate a receipt's checkpoint:
+    /// [`Verification::supply_log_key`] or [`Verification::log_key_unavailable`].
+    LogKey,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,6 +113,16 @@ pub struct Verification {
     media_digest: Supply<ContentHash>,
     /// The token issuer's published keys.
     published: Supply<()>,
+    /// A log receipt that travels with the file, parsed once.
+    receipt: Option<Result<Receipt, ReceiptError>>,
+    log_key: Supply<NoteVerifier>,
+}
+
+/// Everything a verification found: the capture sidecar's report and the receipt's, for what was given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finished {
+    pub capture: Option<Report>,
+    pub receipt: Option<ReceiptReport>,
 }
 
 impl Verification {
@@ -123,6 +138,8 @@ impl Verification {
             capture: None,
             media_digest: Supply::Pending,
             published: Supply::Pending,
+            receipt: None,
+            log_key: Supply::Pending,
         }
     }
 
@@ -153,6 +170,21 @@ impl Verification {
         self.capture = Some(Capture::parse(bytes));
     }
 
+    /// A transparency-log receipt that travels with the file (JSON), parsed here, once.
+    pub fn add_receipt(&mut self, bytes: &[u8]) {
+        self.receipt = Some(Receipt::parse(bytes));
+    }
+
+    /// The log's key, to authenticate the receipt's checkpoint.
+    pub fn supply_log_key(&mut self, key: NoteVerifier) {
+        self.log_key = Supply::Given(key);
+    }
+
+    /// No log key: the receipt's `log_inclusion` becomes `unavailable`.
+    pub fn log_key_unavailable(&mut self, why: impl Into<String>) {
+        self.log_key = Supply::Unavailable(why.into());
+    }
+
     /// The issuer the sidecar's token names, once read (for display and grouping; never for trust).
     pub fn claimed_issuer(&self) -> Option<&str> {
         self.capture.as_ref()?.issuer()
@@ -162,7 +194,16 @@ impl Verification {
     /// under one deadline, the digest from reading the file).
     pub fn needs(&self) -> Vec<Need> {
         let mut needs = Vec::new();
-        let Some(capture) = &self.capture else { return needs };
+        if matches!(self.receipt, Some(Ok(_))) && self.log_key == Supply::Pending {
+            needs.push(Need::LogKey);
+        }
+        let wants_digest = self.receipt.is_some() || self.capture.as_ref().is_some_and(|c| c.sidecar.is_ok());
+        let Some(capture) = &self.capture else {
+            if wants_digest && self.media_digest == Supply::Pending {
+                needs.push(Need::MediaDigest);
+            }
+            return needs;
+        };
         if self.published == Supply::Pending {
             if let Some(issuer) = self.issuer_to_fetch(capture) {
                 let chosen_by_user = self.issuer_keys == IssuerKeys::Trusted;
@@ -170,7 +211,7 @@ impl Verification {
                 needs.push(Need::IssuerKeys { issuer: issuer.to_owned(), target, chosen_by_user });
             }
         }
-        if capture.sidecar.is_ok() && self.media_digest == Supply::Pending {
+        if wants_digest && self.media_digest == Supply::Pending {
             needs.push(Need::MediaDigest);
         }
         needs
@@ -213,7 +254,28 @@ impl Verification {
         self.published = Supply::Unavailable(why.into());
     }
 
-    /// Run every applicable check and decide the verdict. Whatever is still pending counts as unavailable.
+    /// Every report the evidence given allows: the capture sidecar's ([`Verification::finish`]) when one was
+    /// added, the receipt's when one was added.
+    pub fn finish_all(self) -> Finished {
+        let receipt = self.receipt.as_ref().map(|r| {
+            let digest = match &self.media_digest {
+                Supply::Given(d) => Some(d),
+                _ => None,
+            };
+            let key = match &self.log_key {
+                Supply::Given(k) => Ok(k),
+                Supply::Unavailable(why) => Err(why.as_str()),
+                Supply::Pending => {
+                    Err("the log's key was not supplied: the receipt's checkpoint cannot be authenticated")
+                }
+            };
+            check_receipt(r, digest, key)
+        });
+        let capture = self.capture.is_some().then(|| self.finish());
+        Finished { capture, receipt }
+    }
+
+    /// Run every capture check and decide the verdict. Whatever is still pending counts as unavailable.
     pub fn finish(self) -> Report {
         let mut b = Builder { checks: Vec::new(), findings: Vec::new() };
         let Some(capture) = &self.capture else {

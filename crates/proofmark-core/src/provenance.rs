@@ -481,3 +481,150 @@ fn leaf_is_record(leaf: &crate::tlog::RecordLeaf, r: &SignedRecord) -> Result<()
     }
     Ok(())
 }
+
+/// A log receipt checked offline against a file (`proofmark verify` with `NAME.receipt.json` beside it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReceiptReport {
+    /// `logged` when every check passed, `invalid` when one failed, `unverified` when one could not run
+    /// (no log key).
+    pub verdict: ReceiptVerdict,
+    /// `record_sha256` (the file is the leaf's original or watermarked file), `log_inclusion`, `log_anchor`.
+    pub checks: Vec<Check>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub record_id: Option<String>,
+    pub leaf_index: u64,
+    pub tree_size: u64,
+    /// The log's name (its checkpoint's origin), once the checkpoint verified.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub anchor: Option<crate::tlog::EvmAnchor>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReceiptVerdict {
+    Logged,
+    Invalid,
+    Unverified,
+}
+
+/// Check a receipt against the file's SHA-256 with the log's key (`Err(why)`: `log_inclusion` unavailable,
+/// with that message).
+pub fn check_receipt(
+    receipt: &Result<Receipt, crate::tlog::ReceiptError>,
+    digest: Option<&ContentHash>,
+    log_key: Result<&NoteVerifier, &str>,
+) -> ReceiptReport {
+    let mut c = Checks(Vec::new());
+    let mut out = ReceiptReport {
+        verdict: ReceiptVerdict::Invalid,
+        checks: Vec::new(),
+        record_id: None,
+        leaf_index: 0,
+        tree_size: 0,
+        log: None,
+        anchor: None,
+    };
+    let receipt = match receipt {
+        Ok(r) => r,
+        Err(e) => {
+            c.push(CheckCode::RecordSha256, Status::NotApplicable, None, "not run: the receipt could not be read");
+            c.push(CheckCode::LogInclusion, Status::Fail, Some(e.code()), e.to_string());
+            c.push(CheckCode::LogAnchor, Status::NotApplicable, None, "not run: the receipt could not be read");
+            out.checks = c.0;
+            return out;
+        }
+    };
+    (out.leaf_index, out.tree_size) = (receipt.leaf_index, receipt.tree_size);
+    match crate::tlog::RecordLeaf::parse(receipt.leaf.as_bytes()) {
+        Err(e) => c.push(CheckCode::RecordSha256, Status::Fail, Some(Reason::LeafMalformed), e.to_string()),
+        Ok(leaf) => {
+            out.record_id = Some(leaf.record_id.clone());
+            match digest {
+                None => c.push(
+                    CheckCode::RecordSha256,
+                    Status::Unavailable,
+                    Some(Reason::MediaDigestUnavailable),
+                    "the file's SHA-256 was not supplied",
+                ),
+                Some(d) if d.0 == leaf.sha256 => {
+                    c.push(CheckCode::RecordSha256, Status::Pass, None, "the file is the logged record's original")
+                }
+                Some(d) if leaf.watermarked_sha256 == Some(d.0) => c.push(
+                    CheckCode::RecordSha256,
+                    Status::Pass,
+                    None,
+                    "the file is the logged record's watermarked copy",
+                ),
+                Some(d) => c.push(
+                    CheckCode::RecordSha256,
+                    Status::Fail,
+                    Some(Reason::RecordMismatch),
+                    format!(
+                        "the file's SHA-256 {d} is neither the logged record's original {} nor its watermarked copy",
+                        hex::encode(leaf.sha256)
+                    ),
+                ),
+            }
+        }
+    }
+    match log_key {
+        Err(why) => {
+            c.push(CheckCode::LogInclusion, Status::Unavailable, Some(Reason::LogKeyUnavailable), why);
+            c.push(CheckCode::LogAnchor, Status::NotApplicable, None, "not run: no log key");
+        }
+        Ok(log) => {
+            let policy = ReceiptPolicy { log: log.clone(), witnesses: Vec::new(), min_witnesses: 0 };
+            let unanchored = Receipt { anchor: Anchor::NotAnchored, ..receipt.clone() };
+            match unanchored.verify(&policy) {
+                Err(e) => {
+                    c.push(CheckCode::LogInclusion, Status::Fail, Some(e.code()), e.to_string());
+                    c.push(CheckCode::LogAnchor, Status::NotApplicable, None, "not run: the receipt does not verify");
+                }
+                Ok(v) => {
+                    out.log = Some(v.checkpoint.origin.clone());
+                    c.push(
+                        CheckCode::LogInclusion,
+                        Status::Pass,
+                        None,
+                        format!(
+                            "leaf {} of the log {:?} at tree size {} (checkpoint signed by the log)",
+                            receipt.leaf_index, v.checkpoint.origin, receipt.tree_size
+                        ),
+                    );
+                    match (&receipt.anchor, receipt.verify(&policy)) {
+                        (Anchor::NotAnchored, _) => c.push(
+                            CheckCode::LogAnchor,
+                            Status::NotApplicable,
+                            None,
+                            "the receipt carries no anchor yet",
+                        ),
+                        (_, Err(e)) => c.push(CheckCode::LogAnchor, Status::Fail, Some(e.code()), e.to_string()),
+                        (Anchor::Anchored(a), Ok(_)) => {
+                            out.anchor = Some(a.clone());
+                            c.push(
+                                CheckCode::LogAnchor,
+                                Status::Pass,
+                                None,
+                                format!(
+                                    "anchored in block {} of chain {} (consistent with the checkpoint; the chain itself is checked with `proofmark log verify-receipt --rpc`)",
+                                    a.block_number, a.chain_id
+                                ),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out.verdict = if c.0.iter().any(|k| k.status == Status::Fail) {
+        ReceiptVerdict::Invalid
+    } else if c.0.iter().any(|k| k.status == Status::Unavailable) {
+        ReceiptVerdict::Unverified
+    } else {
+        ReceiptVerdict::Logged
+    };
+    out.checks = c.0;
+    out
+}

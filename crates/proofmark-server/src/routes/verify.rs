@@ -464,6 +464,7 @@ fn result(
         origin,
         verdict: content.verdict.as_str().to_owned(),
         summary,
+        changes: matched.map(|r| changes(content, r, m)).unwrap_or_default(),
         media: MediaInfo {
             size: form.size,
             sha256: form.sha256.to_string(),
@@ -482,6 +483,51 @@ fn result(
         content: serde_json::to_value(content).map_err(anyhow::Error::from)?,
         capture: capture.map(serde_json::to_value).transpose().map_err(anyhow::Error::from)?,
     })
+}
+
+/// What differs between the file and the matched record's file, for people.
+fn changes(content: &ContentReport, r: &proofmark_store::ContentRecord, m: &Measured) -> Vec<String> {
+    let mut out = Vec::new();
+    match content.matched_by {
+        Some(MatchedBy::Sha256) => {
+            out.push("none: the file is the signed original, byte for byte".into());
+            return out;
+        }
+        Some(MatchedBy::WatermarkedSha256) => {
+            out.push("none: the file is the record's watermarked copy, byte for byte".into());
+            return out;
+        }
+        _ => out.push("the bytes differ from the signed file and its watermarked copy (re-encoded or edited)".into()),
+    }
+    if let Some(now) = m.media_type {
+        if now != r.media_type {
+            out.push(format!("format: {} → {now}", r.media_type));
+        }
+    }
+    if let (Some(w0), Some(h0), Some(w), Some(h)) = (r.width, r.height, m.width, m.height) {
+        let (w0, h0) = (usize::try_from(w0).unwrap_or(0), usize::try_from(h0).unwrap_or(0));
+        if (w0, h0) != (w, h) {
+            let (sx, sy) = (w as f64 / w0 as f64, h as f64 / h0 as f64);
+            let how = if (sx - sy).abs() < 0.02 {
+                format!("scaled {sx:.2}×")
+            } else {
+                format!("cropped or stretched: {sx:.2}× wide, {sy:.2}× high")
+            };
+            out.push(format!("dimensions: {w0}×{h0} → {w}×{h} ({how})"));
+        }
+    }
+    if let Some(now) = m.phash {
+        let d = (now ^ r.phash).count_ones();
+        out.push(format!("pixels: perceptual hash {d} of 64 bits from the signed image's"));
+    }
+    if let Some(MatchedBy::Watermark { bits_off }) = content.matched_by {
+        out.push(if bits_off == 0 {
+            "watermark: intact (its CRC passed)".into()
+        } else {
+            format!("watermark: damaged, read {bits_off} of 128 bits off")
+        });
+    }
+    out
 }
 
 /// The webhook payload of `content.verified`, sent to the matched record's organisation.

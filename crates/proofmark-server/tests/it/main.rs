@@ -11,6 +11,7 @@ mod concurrency;
 mod fuzz_bodies;
 mod http;
 mod log;
+mod recall;
 mod sign;
 mod support;
 mod verify;

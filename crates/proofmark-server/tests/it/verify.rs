@@ -91,6 +91,11 @@ async fn each_kind_of_evidence_gives_its_verdict() {
         assert_eq!(r.body["media"]["media_type"], "image/jpeg", "{b}: the type comes from the bytes");
         assert_eq!(r.body["checks"]["sha256"]["passed"], false, "{b}");
         assert_eq!(r.body["content"]["matched_by"]["by"], "watermark", "{b}");
+        let changes: Vec<&str> = r.body["changes"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
+        assert!(changes.contains(&"format: image/png → image/jpeg"), "{b}: {changes:?}");
+        let (w, h) = (pixels.width, pixels.height);
+        let scaled = format!("dimensions: {w}×{h} → {}×{} (scaled 0.75×)", w * 3 / 4, h * 3 / 4);
+        assert!(changes.contains(&scaled.as_str()), "{b}: {changes:?}");
 
         // Signed without a watermark, then re-encoded: only the pHash is near. Never authentic.
         let camera = image("camera.png");
