@@ -745,9 +745,16 @@ fn receipt_label(r: &ReceiptReport) -> String {
     }
 }
 
-/// `intact_original` → "INTACT ORIGINAL".
+/// The server's verdict for a verdict line.
 fn server_label(s: &VerifyResult) -> String {
-    s.verdict.replace('_', " ").to_ascii_uppercase()
+    match s.verdict.as_str() {
+        "intact_original" => "INTACT ORIGINAL".into(),
+        "derived_from_signed_original" => "DERIVED FROM A SIGNED ORIGINAL".into(),
+        "signed_not_yet_logged" => "SIGNED, NOT YET IN THE LOG".into(),
+        "looks_like_record" => "LOOKS LIKE A SIGNED RECORD (not authenticated)".into(),
+        "no_record" => "NO RECORD".into(),
+        other => other.replace('_', " ").to_ascii_uppercase(),
+    }
 }
 
 fn print_detailed(out: &mut impl Write, o: &Outcome) -> std::io::Result<()> {

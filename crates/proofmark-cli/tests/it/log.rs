@@ -10,10 +10,15 @@ use serde_json::{json, Value};
 use crate::server::{post, Server};
 use crate::support::*;
 
-const FAST: [(&str, &str); 1] = [("PROOFMARK_LOG_BATCH_INTERVAL_MS", "100")];
+pub const FAST: [(&str, &str); 1] = [("PROOFMARK_LOG_BATCH_INTERVAL_MS", "100")];
 
-/// An organisation with a signing key and an API key; returns the API key.
-fn api_key(url: &str, org: &str) -> String {
+/// An organisation with a signing key and an API key (scope `sign`); returns the API key.
+pub fn api_key(url: &str, org: &str) -> String {
+    api_key_with(url, org, &["sign"])
+}
+
+/// An organisation with a signing key and an API key with `scopes`; returns the API key.
+pub fn api_key_with(url: &str, org: &str, scopes: &[&str]) -> String {
     let email = format!("desk@{}.example", org.to_lowercase());
     let body = json!({"email": email, "password": "long enough!", "full_name": "Desk", "organization_name": org});
     let (status, body) = post(&format!("{url}/api/v1/auth/register"), None, &[], Some(body));
@@ -25,7 +30,7 @@ fn api_key(url: &str, org: &str) -> String {
         &format!("{url}/api/v1/keys/api-keys"),
         Some(&session),
         &[],
-        Some(json!({"name": "cli", "scopes": ["sign"]})),
+        Some(json!({"name": "cli", "scopes": scopes})),
     );
     assert_eq!(status, 201);
     key["key"].as_str().unwrap().to_owned()
@@ -45,7 +50,7 @@ fn sign(url: &str, key: &str, dir: &Path, name: &str) -> String {
 }
 
 /// `proofmark log receipt` until the record is in the log.
-fn receipt(url: &str, id: &str, out: &Path) {
+pub fn receipt(url: &str, id: &str, out: &Path) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let o = proofmark(&["log", "receipt", id, "--log", url, "--output", out.to_str().unwrap()]);
@@ -58,7 +63,7 @@ fn receipt(url: &str, id: &str, out: &Path) {
     }
 }
 
-fn log_vkey(url: &str) -> String {
+pub fn log_vkey(url: &str) -> String {
     ureq::get(&format!("{url}/api/v1/log/key")).call().unwrap().into_string().unwrap().trim().to_owned()
 }
 

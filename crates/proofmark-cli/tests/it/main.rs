@@ -4,6 +4,7 @@
 
 mod input;
 mod interop;
+mod journey;
 mod limits;
 mod log;
 mod log_crash;
