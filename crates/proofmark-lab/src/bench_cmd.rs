@@ -26,6 +26,9 @@ pub enum BenchCommand {
     Sign(crate::sign_bench::SignBenchArgs),
     /// GET /api/v1/content-records/public/search?phash= latency against a running server.
     Search(crate::sign_bench::SearchBenchArgs),
+    /// POST /api/v1/verify latency (p50/p95, by server stage) for a 12-MP JPEG signed on a running server
+    /// and copies of it.
+    Verify(crate::verify_bench::VerifyBenchArgs),
     /// The transparency log: leaves appended per second through the store's batch path, proof generation
     /// from stored hashes at given tree sizes, verification time, proof sizes, storage per leaf.
     Log(crate::log_bench::LogBenchArgs),
@@ -118,6 +121,7 @@ pub fn run(cmd: BenchCommand) -> ExitCode {
         BenchCommand::Sign(args) => crate::sign_bench::sign(&args).map(|()| true),
         BenchCommand::Search(args) => crate::sign_bench::search(&args).map(|()| true),
         BenchCommand::Log(args) => crate::log_bench::run(&args).map(|()| true),
+        BenchCommand::Verify(args) => crate::verify_bench::run(&args).map(|()| true),
     };
     match result {
         Ok(ok) => ExitCode::from(u8::from(!ok)),

@@ -7,6 +7,7 @@ use clap::Parser;
 mod bench_cmd;
 mod log_bench;
 mod sign_bench;
+mod verify_bench;
 mod wm_bench;
 
 #[derive(Debug, Parser)]

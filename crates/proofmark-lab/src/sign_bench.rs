@@ -49,7 +49,7 @@ pub struct SearchBenchArgs {
     planted: Vec<String>,
 }
 
-fn check_loopback(server: &str) -> Result<String> {
+pub(crate) fn check_loopback(server: &str) -> Result<String> {
     let server = server.trim_end_matches('/').to_owned();
     let host = server.strip_prefix("http://").unwrap_or("").split(['/', ':']).next().unwrap_or("");
     if !(host.starts_with("127.") || host == "localhost") {
@@ -58,7 +58,7 @@ fn check_loopback(server: &str) -> Result<String> {
     Ok(server)
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }
@@ -67,7 +67,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 /// Peak resident set of a process, in MiB (Linux `VmHWM`).
-fn peak_rss_mib(pid: u32) -> Option<f64> {
+pub(crate) fn peak_rss_mib(pid: u32) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
@@ -75,7 +75,7 @@ fn peak_rss_mib(pid: u32) -> Option<f64> {
 }
 
 /// A 12-MP JPEG (4000×3000, q92) made from a shared photo: real texture, a camera-sized file.
-fn twelve_mp_jpeg() -> Result<Vec<u8>> {
+pub(crate) fn twelve_mp_jpeg() -> Result<Vec<u8>> {
     let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/images/rocket.jpg");
     let (img, _) = proofmark_media::decode_image(&std::fs::read(&src).with_context(|| src.display().to_string())?)?;
     let big = proofmark_media::attack::resize(&img, 4000, 3000);
@@ -83,7 +83,7 @@ fn twelve_mp_jpeg() -> Result<Vec<u8>> {
 }
 
 /// An organisation with a signing key and an API key on the server; returns the key.
-fn setup(agent: &ureq::Agent, server: &str) -> Result<String> {
+pub(crate) fn setup(agent: &ureq::Agent, server: &str) -> Result<String> {
     let tag = uuid::Uuid::new_v4().simple().to_string();
     let body = json!({"email": format!("bench-{tag}@bench.example"), "password": "benchmark password",
         "full_name": "Bench", "organization_name": format!("Bench {tag}")});
