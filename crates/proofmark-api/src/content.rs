@@ -292,7 +292,7 @@ pub struct VerifyResult {
     pub authentic: bool,
     pub origin: Option<Origin>,
     /// Proofmark's verdict: `intact_original`, `derived_from_signed_original`, `signed_not_yet_logged`,
-    /// `looks_like_record`, `no_record` or `invalid`.
+    /// `signed_log_unchecked`, `looks_like_record`, `no_record` or `invalid`.
     pub verdict: String,
     /// The verdict as a sentence, with "captured by device D of publisher P" when a capture sidecar verified.
     pub summary: String,

@@ -376,7 +376,7 @@ fn standing(o: &Outcome, require_trusted: bool) -> Standing {
         || o.error.is_some()
         || capture == Some(Verdict::Unverified)
         || o.receipt.as_ref().is_some_and(|r| r.verdict == ReceiptVerdict::Unverified)
-        || server == Some("signed_not_yet_logged")
+        || matches!(server, Some("signed_not_yet_logged" | "signed_log_unchecked"))
     {
         return Standing::Unverified;
     }
@@ -635,6 +635,8 @@ fn finish(t: &Target, started: Result<Started>, ctx: &Ctx) -> Outcome {
                         "no log key was given (--log-key): the receipt's checkpoint cannot be authenticated",
                     ),
                 },
+                // The CLI does not observe files for a record lookup: `--server` asks a server, which does.
+                Need::RecordLookup { .. } => {}
             }
         }
         let finished = verification.finish_all();
@@ -751,6 +753,7 @@ fn server_label(s: &VerifyResult) -> String {
         "intact_original" => "INTACT ORIGINAL".into(),
         "derived_from_signed_original" => "DERIVED FROM A SIGNED ORIGINAL".into(),
         "signed_not_yet_logged" => "SIGNED, NOT YET IN THE LOG".into(),
+        "signed_log_unchecked" => "SIGNED, LOG NOT CHECKED".into(),
         "looks_like_record" => "LOOKS LIKE A SIGNED RECORD (not authenticated)".into(),
         "no_record" => "NO RECORD".into(),
         other => other.replace('_', " ").to_ascii_uppercase(),

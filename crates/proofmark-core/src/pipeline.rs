@@ -1,9 +1,11 @@
 //! The verification pipeline, sans I/O: a [`Verification`] starts from what travels with a file (the sidecar
-//! bytes) and a [`Policy`], parses each piece once, and says what it still needs from outside
-//! ([`Verification::needs`]): the media's SHA-256, the keys an issuer publishes. The caller (the CLI, the
-//! server, the browser) fetches those and hands them back, or reports them unavailable, which becomes a check
-//! status (`unavailable`) and the verdict `unverified` rather than a special case in the caller. Then
-//! [`Verification::finish`] runs every check and decides the verdict.
+//! bytes, a log receipt, what the caller measured on the file) and a [`Policy`], parses each piece once, and
+//! says what it still needs from outside ([`Verification::needs`]): the media's SHA-256, the keys an issuer
+//! publishes (at a URL vetted by [`crate::fetch_rules`]), the log's key, the signed records that match the
+//! file. The caller (the CLI, the server, the browser) fetches those and hands them back, or reports them
+//! unavailable, which becomes a check status (`unavailable`) and the verdict `unverified` rather than a
+//! special case in the caller. Then [`Verification::finish`] (the capture report) or
+//! [`Verification::finish_all`] (every report: capture, receipt, publisher-plane content) runs every check.
 //!
 //! ```text
 //! let mut v = Verification::new(Policy::permissive(), Some(now)).fetching(IssuerKeys::Any);
@@ -13,8 +15,10 @@
 //!         Need::MediaDigest => v.supply_media_digest(hash_the_file()?),
 //!         Need::IssuerKeys { issuer, target, .. } => match fetch(target) {
 //!             Ok(jwks) => v.supply_issuer_keys(&issuer, &jwks),
-//!             Err(e) => v.issuer_keys_unavailable(&issuer, e.to_string()),
+//!             Err(e) => v.issuer_keys_unavailable(e.to_string()),
 //!         },
+//!         Need::LogKey => v.supply_log_key(log_key),
+//!         Need::RecordLookup { sha256, phash, watermark } => v.supply_records(lookup(sha256, phash, watermark)),
 //!     }
 //! }
 //! let report = v.finish();
@@ -27,7 +31,9 @@ use crate::fetch_rules::{FetchTarget, Refusal};
 use crate::hash::ContentHash;
 use crate::jwks::{Jwk, Jwks};
 use crate::jwt::{self, AttestationMethod, CaptureClaims, ClaimLayout, DecodedJwt, JwtFormatError};
-use crate::provenance::{check_receipt, ReceiptReport};
+use crate::provenance::{
+    assess, check_receipt, ContentReport, Observation, ReceiptReport, SignedRecord, WatermarkRead,
+};
 use crate::sidecar::{Sidecar, SidecarError};
 use crate::tlog::{NoteVerifier, Receipt, ReceiptError};
 use crate::verify::{
@@ -67,6 +73,12 @@ pub enum Need {
     /// The transparency log's key (its note verifier), to authenticate a receipt's checkpoint:
     /// [`Verification::supply_log_key`] or [`Verification::log_key_unavailable`].
     LogKey,
+    /// The signed records that match what was observed on the file: those whose original or watermarked
+    /// file has `sha256`, whose watermark payload is the one read (exactly when its CRC passed, else within
+    /// [`crate::provenance::MAX_WATERMARK_BITS_OFF`] bits), or whose pHash is within
+    /// [`crate::provenance::MAX_PHASH_DISTANCE`] of `phash` — each with its receipt:
+    /// [`Verification::supply_records`].
+    RecordLookup { sha256: ContentHash, phash: Option<u64>, watermark: Option<WatermarkRead> },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,6 +128,9 @@ pub struct Verification {
     /// A log receipt that travels with the file, parsed once.
     receipt: Option<Result<Receipt, ReceiptError>>,
     log_key: Supply<NoteVerifier>,
+    /// What the caller measured on the file, for the publisher-plane lookup.
+    observation: Option<Observation>,
+    records: Supply<Vec<SignedRecord>>,
 }
 
 /// Everything a verification found: the capture sidecar's report and the receipt's, for what was given.
@@ -123,6 +138,8 @@ pub struct Verification {
 pub struct Finished {
     pub capture: Option<Report>,
     pub receipt: Option<ReceiptReport>,
+    /// The publisher-plane verdict, when the file was observed ([`Verification::observe`]).
+    pub content: Option<ContentReport>,
 }
 
 impl Verification {
@@ -140,6 +157,8 @@ impl Verification {
             published: Supply::Pending,
             receipt: None,
             log_key: Supply::Pending,
+            observation: None,
+            records: Supply::Pending,
         }
     }
 
@@ -175,6 +194,19 @@ impl Verification {
         self.receipt = Some(Receipt::parse(bytes));
     }
 
+    /// What the caller measured on the file (one read, one decode): its SHA-256 (which is also the media
+    /// digest), pHash and watermark reading. The pipeline then asks for the matching records
+    /// ([`Need::RecordLookup`]) and judges them at the end.
+    pub fn observe(&mut self, observation: Observation) {
+        self.media_digest = Supply::Given(observation.sha256);
+        self.observation = Some(observation);
+    }
+
+    /// The records a lookup found for [`Need::RecordLookup`] (none is an answer too: `no_record`).
+    pub fn supply_records(&mut self, records: Vec<SignedRecord>) {
+        self.records = Supply::Given(records);
+    }
+
     /// The log's key, to authenticate the receipt's checkpoint.
     pub fn supply_log_key(&mut self, key: NoteVerifier) {
         self.log_key = Supply::Given(key);
@@ -194,8 +226,12 @@ impl Verification {
     /// under one deadline, the digest from reading the file).
     pub fn needs(&self) -> Vec<Need> {
         let mut needs = Vec::new();
-        if matches!(self.receipt, Some(Ok(_))) && self.log_key == Supply::Pending {
+        let receipts = matches!(self.receipt, Some(Ok(_))) || self.observation.is_some();
+        if receipts && self.log_key == Supply::Pending {
             needs.push(Need::LogKey);
+        }
+        if let (Some(o), Supply::Pending) = (&self.observation, &self.records) {
+            needs.push(Need::RecordLookup { sha256: o.sha256, phash: o.phash, watermark: o.watermark });
         }
         let wants_digest = self.receipt.is_some() || self.capture.as_ref().is_some_and(|c| c.sidecar.is_ok());
         let Some(capture) = &self.capture else {
@@ -271,8 +307,19 @@ impl Verification {
             };
             check_receipt(r, digest, key)
         });
+        let content = self.observation.clone().map(|o| {
+            let records = match &self.records {
+                Supply::Given(r) => r.as_slice(),
+                _ => &[],
+            };
+            let key = match &self.log_key {
+                Supply::Given(k) => Some(k),
+                _ => None,
+            };
+            assess(o, records, key)
+        });
         let capture = self.capture.is_some().then(|| self.finish());
-        Finished { capture, receipt }
+        Finished { capture, receipt, content }
     }
 
     /// Run every capture check and decide the verdict. Whatever is still pending counts as unavailable.

@@ -10,6 +10,7 @@
 //! - `derived_from_signed_original`: the file carries that record's watermark (re-encoded, resized, cropped),
 //!   with the same signature and log proof;
 //! - `signed_not_yet_logged`: as one of the two above, but the record's log batch is not appended yet;
+//! - `signed_log_unchecked`: as one of the two above, but the receipt could not be checked (no log key);
 //! - `looks_like_record`: only the perceptual hash is near a record's: never authentic;
 //! - `no_record`: nothing matched;
 //! - `invalid`: a matched record's evidence does not verify (its signature, its receipt, or a watermark of
@@ -115,6 +116,7 @@ pub enum ContentVerdict {
     IntactOriginal,
     DerivedFromSignedOriginal,
     SignedNotYetLogged,
+    SignedLogUnchecked,
     LooksLikeRecord,
     NoRecord,
     Invalid,
@@ -132,6 +134,7 @@ impl ContentVerdict {
             Self::IntactOriginal => "intact_original",
             Self::DerivedFromSignedOriginal => "derived_from_signed_original",
             Self::SignedNotYetLogged => "signed_not_yet_logged",
+            Self::SignedLogUnchecked => "signed_log_unchecked",
             Self::LooksLikeRecord => "looks_like_record",
             Self::NoRecord => "no_record",
             Self::Invalid => "invalid",
@@ -332,10 +335,12 @@ pub fn assess(obs: Observation, candidates: &[SignedRecord], log_key: Option<&No
 
     let failed = c.0.iter().any(|k| k.status == Status::Fail);
     let logged = c.status(CheckCode::LogInclusion) == Some(Status::Pass);
+    let pending = c.0.iter().any(|k| k.reason == Some(Reason::LogReceiptPending));
     let verdict = match by {
         _ if failed => ContentVerdict::Invalid,
         MatchedBy::Phash { .. } => ContentVerdict::LooksLikeRecord,
-        _ if !logged => ContentVerdict::SignedNotYetLogged,
+        _ if !logged && pending => ContentVerdict::SignedNotYetLogged,
+        _ if !logged => ContentVerdict::SignedLogUnchecked,
         MatchedBy::Sha256 | MatchedBy::WatermarkedSha256 => ContentVerdict::IntactOriginal,
         MatchedBy::Watermark { .. } => ContentVerdict::DerivedFromSignedOriginal,
     };
@@ -346,6 +351,9 @@ pub fn assess(obs: Observation, candidates: &[SignedRecord], log_key: Option<&No
             "derived from a signed original: {who}; this copy was re-encoded, resized or cropped since"
         ),
         ContentVerdict::SignedNotYetLogged => format!("{who}; not yet in the transparency log (appended within seconds)"),
+        ContentVerdict::SignedLogUnchecked => {
+            format!("{who}; its log receipt was not checked (the log's key was not supplied)")
+        }
         ContentVerdict::LooksLikeRecord => match by {
             MatchedBy::Phash { distance } => format!(
                 "looks like {who} (perceptual hash {distance} of 64 bits off); not authenticated: similar pictures share perceptual hashes"

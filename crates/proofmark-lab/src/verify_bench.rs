@@ -25,7 +25,7 @@ pub struct VerifyBenchArgs {
     requests: usize,
 }
 
-const STAGES: [&str; 7] = ["receive", "decode", "phash", "watermark", "lookup", "judge", "total"];
+const STAGES: [&str; 8] = ["receive", "decode", "phash", "watermark", "lookup", "records", "judge", "total"];
 
 /// One verify request: (client latency ms, server stages ms, verdict).
 fn verify_once(agent: &ureq::Agent, server: &str, file: &[u8]) -> Result<(f64, BTreeMap<String, f64>, String)> {

@@ -121,3 +121,32 @@ fn only_trusted_issuers_are_fetched_under_the_trusted_rule_and_as_typed() {
     assert!(v.needs().is_empty());
     assert_eq!(v.finish().verdict, Verdict::Invalid);
 }
+
+#[test]
+fn an_observed_file_asks_for_its_records_and_the_log_key_and_is_judged() {
+    use proofmark_core::provenance::{ContentVerdict, Observation};
+    let record = crate::provenance::record('1', true);
+    let obs =
+        Observation { sha256: record.sha256.parse().unwrap(), phash: Some(0xc3c3_3c3c_0ff0_f00f), watermark: None };
+    let mut v = Verification::new(Policy::permissive(), None);
+    v.observe(obs.clone());
+    let needs = v.needs();
+    assert_eq!(needs.len(), 2, "{needs:?}");
+    assert_eq!(needs[0], Need::LogKey);
+    assert_eq!(needs[1], Need::RecordLookup { sha256: obs.sha256, phash: obs.phash, watermark: None });
+    v.supply_log_key(crate::provenance::log_key());
+    v.supply_records(vec![record.clone()]);
+    assert!(v.needs().is_empty());
+    let finished = v.finish_all();
+    assert!(finished.capture.is_none() && finished.receipt.is_none());
+    assert_eq!(finished.content.unwrap().verdict, ContentVerdict::IntactOriginal);
+    // Without the log key: signed, but the log is not checked.
+    let mut v = Verification::new(Policy::permissive(), None);
+    v.observe(obs);
+    v.supply_records(vec![record]);
+    let content = v.finish_all().content.unwrap();
+    assert_eq!(content.verdict, ContentVerdict::SignedLogUnchecked);
+    assert!(!content.verdict.authentic());
+    let log = content.checks.iter().find(|c| c.code == CheckCode::LogInclusion).unwrap();
+    assert_eq!(log.reason, Some(Reason::LogKeyUnavailable));
+}

@@ -17,12 +17,12 @@ use axum::Router;
 use proofmark_api::content::{MediaInfo, Origin, ReferenceCheck, ReferenceChecks, VerifyForm, VerifyResult};
 use proofmark_api::ErrorBody;
 use proofmark_core::provenance::{
-    self, ContentReport, ContentVerdict, MatchedBy, Observation, SignedRecord, WatermarkRead, MAX_PHASH_DISTANCE,
+    ContentReport, ContentVerdict, MatchedBy, Observation, SignedRecord, WatermarkRead, MAX_PHASH_DISTANCE,
     MAX_WATERMARK_BITS_OFF,
 };
 use proofmark_core::sidecar::MAX_SIDECAR_BYTES;
 use proofmark_core::tlog::{Anchor, Receipt, RecordLeaf};
-use proofmark_core::{CheckCode, ContentHash, KeyRing, KeySource, Policy, Report, Status, Verdict, Verification};
+use proofmark_core::{CheckCode, ContentHash, KeyRing, KeySource, Need, Policy, Report, Status, Verdict, Verification};
 use proofmark_media::image::{decode_image, Format};
 use proofmark_store::{EventType, RecordId, Timestamp};
 use serde::Serialize;
@@ -102,62 +102,39 @@ pub(super) async fn verify(
     timings.extend(measured.timings.iter().copied());
     let obs = Observation { sha256: form.sha256, phash: measured.phash, watermark: measured.watermark };
 
-    // Look the candidates up.
+    // The core pipeline: the capture sidecar against this server's capture keys, the observation, the log
+    // key; the route answers what it asks for (the record lookup).
+    let mut keys = KeyRing::new();
+    let published = crate::keys::published(state.store.as_ref()).await?;
+    keys.add_jwks(&published, KeySource::Issuer { url: state.issuer.clone() });
+    let mut verification =
+        Verification::new(Policy::permissive().trusting(state.issuer.clone()), Some(state.now())).with_keys(keys);
+    if let Some(bytes) = &form.sidecar {
+        verification.add_sidecar(bytes);
+    }
+    verification.observe(obs);
+    let mut candidates = Vec::new();
+    for need in verification.needs() {
+        match need {
+            Need::LogKey => verification.supply_log_key(state.log.signer.verifier().clone()),
+            Need::RecordLookup { sha256, phash, watermark } => {
+                let t = Instant::now();
+                let ids = lookup(&state, sha256, phash, watermark, form.receipt.as_ref()).await?;
+                timings.push(("lookup", t.elapsed()));
+                let t = Instant::now();
+                candidates = records(&state, &ids, form.receipt.as_ref()).await?;
+                verification.supply_records(candidates.iter().map(|(_, r)| r.clone()).collect());
+                timings.push(("records", t.elapsed()));
+            }
+            // The digest came with the observation; this server fetches no one's keys.
+            Need::MediaDigest | Need::IssuerKeys { .. } => {}
+        }
+    }
     let t = Instant::now();
-    let sha = form.sha256.to_string();
-    let mut ids: Vec<RecordId> = Vec::new();
-    let push = |id: RecordId, ids: &mut Vec<RecordId>| {
-        if !ids.contains(&id) {
-            ids.push(id);
-        }
-    };
-    for r in state.store.records_by_sha256(&sha).await? {
-        push(r.record_id, &mut ids);
-    }
-    state.phash_index.refresh(state.store.as_ref()).await?;
-    if let Some(w) = obs.watermark {
-        for (id, _) in state.phash_index.search_payload(w.payload, w.crc_ok, MAX_WATERMARK_BITS_OFF).await {
-            push(id, &mut ids);
-        }
-    }
-    if let Some(p) = obs.phash {
-        let near = state.phash_index.search(proofmark_media::PHash(p), MAX_PHASH_DISTANCE).await;
-        for (id, _) in near.into_iter().take(MAX_PHASH_CANDIDATES) {
-            push(id, &mut ids);
-        }
-    }
-    // A receipt the caller holds names its record: that record is a candidate, judged by that receipt.
-    let held = match &form.receipt {
-        Some(r) => Some(held_receipt_record(r)?),
-        None => None,
-    };
-    if let Some(id) = held {
-        push(id, &mut ids);
-    }
-    timings.push(("lookup", t.elapsed()));
-
-    let t = Instant::now();
-    let mut candidates = Vec::with_capacity(ids.len());
-    for id in &ids {
-        let Some(record) = state.store.record(id).await?.filter(|r| r.deleted_at.is_none()) else { continue };
-        let Some(key) = state.store.signing_key(&record.signing_key_id).await? else { continue };
-        let org = state.store.publisher(&record.org_id).await?.map(|p| p.name).unwrap_or_default();
-        let receipt = match (&form.receipt, held) {
-            (Some(r), Some(h)) if h == *id => Some(r.clone()),
-            _ => crate::transparency::receipt(&state, id).await?,
-        };
-        let signed = signed_record(&record, &key, org, receipt);
-        candidates.push((record, signed));
-    }
-    let records: Vec<SignedRecord> = candidates.iter().map(|(_, r)| r.clone()).collect();
-    let content = provenance::assess(obs.clone(), &records, Some(state.log.signer.verifier()));
+    let finished = verification.finish_all();
     timings.push(("judge", t.elapsed()));
-
-    // A capture sidecar: the core pipeline, against this server's capture keys.
-    let capture = match &form.sidecar {
-        Some(bytes) => Some(capture_report(&state, bytes, form.sha256).await?),
-        None => None,
-    };
+    let content = finished.content.ok_or_else(|| anyhow::anyhow!("the pipeline judged no content"))?;
+    let capture = finished.capture;
 
     let matched = content
         .record
@@ -246,6 +223,66 @@ async fn small_part(mut field: Field<'_>, name: &str, max: usize) -> Result<Vec<
         bytes.extend_from_slice(&chunk);
     }
     Ok(bytes)
+}
+
+/// The ids of the records that match: exact SHA-256, the watermark payload (exact when its CRC passed, else
+/// within 6 bits), the nearest pHashes, and the record a held receipt names.
+async fn lookup(
+    state: &AppState,
+    sha256: ContentHash,
+    phash: Option<u64>,
+    watermark: Option<WatermarkRead>,
+    held: Option<&Receipt>,
+) -> Result<Vec<RecordId>, ApiError> {
+    let mut ids: Vec<RecordId> = Vec::new();
+    let mut push = |id: RecordId| {
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    };
+    for r in state.store.records_by_sha256(&sha256.to_string()).await? {
+        push(r.record_id);
+    }
+    state.phash_index.refresh(state.store.as_ref()).await?;
+    if let Some(w) = watermark {
+        for (id, _) in state.phash_index.search_payload(w.payload, w.crc_ok, MAX_WATERMARK_BITS_OFF).await {
+            push(id);
+        }
+    }
+    if let Some(p) = phash {
+        let near = state.phash_index.search(proofmark_media::PHash(p), MAX_PHASH_DISTANCE).await;
+        for (id, _) in near.into_iter().take(MAX_PHASH_CANDIDATES) {
+            push(id);
+        }
+    }
+    // A receipt the caller holds names its record: that record is a candidate, judged by that receipt.
+    if let Some(r) = held {
+        push(held_receipt_record(r)?);
+    }
+    Ok(ids)
+}
+
+/// The live records among `ids`, each with its signing key, organisation and receipt (the caller's receipt
+/// for the record it names, else the server's).
+async fn records(
+    state: &AppState,
+    ids: &[RecordId],
+    held: Option<&Receipt>,
+) -> Result<Vec<(proofmark_store::ContentRecord, SignedRecord)>, ApiError> {
+    let held_id = held.map(held_receipt_record).transpose()?;
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        let Some(record) = state.store.record(id).await?.filter(|r| r.deleted_at.is_none()) else { continue };
+        let Some(key) = state.store.signing_key(&record.signing_key_id).await? else { continue };
+        let org = state.store.publisher(&record.org_id).await?.map(|p| p.name).unwrap_or_default();
+        let receipt = match (held, held_id) {
+            (Some(r), Some(h)) if h == *id => Some(r.clone()),
+            _ => crate::transparency::receipt(state, id).await?,
+        };
+        let signed = signed_record(&record, &key, org, receipt);
+        out.push((record, signed));
+    }
+    Ok(out)
 }
 
 /// The record a held receipt's leaf names.
@@ -342,17 +379,6 @@ fn signed_record(
         deleted_at: r.deleted_at.map(|t| t.to_string()),
         receipt,
     }
-}
-
-async fn capture_report(state: &AppState, sidecar: &[u8], digest: ContentHash) -> Result<Report, ApiError> {
-    let mut keys = KeyRing::new();
-    let published = crate::keys::published(state.store.as_ref()).await?;
-    keys.add_jwks(&published, KeySource::Issuer { url: state.issuer.clone() });
-    let mut v =
-        Verification::new(Policy::permissive().trusting(state.issuer.clone()), Some(state.now())).with_keys(keys);
-    v.add_sidecar(sidecar);
-    v.supply_media_digest(digest);
-    Ok(v.finish())
 }
 
 fn result(
