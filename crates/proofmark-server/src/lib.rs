@@ -76,6 +76,10 @@ pub struct Inner {
     sign_slots: tokio::sync::Semaphore,
     /// Every record's pHash, for the public search.
     pub phash_index: phash_index::PhashIndex,
+    /// When each (record, verdict) last raised `content.verified`: at most one event per pair per
+    /// minute (`routes/verify.rs`), so a public route cannot flood an organisation's webhooks.
+    pub verified_events:
+        std::sync::Mutex<std::collections::HashMap<(proofmark_store::RecordId, &'static str), std::time::Instant>>,
     /// The transparency log's key, witnesses and batcher wake-up.
     pub log: transparency::Log,
 }
@@ -120,6 +124,7 @@ impl AppState {
             watermark_key,
             sign_slots: tokio::sync::Semaphore::new(config.sign.slots()),
             phash_index: phash_index::PhashIndex::default(),
+            verified_events: std::sync::Mutex::default(),
             issuer: config.issuer(),
             devices: DeviceCache::default(),
             ip_limiter: ratelimit::RateLimiter::new(config.rate_limit.per_ip_per_minute),

@@ -36,6 +36,11 @@ use crate::AppState;
 const FORM_OVERHEAD: u64 = 2 * 1024 * 1024;
 /// The largest receipt read (a receipt of a billion-leaf log with an anchor is about 5 KB).
 const MAX_RECEIPT_BYTES: usize = 256 * 1024;
+/// `content.verified` is raised at most once per record and verdict in this window (per server process).
+const VERIFIED_EVENT_WINDOW: Duration = Duration::from_secs(60);
+/// Remembered (record, verdict) pairs before the expired ones are dropped.
+const VERIFIED_EVENT_MEMORY: usize = 10_000;
+
 /// Records compared per lookup: the nearest pHash matches (the others are listed as similar, never matched).
 const MAX_PHASH_CANDIDATES: usize = 8;
 
@@ -571,6 +576,20 @@ async fn notify(state: &AppState, content: &ContentReport) -> Result<(), ApiErro
         return Ok(());
     }
     let Ok(org) = record.organization_id.parse() else { return Ok(()) };
+    let Ok(record_id) = record.record_id.parse::<RecordId>() else { return Ok(()) };
+    // Anyone may verify: the same record and verdict raise one event per window, not one per request.
+    {
+        let mut seen = state.verified_events.lock().map_err(|_| anyhow::anyhow!("event memory poisoned"))?;
+        let now = Instant::now();
+        if seen.len() >= VERIFIED_EVENT_MEMORY {
+            seen.retain(|_, at| now.duration_since(*at) < VERIFIED_EVENT_WINDOW);
+        }
+        let key = (record_id, content.verdict.as_str());
+        if seen.get(&key).is_some_and(|at| now.duration_since(*at) < VERIFIED_EVENT_WINDOW) {
+            return Ok(());
+        }
+        seen.insert(key, now);
+    }
     let data = VerifiedEvent {
         record_id: &record.record_id,
         verdict: content.verdict.as_str(),
