@@ -277,6 +277,8 @@ pub async fn serve(config: Config) -> Result<()> {
     // Durable jobs (webhook deliveries): what is left when the process stops is picked up again by the next
     // worker, here or in another process, when its lease ends.
     tokio::spawn(jobs::work(state.clone(), std::future::pending()));
+    // The lookup indexes (search, verify): built and kept fresh off the request path.
+    tokio::spawn(phash_index::run_refresher(state.clone(), std::future::pending()));
     // The transparency log: pending records wait in the store; one batcher at a time appends them.
     transparency::ensure_checkpoint(&state).await?;
     tracing::info!(vkey = state.log.vkey(), "transparency log");

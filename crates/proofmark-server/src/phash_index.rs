@@ -6,7 +6,10 @@
 //! Other processes sharing the database insert records too, and on PostgreSQL a record with a lower position
 //! can become visible after a higher one was read; so every 2 s a refresh re-reads a window of the last
 //! 10,000 positions (ids already held are skipped; in between it reads only what is past the last position),
-//! and the whole index is rebuilt aside every [`REBUILD_SECS`].
+//! and the whole index is rebuilt aside every [`REBUILD_SECS`]. A running server does that in a background
+//! task ([`run_refresher`]); requests call [`PhashIndex::refresh_tail`], which builds the index once and
+//! afterwards only reads what is past the last position (one indexed query), so no request waits for a window
+//! re-read or a rebuild.
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
@@ -87,6 +90,17 @@ impl PhashIndex {
         inner.load(store, after).await
     }
 
+    /// For a request: build the index if it was never built, else read only what is past the last position
+    /// (what this process and others inserted since; the window and the rebuilds are the refresher's).
+    pub async fn refresh_tail(&self, store: &dyn Store) -> Result<(), StoreError> {
+        if self.inner.read().await.built.is_none() {
+            return self.refresh(store).await;
+        }
+        let mut inner = self.inner.write().await;
+        let after = inner.last;
+        inner.load(store, after).await
+    }
+
     /// Records whose pHash is within `max_distance` bits of `query`, nearest first.
     pub async fn search(&self, query: PHash, max_distance: u32) -> Vec<(RecordId, u32)> {
         let inner = self.inner.read().await;
@@ -108,5 +122,23 @@ impl PhashIndex {
             inner.payloads.query(payload, max_distance)
         };
         found.into_iter().filter_map(|m| inner.ids.get(m.id as usize).map(|r| (*r, m.distance))).collect()
+    }
+}
+
+/// Keep a server's index fresh in the background: every [`WINDOW_EVERY`], the window re-read and, when due,
+/// the rebuild aside ([`PhashIndex::refresh`]), until `stop` resolves. Failures are logged and retried.
+pub async fn run_refresher(state: crate::AppState, stop: impl std::future::Future<Output = ()>) {
+    tokio::pin!(stop);
+    let mut tick = tokio::time::interval(WINDOW_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = &mut stop => return,
+            _ = tick.tick() => {
+                if let Err(e) = state.phash_index.refresh(state.store.as_ref()).await {
+                    tracing::warn!("refreshing the lookup indexes: {e}");
+                }
+            }
+        }
     }
 }

@@ -390,7 +390,7 @@ pub(super) async fn search(
             if max > MAX_PHASH_DISTANCE {
                 return Err(ApiError::Unprocessable(format!("max_distance must be at most {MAX_PHASH_DISTANCE}")));
             }
-            state.phash_index.refresh(state.store.as_ref()).await?;
+            state.phash_index.refresh_tail(state.store.as_ref()).await?;
             for (id, distance) in state.phash_index.search(proofmark_media::PHash(hash), max).await {
                 if hits.len() == MAX_HITS {
                     break;

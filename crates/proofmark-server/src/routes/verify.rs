@@ -248,7 +248,7 @@ async fn lookup(
     for r in state.store.records_by_sha256(&sha256.to_string()).await? {
         push(r.record_id);
     }
-    state.phash_index.refresh(state.store.as_ref()).await?;
+    state.phash_index.refresh_tail(state.store.as_ref()).await?;
     if let Some(w) = watermark {
         for (id, _) in state.phash_index.search_payload(w.payload, w.crc_ok, MAX_WATERMARK_BITS_OFF).await {
             push(id);

@@ -109,15 +109,16 @@ async fn copies_made_by_another_encoder_name_their_record() {
         report.push_str(&format!("{t:<20}  {derived:>3}/{:<6}  {}\n", row.len(), others.join(", ")));
     }
     println!("{report}");
-    // Measured on this code (docs/benchmarks.md, "Verify"): 67 of 70. The misses are the scanned page halved
-    // to 192×96 (its pHash still finds it: looks like the record, not authenticated) and, after the chain
-    // (resize 0.75, JPEG 70, crop 6 %, WebP 80), the page and the synthetic colour wheel. Pillow and the
-    // extractor are deterministic, so these are floors, not averages.
-    for (t, floor) in TRANSFORMS.iter().zip([10, 9, 10, 10, 10, 10, 8]) {
+    // Measured on this code (docs/benchmarks.md, "Verify"): 67 and 68 of 70 in two runs. Each run signs with
+    // a new key, so each record's payload (SHA256(signature)[:16]) and the pattern it embeds differ, and a
+    // borderline copy (the scanned page halved to 192×96; WebP of the synthetic wheel) can go either way;
+    // the chain (resize 0.75, JPEG 70, crop 6 %, WebP 80) loses the page and the colour wheel. The floors
+    // leave one copy of margin per single transformation.
+    for (t, floor) in TRANSFORMS.iter().zip([9, 9, 9, 9, 9, 9, 7]) {
         let derived = table[t].values().filter(|v| *v == "derived_from_signed_original").count();
         assert!(derived >= floor, "{t}: {derived} of 10 copies named their record\n{report}");
     }
-    assert!(total >= 67, "{report}");
+    assert!(total >= 65, "{report}");
 
     // Negatives: copies of the originals as uploaded (no watermark: only the pHash can match, which never
     // authenticates), and images no one signed.
