@@ -430,45 +430,64 @@ fn log_checks(c: &mut Checks, record: &SignedRecord, log_key: Option<&NoteVerifi
         c.push(CheckCode::LogAnchor, Status::NotApplicable, None, "not run: the log's key was not supplied");
         return;
     };
+    prove_receipt(c, receipt, log, |leaf| leaf_is_record(leaf, record));
+}
+
+/// `log_inclusion` and `log_anchor` for a receipt under the log's key: the checkpoint is signed by the log,
+/// the inclusion proof reaches its root, `binds` accepts the proven leaf, and an anchor, when there is one,
+/// holds the leaf and is consistent with the checkpoint. Returns the log's name and the anchor that verified.
+fn prove_receipt(
+    c: &mut Checks,
+    receipt: &Receipt,
+    log: &NoteVerifier,
+    binds: impl Fn(&crate::tlog::RecordLeaf) -> Result<(), String>,
+) -> (Option<String>, Option<crate::tlog::EvmAnchor>) {
     let policy = ReceiptPolicy { log: log.clone(), witnesses: Vec::new(), min_witnesses: 0 };
     let unanchored = Receipt { anchor: Anchor::NotAnchored, ..receipt.clone() };
-    match unanchored.verify(&policy) {
+    let v = match unanchored.verify(&policy) {
+        Ok(v) => v,
         Err(e) => {
             c.push(CheckCode::LogInclusion, Status::Fail, Some(e.code()), e.to_string());
             c.push(CheckCode::LogAnchor, Status::NotApplicable, None, "not run: the receipt does not verify");
-            return;
+            return (None, None);
         }
-        Ok(v) => {
-            if let Err(why) = leaf_is_record(&v.leaf, record) {
-                c.push(CheckCode::LogInclusion, Status::Fail, Some(Reason::RecordMismatch), why);
-                c.push(CheckCode::LogAnchor, Status::NotApplicable, None, "not run: the receipt is another record's");
-                return;
-            }
+    };
+    if let Err(why) = binds(&v.leaf) {
+        c.push(CheckCode::LogInclusion, Status::Fail, Some(Reason::RecordMismatch), why);
+        c.push(CheckCode::LogAnchor, Status::NotApplicable, None, "not run: the receipt is another record's");
+        return (None, None);
+    }
+    let origin = v.checkpoint.origin.clone();
+    c.push(
+        CheckCode::LogInclusion,
+        Status::Pass,
+        None,
+        format!(
+            "leaf {} of the log {origin:?} at tree size {} (checkpoint signed by the log)",
+            receipt.leaf_index, receipt.tree_size
+        ),
+    );
+    match (&receipt.anchor, receipt.verify(&policy)) {
+        (Anchor::NotAnchored, _) => {
+            c.push(CheckCode::LogAnchor, Status::NotApplicable, None, "no tree holding this record is anchored yet");
+            (Some(origin), None)
+        }
+        (_, Err(e)) => {
+            c.push(CheckCode::LogAnchor, Status::Fail, Some(e.code()), e.to_string());
+            (Some(origin), None)
+        }
+        (Anchor::Anchored(a), Ok(_)) => {
             c.push(
-                CheckCode::LogInclusion,
+                CheckCode::LogAnchor,
                 Status::Pass,
                 None,
                 format!(
-                    "leaf {} of the log {:?} at tree size {} (checkpoint signed by the log)",
-                    receipt.leaf_index, v.checkpoint.origin, receipt.tree_size
+                    "the tree of size {} (root 0x{}) holding this record was registered on chain {} in block {} (transaction {}); the chain itself is checked with an RPC node (`proofmark log verify-receipt --rpc`)",
+                    a.tree_size, a.root, a.chain_id, a.block_number, a.transaction
                 ),
             );
+            (Some(origin), Some(a.clone()))
         }
-    }
-    match (&receipt.anchor, receipt.verify(&policy)) {
-        (Anchor::NotAnchored, _) => {
-            c.push(CheckCode::LogAnchor, Status::NotApplicable, None, "the log has not anchored a tree holding this record yet")
-        }
-        (_, Err(e)) => c.push(CheckCode::LogAnchor, Status::Fail, Some(e.code()), e.to_string()),
-        (Anchor::Anchored(a), Ok(_)) => c.push(
-            CheckCode::LogAnchor,
-            Status::Pass,
-            None,
-            format!(
-                "the tree of size {} (root 0x{}) holding this record was registered on chain {} in block {} (transaction {}); the chain itself is checked with an RPC node",
-                a.tree_size, a.root, a.chain_id, a.block_number, a.transaction
-            ),
-        ),
     }
 }
 
@@ -582,49 +601,7 @@ pub fn check_receipt(
             c.push(CheckCode::LogInclusion, Status::Unavailable, Some(Reason::LogKeyUnavailable), why);
             c.push(CheckCode::LogAnchor, Status::NotApplicable, None, "not run: no log key");
         }
-        Ok(log) => {
-            let policy = ReceiptPolicy { log: log.clone(), witnesses: Vec::new(), min_witnesses: 0 };
-            let unanchored = Receipt { anchor: Anchor::NotAnchored, ..receipt.clone() };
-            match unanchored.verify(&policy) {
-                Err(e) => {
-                    c.push(CheckCode::LogInclusion, Status::Fail, Some(e.code()), e.to_string());
-                    c.push(CheckCode::LogAnchor, Status::NotApplicable, None, "not run: the receipt does not verify");
-                }
-                Ok(v) => {
-                    out.log = Some(v.checkpoint.origin.clone());
-                    c.push(
-                        CheckCode::LogInclusion,
-                        Status::Pass,
-                        None,
-                        format!(
-                            "leaf {} of the log {:?} at tree size {} (checkpoint signed by the log)",
-                            receipt.leaf_index, v.checkpoint.origin, receipt.tree_size
-                        ),
-                    );
-                    match (&receipt.anchor, receipt.verify(&policy)) {
-                        (Anchor::NotAnchored, _) => c.push(
-                            CheckCode::LogAnchor,
-                            Status::NotApplicable,
-                            None,
-                            "the receipt carries no anchor yet",
-                        ),
-                        (_, Err(e)) => c.push(CheckCode::LogAnchor, Status::Fail, Some(e.code()), e.to_string()),
-                        (Anchor::Anchored(a), Ok(_)) => {
-                            out.anchor = Some(a.clone());
-                            c.push(
-                                CheckCode::LogAnchor,
-                                Status::Pass,
-                                None,
-                                format!(
-                                    "anchored in block {} of chain {} (consistent with the checkpoint; the chain itself is checked with `proofmark log verify-receipt --rpc`)",
-                                    a.block_number, a.chain_id
-                                ),
-                            );
-                        }
-                    }
-                }
-            }
-        }
+        Ok(log) => (out.log, out.anchor) = prove_receipt(&mut c, receipt, log, |_| Ok(())),
     }
     out.verdict = if c.0.iter().any(|k| k.status == Status::Fail) {
         ReceiptVerdict::Invalid

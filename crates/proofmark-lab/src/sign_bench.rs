@@ -128,18 +128,23 @@ fn sign_once(
             ureq::Error::Status(code, r) => anyhow::anyhow!("HTTP {code}: {}", r.into_string().unwrap_or_default()),
             other => other.into(),
         })?;
-    let timing = response.header("server-timing").unwrap_or("").to_owned();
+    let stages = server_timing(&response);
     let mut rest = String::new();
     response.into_reader().read_to_string(&mut rest)?;
-    let elapsed = t.elapsed().as_secs_f64() * 1000.0;
-    let stages = timing
+    Ok((t.elapsed().as_secs_f64() * 1000.0, stages))
+}
+
+/// The stages of a `Server-Timing` header, in ms.
+pub(crate) fn server_timing(response: &ureq::Response) -> BTreeMap<String, f64> {
+    response
+        .header("server-timing")
+        .unwrap_or("")
         .split(',')
         .filter_map(|part| {
             let (name, dur) = part.trim().split_once(";dur=")?;
             Some((name.to_owned(), dur.parse().ok()?))
         })
-        .collect();
-    Ok((elapsed, stages))
+        .collect()
 }
 
 pub fn sign(args: &SignBenchArgs) -> Result<()> {

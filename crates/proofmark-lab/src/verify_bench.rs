@@ -10,7 +10,7 @@ use anyhow::{bail, Context, Result};
 use proofmark_media::{attack, decode_image, encode_image, Encoding};
 use serde_json::Value;
 
-use crate::sign_bench::{check_loopback, percentile, setup, twelve_mp_jpeg};
+use crate::sign_bench::{check_loopback, percentile, server_timing, setup, twelve_mp_jpeg};
 
 #[derive(Debug, clap::Args)]
 pub struct VerifyBenchArgs {
@@ -44,18 +44,11 @@ fn verify_once(agent: &ureq::Agent, server: &str, file: &[u8]) -> Result<(f64, B
             ureq::Error::Status(code, r) => anyhow::anyhow!("HTTP {code}: {}", r.into_string().unwrap_or_default()),
             other => other.into(),
         })?;
-    let timing = response.header("server-timing").unwrap_or("").to_owned();
+    let stages = server_timing(&response);
     let mut text = String::new();
     response.into_reader().read_to_string(&mut text)?;
     let elapsed = t.elapsed().as_secs_f64() * 1000.0;
     let answer: Value = serde_json::from_str(&text)?;
-    let stages = timing
-        .split(',')
-        .filter_map(|part| {
-            let (name, dur) = part.trim().split_once(";dur=")?;
-            Some((name.to_owned(), dur.parse().ok()?))
-        })
-        .collect();
     Ok((elapsed, stages, answer["verdict"].as_str().unwrap_or("?").to_owned()))
 }
 

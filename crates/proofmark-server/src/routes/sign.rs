@@ -85,7 +85,8 @@ impl Timings {
     }
 }
 
-fn read_error(e: MultipartError) -> ApiError {
+/// A multipart body that cannot be read further: its timeout, its size, or its framing.
+pub(super) fn read_error(e: MultipartError) -> ApiError {
     if crate::error::is_body_timeout(&e) {
         crate::error::body_timeout()
     } else if e.status() == StatusCode::PAYLOAD_TOO_LARGE {

@@ -7,9 +7,9 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use axum::extract::multipart::{Field, MultipartError, MultipartRejection};
+use axum::extract::multipart::{Field, MultipartRejection};
 use axum::extract::{DefaultBodyLimit, Multipart, State};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::HeaderValue;
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -29,6 +29,7 @@ use serde::Serialize;
 
 use super::announced_length;
 use super::extract::IpBudget;
+use super::sign::read_error;
 use crate::error::ApiError;
 use crate::AppState;
 
@@ -52,16 +53,6 @@ pub(super) fn router(max_file: u64) -> Router<AppState> {
             .layer(DefaultBodyLimit::max(limit))
             .layer(middleware::from_fn(move |req, next| announced_length(limit, req, next))),
     )
-}
-
-fn read_error(e: MultipartError) -> ApiError {
-    if crate::error::is_body_timeout(&e) {
-        crate::error::body_timeout()
-    } else if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::TooLarge("Request body too large".into())
-    } else {
-        ApiError::BadRequest(format!("Malformed multipart body: {e}"))
-    }
 }
 
 /// The form as received: the file on disk (hashed as it arrived), the small parts in memory.
