@@ -1,65 +1,65 @@
 #!/usr/bin/env bash
-# POST /api/v1/verify at scale (issue 15, docs/benchmarks.md), against a release `proofmark serve` on loopback
-# with PostgreSQL:
-#  1. seed RECORDS content records in bulk (random SHA-256s, pHashes and watermark payloads, as signing makes
-#     them: the lookup indexes hold them all);
-#  2. sign a 12-MP JPEG through the API, wait for its log receipt;
-#  3. verify it and copies of it (exact, re-encoded, resized) and an unsigned 12-MP photo: client p50/p95 and
-#     the server's stages (decode, phash, watermark, lookup, judge).
-# Usage: scripts/bench-verify.sh [RECORDS]   (PostgreSQL from PROOFMARK_TEST_DATABASE_URL; a fresh schema)
+# Verification speed and memory (issue 2 goals), printed next to the references on the same files:
+#   - `proofmark verify` whole-process time for a 12 MB capture (hyperfine), vs `sha256sum` on the same file
+#   - in-process: proofmark-core (criterion) vs the official validator's validate_with_jwks (Python timeit)
+#   - peak RSS of `proofmark verify` on 12 MB and 240 MB files (must not grow with the file)
+# Usage: scripts/bench-verify.sh   (release build; installs hyperfine and GNU time from Debian if missing)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-records=${1:-1000000}
-requests=${REQUESTS:-12}
-cargo build --release --locked -p proofmark-cli -p proofmark-lab
+
+need=()
+command -v hyperfine >/dev/null || need+=(hyperfine)
+[ -x /usr/bin/time ] || need+=(time)
+if [ ${#need[@]} -gt 0 ]; then apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null; fi
+
+venv=${PROOFMARK_VENV:-$PWD/.venv}
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+"$venv/bin/pip" install --quiet --disable-pip-version-check -r scripts/requirements-checkers.txt
+
+cargo build --release --locked -p proofmark-cli
 bin=$PWD/target/release/proofmark
-lab=$PWD/target/release/proofmark-lab
 work=$(mktemp -d)
-pid=""
-pg_base=${PROOFMARK_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}
-schema="bench_verify_$(date +%s)_$$"
-cleanup() {
-  [ -n "$pid" ] && kill "$pid" 2>/dev/null
-  psql "$pg_base" -qc "SET client_min_messages = warning; DROP SCHEMA IF EXISTS $schema CASCADE" >/dev/null 2>&1 || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-psql "$pg_base" -qc "CREATE SCHEMA $schema" >/dev/null
-pg_url="$pg_base?options=-c%20search_path%3D$schema"
+trap 'rm -rf "$work"' EXIT
+cargo xtask bench-fixture "$work/12mb" 12000000
+cargo xtask bench-fixture "$work/240mb" 240000000
 
-start() {
-  env PROOFMARK_RATE_LIMIT_PER_IP=0 PROOFMARK_LOG=warn PROOFMARK_LOG_BATCH_INTERVAL_MS=500 \
-    "$bin" serve --bind 127.0.0.1:18581 --data-dir "$work/data" --database-url "$pg_url" 2>"$work/server.log" &
-  pid=$!
-  for _ in $(seq 300); do curl -sf http://127.0.0.1:18581/health >/dev/null && return; sleep 0.1; done
-  cat "$work/server.log"; exit 1
-}
+echo "==> whole process (hyperfine, page cache warm)"
+hyperfine -N --warmup 10 --runs 100 --export-json "$work/hf.json" \
+  "$bin verify --jwks $work/12mb/jwks.json $work/12mb/media.bin" \
+  "sha256sum $work/12mb/media.bin"
 
-echo "==> seed $records records (PostgreSQL)"
-start
-# An organisation and key for the seeded rows to belong to.
-curl -sf http://127.0.0.1:18581/api/v1/auth/register -H 'content-type: application/json' \
-  -d '{"email":"seed@bench.example","password":"benchmark password","full_name":"Seed","organization_name":"Seed Org"}' \
-  | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])' > "$work/session"
-curl -sf http://127.0.0.1:18581/api/v1/keys/signing-keys -H "authorization: Bearer $(cat "$work/session")" \
-  -H 'content-type: application/json' -d '{"name":"seed"}' >/dev/null
-kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""
-t0=$(date +%s)
-psql "$pg_url" -q <<SQL
-INSERT INTO content_records (record_id, org_id, signing_key_id, signer, sha256, watermarked_sha256, phash, fingerprint,
-                             signature, watermark_payload, media_type, file_size, source, created_at)
-SELECT gen_random_uuid()::text, k.org_id, k.key_id, 'seed', md5(i::text) || md5((-i)::text),
-       md5((i + 0.5)::text) || md5((-i - 0.5)::text), (floor((random() - 0.5) * 1.8e19))::bigint, 'seed', 'seed',
-       md5(random()::text), 'image/jpeg', 1, 'signed', k.created_at
-FROM generate_series(1, $records) AS i, (SELECT org_id, key_id, created_at FROM signing_keys LIMIT 1) AS k;
-ANALYZE content_records;
-SQL
-echo "seeded $records records in $(( $(date +%s) - t0 )) s"
+echo "==> in process: official validator (validate_with_jwks)"
+"$venv/bin/python" - "$work/12mb" <<'PY' | tee "$work/validator.txt"
+import signedshot, statistics, sys, timeit
+d = sys.argv[1]
+s = open(f"{d}/media.sidecar.json").read(); m = open(f"{d}/media.bin", "rb").read(); j = open(f"{d}/jwks.json").read()
+assert signedshot.validate_with_jwks(s, m, j).valid
+t = [x / 10 * 1000 for x in timeit.repeat(lambda: signedshot.validate_with_jwks(s, m, j), number=10, repeat=20)]
+print(f"validator_ms_median={statistics.median(t):.2f} validator_ms_min={min(t):.2f}")
+PY
 
-echo "==> verify at $(psql "$pg_url" -tAc 'SELECT count(*) FROM content_records') records"
-start
-t0=$(date +%s%N)
-curl -sf -o /dev/null "http://127.0.0.1:18581/api/v1/content-records/public/search?phash=0000000000000000"
-echo "index load (first lookup): $(( ($(date +%s%N) - t0) / 1000000 )) ms"
-"$lab" verify --server http://127.0.0.1:18581 --requests "$requests"
-grep -i -E "error|panic" "$work/server.log" | head -5 || true
+echo "==> in process: proofmark-core (criterion)"
+PROOFMARK_BENCH_DIR="$work/12mb" cargo bench --locked -p proofmark-core --bench verify 2>&1 | tee "$work/criterion.txt" | grep -E "^verify_12mb|time:"
+
+echo "==> peak memory"
+for size in 12mb 240mb; do
+  /usr/bin/time -f "$size max_rss_kib=%M" "$bin" verify --jwks "$work/$size/jwks.json" "$work/$size/media.bin" >/dev/null
+done 2>&1 | tee "$work/rss.txt"
+
+python3 - "$work" <<'PY'
+import json, re, sys
+w = sys.argv[1]
+hf = json.load(open(f"{w}/hf.json"))["results"]
+cli, sha = hf[0], hf[1]
+val = dict(kv.split("=") for kv in open(f"{w}/validator.txt").read().split())
+crit = open(f"{w}/criterion.txt").read()
+m = re.search(r"sha256_plus_verify\s+time:\s+\[\S+ \S+ (\S+) (\S+)", crit)
+lib_ms = float(m.group(1)) * (1000 if m.group(2) == "s" else 1 if m.group(2) == "ms" else 0.001)
+rss = dict(re.findall(r"(\w+) max_rss_kib=(\d+)", open(f"{w}/rss.txt").read()))
+print()
+print("| measurement (12 MB capture) | Proofmark | reference |")
+print("|---|---|---|")
+print(f"| whole `proofmark verify` process, mean ± σ | {cli['mean']*1000:.1f} ± {cli['stddev']*1000:.1f} ms (goal ≤ 15 ms) | `sha256sum`: {sha['mean']*1000:.1f} ± {sha['stddev']*1000:.1f} ms |")
+print(f"| in-process SHA-256 + verify | {lib_ms:.2f} ms (criterion median) | validator `validate_with_jwks`: {float(val['validator_ms_median']):.2f} ms median, {float(val['validator_ms_min']):.2f} ms min |")
+print(f"| peak RSS, 12 MB / 240 MB file | {int(rss['12mb'])/1024:.1f} MiB / {int(rss['240mb'])/1024:.1f} MiB | – |")
+PY
