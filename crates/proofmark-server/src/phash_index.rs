@@ -126,7 +126,9 @@ impl PhashIndex {
 }
 
 /// Keep a server's index fresh in the background: every [`WINDOW_EVERY`], the window re-read and, when due,
-/// the rebuild aside ([`PhashIndex::refresh`]), until `stop` resolves. Failures are logged and retried.
+/// the rebuild aside ([`PhashIndex::refresh`]), until `stop` resolves. The index is first built by the first
+/// request that needs it, not here: a server that is never searched never reads every record. Failures are
+/// logged and retried.
 pub async fn run_refresher(state: crate::AppState, stop: impl std::future::Future<Output = ()>) {
     tokio::pin!(stop);
     let mut tick = tokio::time::interval(WINDOW_EVERY);
@@ -135,6 +137,9 @@ pub async fn run_refresher(state: crate::AppState, stop: impl std::future::Futur
         tokio::select! {
             () = &mut stop => return,
             _ = tick.tick() => {
+                if state.phash_index.inner.read().await.built.is_none() {
+                    continue;
+                }
                 if let Err(e) = state.phash_index.refresh(state.store.as_ref()).await {
                     tracing::warn!("refreshing the lookup indexes: {e}");
                 }

@@ -183,7 +183,10 @@ fn kill_loop(data: &Path, database_url: Option<&str>, seed: u64) {
     let acked = Arc::new(Mutex::new(Vec::new()));
     let mut rng = Rng(seed);
     let mut busy_kills = 0;
-    for round in 0..ROUNDS {
+    // Under load (the whole suite on two cores) a short round may answer no sign request before its kill; the
+    // rounds go on, with longer runs, until some records were acknowledged (at most twice as many rounds).
+    let mut round = 0;
+    while round < ROUNDS || (acked.lock().unwrap().len() < 10 && round < 2 * ROUNDS) {
         rt.block_on(async {
             let store = proofmark_store::open(&store_url).await.unwrap();
             backlog(store.as_ref(), &org, round, BACKLOG).await;
@@ -192,7 +195,8 @@ fn kill_loop(data: &Path, database_url: Option<&str>, seed: u64) {
         let stop = Arc::new(AtomicBool::new(false));
         let loaders: Vec<_> = (0..2).map(|_| load(url.clone(), key.clone(), stop.clone(), acked.clone())).collect();
         // Records arrive from the loaders while the batcher works through the backlog; kill at a random point.
-        std::thread::sleep(Duration::from_millis(10 + rng.below(150)));
+        let extra = if round >= ROUNDS { 400 } else { 0 };
+        std::thread::sleep(Duration::from_millis(10 + rng.below(150) + extra));
         kill(child);
         stop.store(true, Ordering::Relaxed);
         for l in loaders {
@@ -205,6 +209,7 @@ fn kill_loop(data: &Path, database_url: Option<&str>, seed: u64) {
         if pending > 0 {
             busy_kills += 1;
         }
+        round += 1;
     }
     // The last restart drains what is pending; then the store is audited from the outside.
     let (child, _url, _) = serve_wrapped(data, &[], &env);
@@ -223,10 +228,10 @@ fn kill_loop(data: &Path, database_url: Option<&str>, seed: u64) {
         // Every record the store holds (acknowledged, cut off before its answer, or from the backlog) is in
         // the log: nothing pending, and the log has exactly as many distinct records as its size.
         assert_eq!(store.log_pending().await.unwrap(), 0);
-        assert!(size >= acked.len() as u64 + ROUNDS as u64 * BACKLOG, "seed {seed}");
-        assert!(busy_kills * 2 >= ROUNDS, "only {busy_kills} of {ROUNDS} kills hit a busy batcher (seed {seed})");
+        assert!(size >= acked.len() as u64 + round as u64 * BACKLOG, "seed {seed}");
+        assert!(busy_kills * 2 >= ROUNDS, "only {busy_kills} of {round} kills hit a busy batcher (seed {seed})");
         eprintln!(
-            "kill loop ({}): {ROUNDS} kills, {busy_kills} with the batcher busy, {} records acknowledged, log size {size}",
+            "kill loop ({}): {round} kills, {busy_kills} with the batcher busy, {} records acknowledged, log size {size}",
             store.backend(),
             acked.len()
         );
