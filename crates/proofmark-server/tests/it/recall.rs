@@ -109,16 +109,26 @@ async fn copies_made_by_another_encoder_name_their_record() {
         report.push_str(&format!("{t:<20}  {derived:>3}/{:<6}  {}\n", row.len(), others.join(", ")));
     }
     println!("{report}");
-    // Measured on this code (docs/benchmarks.md, "Verify"): 67 and 68 of 70 in two runs. Each run signs with
-    // a new key, so each record's payload (SHA256(signature)[:16]) and the pattern it embeds differ, and a
-    // borderline copy (the scanned page halved to 192×96; WebP of the synthetic wheel) can go either way;
-    // the chain (resize 0.75, JPEG 70, crop 6 %, WebP 80) loses the page and the colour wheel. The floors
-    // leave one copy of margin per single transformation.
-    for (t, floor) in TRANSFORMS.iter().zip([9, 9, 9, 9, 9, 9, 7]) {
-        let derived = table[t].values().filter(|v| *v == "derived_from_signed_original").count();
-        assert!(derived >= floor, "{t}: {derived} of 10 copies named their record\n{report}");
+    // Measured on this code (docs/benchmarks.md, "Verify"): 65 to 68 of 70 over six runs. Each run signs
+    // with a new key, so each record's payload (SHA256(signature)[:16]) and the pattern it embeds differ.
+    // The two synthetic images (the flat scanned page, the colour wheel) go either way on the halving and on
+    // WebP; the chain (resize 0.75, JPEG 70, crop 6 %, WebP 80) kept 6 to 8 of 10 (photos: 6 to 8 of 8). The
+    // eight photos never missed a single transformation. What is asserted: every photo under every single
+    // transformation, 8 of 10 images per single transformation, 5 of 8 photos and 5 of 10 images through the
+    // chain.
+    const SYNTHETIC: [&str; 2] = ["color.png", "page.png"];
+    for t in TRANSFORMS {
+        let derived = |photos_only: bool| {
+            table[t]
+                .iter()
+                .filter(|(n, v)| *v == "derived_from_signed_original" && !(photos_only && SYNTHETIC.contains(*n)))
+                .count()
+        };
+        let (photos, all) = if t == "chained" { (5, 5) } else { (8, 8) };
+        assert!(derived(true) >= photos, "{t}: {} of 8 photos named their record\n{report}", derived(true));
+        assert!(derived(false) >= all, "{t}: {} of 10 copies named their record\n{report}", derived(false));
     }
-    assert!(total >= 65, "{report}");
+    assert!(total >= 61, "{report}");
 
     // Negatives: copies of the originals as uploaded (no watermark: only the pHash can match, which never
     // authenticates), and images no one signed.
