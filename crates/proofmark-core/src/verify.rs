@@ -215,27 +215,16 @@ pub enum CheckCode {
 }
 
 impl CheckCode {
-    /// Every check.
-    pub const ALL: [CheckCode; 18] = [
-        Self::SidecarFormat,
-        Self::JwtFormat,
-        Self::JwtAlgorithm,
-        Self::JwtClaims,
-        Self::JwtKey,
-        Self::JwtSignature,
-        Self::ContentHash,
-        Self::DevicePublicKey,
-        Self::DeviceSignature,
-        Self::CaptureIdMatch,
-        Self::DeviceKeyFingerprint,
-        Self::AttestationPolicy,
-        Self::RecordSha256,
-        Self::RecordWatermark,
-        Self::RecordPhash,
-        Self::RecordSignature,
-        Self::LogInclusion,
-        Self::LogAnchor,
-    ];
+    /// Every check: the capture checks, then the content checks.
+    pub const ALL: [CheckCode; 18] = {
+        let mut all = [Self::SidecarFormat; 18];
+        let mut i = 0;
+        while i < all.len() {
+            all[i] = if i < Self::CAPTURE.len() { Self::CAPTURE[i] } else { Self::CONTENT[i - Self::CAPTURE.len()] };
+            i += 1;
+        }
+        all
+    };
 
     /// The checks of a capture sidecar, in report order.
     pub const CAPTURE: [CheckCode; 12] = [

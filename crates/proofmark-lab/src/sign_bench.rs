@@ -110,28 +110,47 @@ fn sign_once(
     image: &[u8],
     watermark: bool,
 ) -> Result<(f64, BTreeMap<String, f64>)> {
+    let watermark = watermark.to_string();
+    let url = format!("{server}/api/v1/sign");
+    let (ms, stages, _) = post_multipart(agent, &url, Some(key), &[("watermark", &watermark)], image)?;
+    Ok((ms, stages))
+}
+
+/// POST a multipart form (`fields`, then `file` as the part `file`) to `url`, with a bearer `key` when
+/// given: (client latency ms, the server's stages, the answer's body).
+pub(crate) fn post_multipart(
+    agent: &ureq::Agent,
+    url: &str,
+    key: Option<&str>,
+    fields: &[(&str, &str)],
+    file: &[u8],
+) -> Result<(f64, BTreeMap<String, f64>, String)> {
     let boundary = "proofmark-lab-boundary";
-    let mut body = format!(
-        "--{boundary}\r\nContent-Disposition: form-data; name=\"watermark\"\r\n\r\n{watermark}\r\n\
-         --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"bench.jpg\"\r\n\r\n"
-    )
-    .into_bytes();
-    body.extend_from_slice(image);
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes(),
+        );
+    }
+    body.extend_from_slice(
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"image.png\"\r\n\r\n")
+            .as_bytes(),
+    );
+    body.extend_from_slice(file);
     body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
     let t = Instant::now();
-    let response = agent
-        .post(&format!("{server}/api/v1/sign"))
-        .set("Authorization", &format!("Bearer {key}"))
-        .set("Content-Type", &format!("multipart/form-data; boundary={boundary}"))
-        .send_bytes(&body)
-        .map_err(|e| match e {
-            ureq::Error::Status(code, r) => anyhow::anyhow!("HTTP {code}: {}", r.into_string().unwrap_or_default()),
-            other => other.into(),
-        })?;
+    let mut request = agent.post(url).set("Content-Type", &format!("multipart/form-data; boundary={boundary}"));
+    if let Some(key) = key {
+        request = request.set("Authorization", &format!("Bearer {key}"));
+    }
+    let response = request.send_bytes(&body).map_err(|e| match e {
+        ureq::Error::Status(code, r) => anyhow::anyhow!("HTTP {code}: {}", r.into_string().unwrap_or_default()),
+        other => other.into(),
+    })?;
     let stages = server_timing(&response);
-    let mut rest = String::new();
-    response.into_reader().read_to_string(&mut rest)?;
-    Ok((t.elapsed().as_secs_f64() * 1000.0, stages))
+    let mut text = String::new();
+    response.into_reader().read_to_string(&mut text)?;
+    Ok((t.elapsed().as_secs_f64() * 1000.0, stages, text))
 }
 
 /// The stages of a `Server-Timing` header, in ms.

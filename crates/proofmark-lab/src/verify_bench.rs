@@ -10,7 +10,7 @@ use anyhow::{bail, Context, Result};
 use proofmark_media::{attack, decode_image, encode_image, Encoding};
 use serde_json::Value;
 
-use crate::sign_bench::{check_loopback, percentile, server_timing, setup, twelve_mp_jpeg};
+use crate::sign_bench::{check_loopback, percentile, post_multipart, setup, twelve_mp_jpeg};
 
 #[derive(Debug, clap::Args)]
 pub struct VerifyBenchArgs {
@@ -29,27 +29,9 @@ const STAGES: [&str; 8] = ["receive", "decode", "phash", "watermark", "lookup", 
 
 /// One verify request: (client latency ms, server stages ms, verdict).
 fn verify_once(agent: &ureq::Agent, server: &str, file: &[u8]) -> Result<(f64, BTreeMap<String, f64>, String)> {
-    let boundary = "proofmark-lab-boundary";
-    let mut body =
-        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"image.png\"\r\n\r\n")
-            .into_bytes();
-    body.extend_from_slice(file);
-    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    let t = Instant::now();
-    let response = agent
-        .post(&format!("{server}/api/v1/verify"))
-        .set("Content-Type", &format!("multipart/form-data; boundary={boundary}"))
-        .send_bytes(&body)
-        .map_err(|e| match e {
-            ureq::Error::Status(code, r) => anyhow::anyhow!("HTTP {code}: {}", r.into_string().unwrap_or_default()),
-            other => other.into(),
-        })?;
-    let stages = server_timing(&response);
-    let mut text = String::new();
-    response.into_reader().read_to_string(&mut text)?;
-    let elapsed = t.elapsed().as_secs_f64() * 1000.0;
+    let (ms, stages, text) = post_multipart(agent, &format!("{server}/api/v1/verify"), None, &[], file)?;
     let answer: Value = serde_json::from_str(&text)?;
-    Ok((elapsed, stages, answer["verdict"].as_str().unwrap_or("?").to_owned()))
+    Ok((ms, stages, answer["verdict"].as_str().unwrap_or("?").to_owned()))
 }
 
 pub fn run(args: &VerifyBenchArgs) -> Result<()> {
@@ -61,18 +43,8 @@ pub fn run(args: &VerifyBenchArgs) -> Result<()> {
     };
     let key = setup(&agent, &server)?;
     // Sign it (watermarked) and fetch the watermarked copy.
-    let boundary = "proofmark-lab-boundary";
-    let mut body =
-        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"bench.jpg\"\r\n\r\n")
-            .into_bytes();
-    body.extend_from_slice(&image);
-    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    let signed: Value = agent
-        .post(&format!("{server}/api/v1/sign"))
-        .set("Authorization", &format!("Bearer {key}"))
-        .set("Content-Type", &format!("multipart/form-data; boundary={boundary}"))
-        .send_bytes(&body)?
-        .into_json()?;
+    let (_, _, answer) = post_multipart(&agent, &format!("{server}/api/v1/sign"), Some(&key), &[], &image)?;
+    let signed: Value = serde_json::from_str(&answer)?;
     let id = signed["record_id"].as_str().context("no record id")?.to_owned();
     let mut marked = Vec::new();
     agent
