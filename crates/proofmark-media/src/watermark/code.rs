@@ -77,30 +77,34 @@ pub fn decode(soft: &[f32]) -> [u8; INFO_BITS] {
 pub fn decode_with_metric(soft: &[f32]) -> ([u8; INFO_BITS], f32) {
     assert_eq!(soft.len(), CODED_BITS, "one soft value per coded bit");
     let steps = INFO_BITS + K - 1;
-    // Branch outputs for (state, input): state is the last K-1 input bits.
+    // A state is the last K-1 input bits; the shift into next state `ns` drops one bit `b` of its
+    // predecessor `(ns >> 1) | b << (K-2)`, through the register `ns | b << (K-1)`. Per (ns, b), the signs
+    // (±1) of the register's two output bits, made once.
+    static SIGNS: std::sync::OnceLock<[[[f32; 2]; 2]; STATES]> = std::sync::OnceLock::new();
+    let signs = SIGNS.get_or_init(|| {
+        std::array::from_fn(|ns| {
+            std::array::from_fn(|b| {
+                let reg = (ns | b << (K - 1)) as u32;
+                [G[0], G[1]].map(|g| if parity(reg & g) == 1 { 1.0 } else { -1.0 })
+            })
+        })
+    });
     let mut metric = [f32::NEG_INFINITY; STATES];
     metric[0] = 0.0;
     let mut history = vec![[0u8; STATES]; steps];
     for (t, hist) in history.iter_mut().enumerate() {
         let (s0, s1) = (soft[2 * t], soft[2 * t + 1]);
         let mut next = [f32::NEG_INFINITY; STATES];
-        let tail = t >= INFO_BITS;
-        for (state, &m) in metric.iter().enumerate() {
-            if m == f32::NEG_INFINITY {
-                continue;
-            }
-            for input in 0..=(if tail { 0 } else { 1 }) {
-                let reg = ((state as u32) << 1) | input;
-                let (c0, c1) = (parity(reg & G[0]), parity(reg & G[1]));
-                let gain = if c0 == 1 { s0 } else { -s0 } + if c1 == 1 { s1 } else { -s1 };
-                let ns = (reg as usize) & (STATES - 1);
-                let cand = m + gain;
-                if cand > next[ns] {
-                    next[ns] = cand;
-                    // Remember the oldest bit of the predecessor, which the shift dropped.
-                    hist[ns] = ((state >> (K - 2)) & 1) as u8;
-                }
-            }
+        // In the tail only zeros go in: the odd states are out of reach.
+        let reachable = if t >= INFO_BITS { 2 } else { 1 };
+        for ns in (0..STATES).step_by(reachable) {
+            let [g0, g1] = signs[ns].map(|[a, b]| a * s0 + b * s1);
+            let (m0, m1) = (metric[ns >> 1] + g0, metric[(ns >> 1) | 1 << (K - 2)] + g1);
+            // Ties go to the first predecessor, the one with the dropped bit 0 (no branch: the choice is a
+            // coin toss on noise, which a branch predictor would keep missing).
+            let take1 = m1 > m0;
+            next[ns] = if take1 { m1 } else { m0 };
+            hist[ns] = u8::from(take1);
         }
         metric = next;
     }
@@ -146,6 +150,58 @@ mod tests {
         assert!((metric - again).abs() < 1e-3, "{metric} vs {again}");
         let total: f32 = soft.iter().map(|s| s.abs()).sum();
         assert!(metric > 0.0 && metric < total);
+    }
+
+    /// The Viterbi decoder written the plain way, forward over (state, input): the butterfly form above
+    /// must choose the same path and metric, ties included.
+    fn plain_decode(soft: &[f32]) -> ([u8; INFO_BITS], f32) {
+        let steps = INFO_BITS + K - 1;
+        let mut metric = [f32::NEG_INFINITY; STATES];
+        metric[0] = 0.0;
+        let mut history = vec![[0u8; STATES]; steps];
+        for (t, hist) in history.iter_mut().enumerate() {
+            let mut next = [f32::NEG_INFINITY; STATES];
+            for (state, &m) in metric.iter().enumerate() {
+                if m == f32::NEG_INFINITY {
+                    continue;
+                }
+                for input in 0..=u32::from(t < INFO_BITS) {
+                    let reg = ((state as u32) << 1) | input;
+                    let sign = |g: u32, s: f32| if parity(reg & g) == 1 { s } else { -s };
+                    let cand = m + (sign(G[0], soft[2 * t]) + sign(G[1], soft[2 * t + 1]));
+                    let ns = (reg as usize) & (STATES - 1);
+                    if cand > next[ns] {
+                        next[ns] = cand;
+                        hist[ns] = ((state >> (K - 2)) & 1) as u8;
+                    }
+                }
+            }
+            metric = next;
+        }
+        let (mut state, mut bits) = (0usize, vec![0u8; steps]);
+        for t in (0..steps).rev() {
+            bits[t] = (state & 1) as u8;
+            state = (state >> 1) | (usize::from(history[t][state]) << (K - 2));
+        }
+        (std::array::from_fn(|i| bits[i]), metric[0])
+    }
+
+    #[test]
+    fn butterfly_decoder_matches_the_plain_one() {
+        for seed in 1..200u64 {
+            let soft = noise(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            assert_eq!(decode_with_metric(&soft), plain_decode(&soft), "noise {seed}");
+            // A codeword with every 9th bit flipped, and one quantised to ±1 (ties between paths).
+            let info: [u8; INFO_BITS] = std::array::from_fn(|i| (soft[i] > 0.0) as u8);
+            let word: Vec<f32> = encode(&info)
+                .iter()
+                .enumerate()
+                .map(|(i, &b)| if (b == 1) != (i % 9 == 4) { 0.7 } else { -0.7 })
+                .collect();
+            assert_eq!(decode_with_metric(&word), plain_decode(&word), "codeword {seed}");
+            let coarse: Vec<f32> = soft.iter().map(|s| s.signum()).collect();
+            assert_eq!(decode_with_metric(&coarse), plain_decode(&coarse), "hard {seed}");
+        }
     }
 
     #[test]

@@ -100,29 +100,64 @@ pub fn resize(src: &Plane, out_w: usize, out_h: usize) -> Plane {
 
 /// Resample with an affine map per axis: output pixel `o` is centred on input `(o + 0.5)·scale + offset`.
 pub fn resize_affine(src: &Plane, out_w: usize, out_h: usize, x: (f64, f64), y: (f64, f64)) -> Plane {
-    resample(src, out_w, out_h, taps_affine(src.width, out_w, x.0, x.1), taps_affine(src.height, out_h, y.0, y.1))
+    resample_y(&resample_x(src, out_w, x), out_h, y)
 }
 
 fn resample(src: &Plane, out_w: usize, out_h: usize, tx: Taps, ty: Taps) -> Plane {
-    // Vertical pass first restricted to needed rows is the same cost either way; do horizontal first.
-    let mut mid = vec![0.0f32; out_w * src.height];
-    for y in 0..src.height {
-        let row = &src.data[y * src.width..(y + 1) * src.width];
-        let out = &mut mid[y * out_w..(y + 1) * out_w];
-        for (o, slot) in out.iter_mut().enumerate() {
-            let s = tx.start[o];
-            let w = &tx.weights[o * tx.stride..o * tx.stride + tx.len[o]];
-            *slot = row[s..s + w.len()].iter().zip(w).map(|(a, b)| a * b).sum();
+    pass_y(&pass_x(src, out_w, &tx), out_h, &ty)
+}
+
+/// The horizontal half of [`resize_affine`]: every row resampled to `out_w` columns (height kept). Alignments
+/// that share their x axis share this pass.
+pub fn resample_x(src: &Plane, out_w: usize, x: (f64, f64)) -> Plane {
+    pass_x(src, out_w, &taps_affine(src.width, out_w, x.0, x.1))
+}
+
+/// The vertical half of [`resize_affine`]: every column resampled to `out_h` rows (width kept).
+pub fn resample_y(src: &Plane, out_h: usize, y: (f64, f64)) -> Plane {
+    pass_y(src, out_h, &taps_affine(src.height, out_h, y.0, y.1))
+}
+
+fn pass_x(src: &Plane, out_w: usize, tx: &Taps) -> Plane {
+    /// Rows resampled together: each output's sum runs over its taps in order, as for one row, but four
+    /// sums advance at once instead of each addition waiting for the last.
+    const ROWS: usize = 4;
+    let w = src.width;
+    let mut mid = Plane::new(out_w, src.height);
+    for (block, out) in src.data.chunks(ROWS * w).zip(mid.data.chunks_mut(ROWS * out_w)) {
+        if block.len() == ROWS * w {
+            for o in 0..out_w {
+                let s = tx.start[o];
+                let mut acc = [0.0f32; ROWS];
+                for (k, &wk) in tx.weights[o * tx.stride..o * tx.stride + tx.len[o]].iter().enumerate() {
+                    for (r, a) in acc.iter_mut().enumerate() {
+                        *a += block[r * w + s + k] * wk;
+                    }
+                }
+                for (r, a) in acc.into_iter().enumerate() {
+                    out[r * out_w + o] = a;
+                }
+            }
+        } else {
+            for (row, out) in block.chunks_exact(w).zip(out.chunks_exact_mut(out_w)) {
+                for (o, slot) in out.iter_mut().enumerate() {
+                    let s = tx.start[o];
+                    let taps = &tx.weights[o * tx.stride..o * tx.stride + tx.len[o]];
+                    *slot = row[s..s + taps.len()].iter().zip(taps).fold(0.0, |acc, (a, b)| acc + a * b);
+                }
+            }
         }
     }
-    let mut dst = Plane::new(out_w, out_h);
-    for o in 0..out_h {
+    mid
+}
+
+fn pass_y(src: &Plane, out_h: usize, ty: &Taps) -> Plane {
+    let w = src.width;
+    let mut dst = Plane::new(w, out_h);
+    for (o, out) in dst.data.chunks_exact_mut(w).enumerate() {
         let s = ty.start[o];
-        let w = &ty.weights[o * ty.stride..o * ty.stride + ty.len[o]];
-        let out = &mut dst.data[o * out_w..(o + 1) * out_w];
-        for (k, &wk) in w.iter().enumerate() {
-            let row = &mid[(s + k) * out_w..(s + k + 1) * out_w];
-            for (d, &v) in out.iter_mut().zip(row) {
+        for (k, &wk) in ty.weights[o * ty.stride..o * ty.stride + ty.len[o]].iter().enumerate() {
+            for (d, &v) in out.iter_mut().zip(&src.data[(s + k) * w..(s + k + 1) * w]) {
                 *d += wk * v;
             }
         }
@@ -131,28 +166,40 @@ fn resample(src: &Plane, out_w: usize, out_h: usize, tx: Taps, ty: Taps) -> Plan
 }
 
 /// `src - box_blur(src)` with a (2r+1)² box, edges replicated: the local-mean-removed plane the detector
-/// correlates against (host luma is mostly low-frequency; this keeps the chip band).
+/// correlates against (host luma is mostly low-frequency; this keeps the chip band). Running sums, the
+/// vertical one over whole rows at a time.
 pub fn highpass(src: &Plane, r: usize) -> Plane {
     let (w, h) = (src.width, src.height);
     let n = (2 * r + 1) as f32;
     let clampi = |i: isize, len: usize| i.clamp(0, len as isize - 1) as usize;
     let mut tmp = vec![0.0f32; w * h];
-    for y in 0..h {
-        let row = &src.data[y * w..(y + 1) * w];
-        let mut acc: f32 = (-(r as isize)..=r as isize).map(|d| row[clampi(d, w)]).sum();
-        for x in 0..w {
-            tmp[y * w + x] = acc / n;
-            acc += row[clampi(x as isize + r as isize + 1, w)] - row[clampi(x as isize - r as isize, w)];
+    // The row with its edges replicated r + 1 pixels out: the running sum then needs no clamping.
+    let mut padded = vec![0.0f32; w + 2 * r + 2];
+    for (row, out) in src.data.chunks_exact(w).zip(tmp.chunks_exact_mut(w)) {
+        padded[..=r].fill(row[0]);
+        padded[r + 1..r + 1 + w].copy_from_slice(row);
+        padded[r + 1 + w..].fill(row[w - 1]);
+        // padded[i] is row[clamp(i − r − 1)].
+        let mut acc: f32 = padded[1..2 * r + 2].iter().sum();
+        for (x, slot) in out.iter_mut().enumerate() {
+            *slot = acc / n;
+            acc += padded[x + 2 * r + 2] - padded[x + 1];
+        }
+    }
+    let trow = |i: isize| &tmp[clampi(i, h) * w..(clampi(i, h) + 1) * w];
+    let mut acc = vec![0.0f32; w];
+    for d in -(r as isize)..=r as isize {
+        for (a, &v) in acc.iter_mut().zip(trow(d)) {
+            *a += v;
         }
     }
     let mut out = Plane::new(w, h);
-    for x in 0..w {
-        let mut acc: f32 = (-(r as isize)..=r as isize).map(|d| tmp[clampi(d, h) * w + x]).sum();
-        for y in 0..h {
-            let i = y * w + x;
-            out.data[i] = src.data[i] - acc / n;
-            acc +=
-                tmp[clampi(y as isize + r as isize + 1, h) * w + x] - tmp[clampi(y as isize - r as isize, h) * w + x];
+    for y in 0..h {
+        let (add, sub) = (trow(y as isize + r as isize + 1), trow(y as isize - r as isize));
+        let (s, o) = (&src.data[y * w..(y + 1) * w], &mut out.data[y * w..(y + 1) * w]);
+        for x in 0..w {
+            o[x] = s[x] - acc[x] / n;
+            acc[x] += add[x] - sub[x];
         }
     }
     out

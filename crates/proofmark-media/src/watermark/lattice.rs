@@ -5,7 +5,7 @@
 //! image pixel, at most a quarter of a frame pixel) and every gain on a grid, the chip means become unit
 //! phasors `exp(i·4π·mean/(gain·step))`, are folded onto the 32×32 tile, and are correlated with the key's
 //! dither phasors at every whole-chip offset at once by a 32×32 FFT.
-use super::frame::{highpass, resize_affine, Plane};
+use super::frame::{highpass, resample_x, resample_y, Plane};
 use super::key::{Layout, TILE_CHIPS};
 use super::sync::{fft2, Alignment, AxisSync, Cx};
 use super::{par_map, CHIP, GAIN_RANGE, HP_RADIUS, N, STEP, TILE};
@@ -46,19 +46,29 @@ pub(super) fn shifts(src: &Plane, size: (usize, usize), layout: &Layout, keep: u
         (0..n).map(|i| i as f32 * CHIP as f32 / n as f32).collect()
     };
     let (px, py) = (phases(size.0), phases(size.1));
-    let pairs: Vec<(f32, f32)> = py.iter().flat_map(|&y| px.iter().map(move |&x| (x, y))).collect();
-    let mut found = par_map(&pairs, |&(fx, fy)| best_at(src, fx, fy, &tf, &table, &gains));
+    // Phases with the same x share the horizontal resampling pass.
+    let mut found: Vec<Alignment> = par_map(&px, |&fx| {
+        let cols = resample_x(src, N, (src.width as f64 / N as f64, -f64::from(fx) * src.width as f64 / N as f64));
+        py.iter()
+            .map(|&fy| {
+                let my = (src.height as f64 / N as f64, -f64::from(fy) * src.height as f64 / N as f64);
+                best_at(&resample_y(&cols, N, my), fx, fy, &tf, &table, &gains)
+            })
+            .collect::<Vec<_>>()
+    })
+    .into_iter()
+    .flatten()
+    .collect();
     found.sort_by(|a, b| b.score.total_cmp(&a.score));
     found.truncate(keep);
     found
 }
 
-/// The best whole-chip offset and gain at one sub-chip phase (`fx`, `fy`, frame pixels).
-fn best_at(src: &Plane, fx: f32, fy: f32, tf: &[[Cx; C]; C], table: &[Cx], gains: &[f32]) -> Alignment {
-    // R(j) is attacked frame u = j + 0.5 − φ, i.e. original frame pixel j + 4σ when the offset is φ + 4σ.
-    let mx = (src.width as f64 / N as f64, -f64::from(fx) * src.width as f64 / N as f64);
-    let my = (src.height as f64 / N as f64, -f64::from(fy) * src.height as f64 / N as f64);
-    let z = highpass(&resize_affine(src, N, N, mx, my), HP_RADIUS);
+/// The best whole-chip offset and gain at one sub-chip phase (`fx`, `fy`, frame pixels), given the luma
+/// resampled at that phase: R(j) is attacked frame u = j + 0.5 − φ, i.e. original frame pixel j + 4σ when the
+/// offset is φ + 4σ.
+fn best_at(resampled: &Plane, fx: f32, fy: f32, tf: &[[Cx; C]; C], table: &[Cx], gains: &[f32]) -> Alignment {
+    let z = highpass(resampled, HP_RADIUS);
     let chips = N / CHIP;
     let mut means: Vec<(usize, f32)> = Vec::with_capacity(chips * chips);
     // Skip the chips whose high-pass window reaches past the frame (edges replicated there).

@@ -33,7 +33,7 @@ mod lattice;
 pub mod sync;
 
 use crate::image::Image;
-use frame::{highpass, resize, resize_affine, Plane};
+use frame::{highpass, resample_x, resample_y, resize, resize_affine, Plane};
 pub use key::{KeyFormatError, WatermarkKey};
 use key::{Layout, TILE_CHIPS};
 pub use sync::{Alignment, AxisSync};
@@ -71,6 +71,9 @@ const ANCHOR_STEP: f32 = 0.004;
 const ANCHORED_CANDIDATES: usize = 3;
 /// Offsets (frame pixels) tried around a centre anchor: whole-pixel crops miss the exact centre.
 const CENTRE_NUDGES: [f32; 3] = [-0.25, 0.0, 0.25];
+/// Sides (pixels) under which the centre nudges are tried: from here up, half a pixel is under a tenth of a
+/// frame pixel (256/2/1280), well inside the lattice's tolerance.
+const NUDGE_BELOW: usize = 1280;
 /// Gains (local maxima of the lattice fit) decoded per reading; the best codeword agreement wins.
 const GAIN_PEAKS: usize = 6;
 /// The same in the anchored-crop scan, which reads a thousand alignments.
@@ -485,7 +488,7 @@ pub fn extract(image: &Image, key: &WatermarkKey) -> Detection {
             return out;
         }
     }
-    for a in anchored_candidates(&inter, &layout, ANCHORED_CANDIDATES) {
+    for a in anchored_candidates(&inter, (image.width, image.height), &layout, ANCHORED_CANDIDATES) {
         let a = refine_by_lattice(&inter, a, &layout);
         if attempt(aligned_chips(&inter, a), a, &mut out) {
             return out;
@@ -547,54 +550,86 @@ pub fn pilot_z(image: &Image, key: &WatermarkKey, a: Alignment) -> f32 {
 /// only unknown, so a one-dimensional scan covers them, each alignment scored by how well its chips decode
 /// (codeword agreement, far sharper than the pilot). A centred crop of whole pixels is off the exact centre
 /// by up to half an original pixel (floor or ceiling of the margin), which on a small image is a quarter of a
-/// frame pixel or more — beyond the lattice's tolerance — so centre anchors are also tried a quarter of a
-/// frame pixel either side. The scan runs on up to four cores. Returns the best alignments.
-fn anchored_candidates(inter: &Plane, layout: &Layout, keep: usize) -> Vec<Alignment> {
-    let ident = AxisSync { scale: 1.0, offset: 0.0 };
-    let mut cands: Vec<Alignment> = Vec::new();
-    let mut push = |x: AxisSync, y: AxisSync| cands.push(Alignment { x, y, score: 0.0 });
-    let mut s = 1.0 - ANCHOR_STEP;
-    while s >= SCALE_RANGE.0 {
-        for offset in [0.0, N as f32 * (1.0 - s)] {
-            let a = AxisSync { scale: s, offset };
-            push(a, ident);
-            push(ident, a);
-            push(a, a);
-        }
-        let centre = |nudge: f32| AxisSync { scale: s, offset: N as f32 * (1.0 - s) / 2.0 + nudge };
-        for dx in CENTRE_NUDGES {
-            push(centre(dx), ident);
-            push(ident, centre(dx));
-            for dy in CENTRE_NUDGES {
-                push(centre(dx), centre(dy));
-            }
-        }
-        s -= ANCHOR_STEP;
-    }
-    let mut scored = par_map(&cands, |&c| Alignment {
-        score: read_chips(&aligned_chips(inter, c), layout, 1.012, 2, SCAN_GAIN_PEAKS).agreement,
-        ..c
-    });
+/// frame pixel or more — beyond the lattice's tolerance — so on an axis under [`NUDGE_BELOW`] pixels centre
+/// anchors are also tried a quarter of a frame pixel either side. Alignments that share an x axis share its
+/// resampling pass; the scan runs on up to four cores. Returns the best alignments.
+fn anchored_candidates(inter: &Plane, size: (usize, usize), layout: &Layout, keep: usize) -> Vec<Alignment> {
+    let groups = anchored_groups(size);
+    let mut scored: Vec<Alignment> = par_map(&groups, |(x, ys)| {
+        along_y(inter, *x, ys, |y, chips| Alignment {
+            x: *x,
+            y,
+            score: read_chips(&chips, layout, 1.012, 2, SCAN_GAIN_PEAKS).agreement,
+        })
+    })
+    .into_iter()
+    .flatten()
+    .collect();
     scored.sort_by(|a, b| b.score.total_cmp(&a.score));
     scored.truncate(keep);
     scored
 }
 
-/// `f` over `items` on up to four cores (scoped threads over equal chunks), results in order; a worker's
-/// panic is re-raised.
+/// The anchored scan's alignments for an image of `size` pixels, as work items: an x axis and the y axes
+/// tried with it (the x axis's resampling pass is made once per item).
+fn anchored_groups(size: (usize, usize)) -> Vec<(AxisSync, Vec<AxisSync>)> {
+    let ident = AxisSync { scale: 1.0, offset: 0.0 };
+    let nudges = |side: usize| -> &'static [f32] {
+        if side < NUDGE_BELOW {
+            &CENTRE_NUDGES
+        } else {
+            &[0.0]
+        }
+    };
+    let mut groups: Vec<(AxisSync, Vec<AxisSync>)> = Vec::new();
+    let mut with_ident_x: Vec<AxisSync> = Vec::new();
+    let mut s = 1.0 - ANCHOR_STEP;
+    while s >= SCALE_RANGE.0 {
+        for offset in [0.0, N as f32 * (1.0 - s)] {
+            let a = AxisSync { scale: s, offset };
+            groups.push((a, vec![ident, a]));
+            with_ident_x.push(a);
+        }
+        let centre = |nudge: f32| AxisSync { scale: s, offset: N as f32 * (1.0 - s) / 2.0 + nudge };
+        for &dx in nudges(size.0) {
+            groups
+                .push((centre(dx), std::iter::once(ident).chain(nudges(size.1).iter().map(|&d| centre(d))).collect()));
+        }
+        with_ident_x.extend(nudges(size.1).iter().map(|&d| centre(d)));
+        s -= ANCHOR_STEP;
+    }
+    // The long group first (workers take items as they finish), in pieces.
+    let pieces: Vec<(AxisSync, Vec<AxisSync>)> = with_ident_x.chunks(16).map(|ys| (ident, ys.to_vec())).collect();
+    groups.splice(0..0, pieces);
+    groups
+}
+
+/// `f` over `items` on up to four cores, results in order. Workers take the next item as they finish one
+/// (items may differ in cost); a worker's panic is re-raised.
 fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
-    if threads < 2 || items.len() < 2 {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4).min(items.len());
+    if threads < 2 {
         return items.iter().map(f).collect();
     }
-    let f = &f;
-    std::thread::scope(|s| {
-        let handles: Vec<_> = items
-            .chunks(items.len().div_ceil(threads))
-            .map(|part| s.spawn(move || part.iter().map(f).collect::<Vec<R>>()))
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let (f, next) = (&f, &next);
+    let mut done: Vec<(usize, R)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(move || {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(item) = items.get(i) else { break mine };
+                        mine.push((i, f(item)));
+                    }
+                })
+            })
             .collect();
         handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
-    })
+    });
+    done.sort_unstable_by_key(|d| d.0);
+    done.into_iter().map(|d| d.1).collect()
 }
 
 /// A chip as read: tile-local index, mean of the high-passed frame over it, weight (1 for a whole chip).
@@ -638,28 +673,68 @@ fn frame_chips(z: &Plane, cx0: i64, cy0: i64, valid: Option<(&[bool], &[bool])>)
     out
 }
 
-/// Resample the (attacked) luma back into the original frame's geometry under an alignment, then read the
-/// chips that lie wholly inside the image.
-fn aligned_chips(src: &Plane, a: Alignment) -> Vec<ChipReading> {
-    // Output pixel j is original frame pixel j + 4c (c = first chip), attacked frame coordinate
-    // u = (j + 4c + 0.5 − offset)/scale, source coordinate u·size/N.
-    let axis = |s: AxisSync, size: usize| {
-        let c = (s.offset / CHIP as f32).floor() as i64;
+/// One axis of an alignment as a resampling of the (attacked) luma back into the original frame's geometry:
+/// output pixel j is original frame pixel j + 4c (c = `first_chip`), attacked frame coordinate
+/// u = (j + 4c + 0.5 − offset)/scale, source coordinate u·size/N; `valid` marks the outputs whose centre lies
+/// inside the source.
+struct AxisMap {
+    first_chip: i64,
+    len: usize,
+    map: (f64, f64),
+    valid: Vec<bool>,
+}
+
+impl AxisMap {
+    fn new(s: AxisSync, size: usize) -> AxisMap {
+        let first_chip = (s.offset / CHIP as f32).floor() as i64;
         let len = ((N as f32 * s.scale).ceil() as usize + CHIP).div_ceil(CHIP) * CHIP;
         let scale = size as f64 / (N as f64 * f64::from(s.scale));
-        let offset = (c as f64 * CHIP as f64 - f64::from(s.offset)) * scale;
-        let valid: Vec<bool> = (0..len)
+        let offset = (first_chip as f64 * CHIP as f64 - f64::from(s.offset)) * scale;
+        let valid = (0..len)
             .map(|j| {
                 let centre = (j as f64 + 0.5) * scale + offset;
                 (0.0..size as f64).contains(&centre)
             })
             .collect();
-        (c, len, (scale, offset), valid)
-    };
-    let (cx, w, mx, vx) = axis(a.x, src.width);
-    let (cy, h, my, vy) = axis(a.y, src.height);
-    let rec = resize_affine(src, w, h, mx, my);
-    frame_chips(&highpass(&rec, HP_RADIUS), cx, cy, Some((&vx, &vy)))
+        AxisMap { first_chip, len, map: (scale, offset), valid }
+    }
+}
+
+/// Resample the (attacked) luma back into the original frame's geometry under an alignment, then read the
+/// chips that lie wholly inside the image.
+fn aligned_chips(src: &Plane, a: Alignment) -> Vec<ChipReading> {
+    let (mx, my) = (AxisMap::new(a.x, src.width), AxisMap::new(a.y, src.height));
+    read_aligned(&resize_affine(src, mx.len, my.len, mx.map, my.map), &mx, &my)
+}
+
+fn read_aligned(rec: &Plane, mx: &AxisMap, my: &AxisMap) -> Vec<ChipReading> {
+    frame_chips(&highpass(rec, HP_RADIUS), mx.first_chip, my.first_chip, Some((&mx.valid, &my.valid)))
+}
+
+/// `f` of the chips at alignments that share their x axis, one per y axis in `ys`: the same readings as
+/// [`aligned_chips`], with the horizontal pass of the resampling made once.
+fn along_y<R>(src: &Plane, x: AxisSync, ys: &[AxisSync], mut f: impl FnMut(AxisSync, Vec<ChipReading>) -> R) -> Vec<R> {
+    let mx = AxisMap::new(x, src.width);
+    let cols = resample_x(src, mx.len, mx.map);
+    ys.iter()
+        .map(|&y| {
+            let my = AxisMap::new(y, src.height);
+            f(y, read_aligned(&resample_y(&cols, my.len, my.map), &mx, &my))
+        })
+        .collect()
+}
+
+/// The same for alignments that share their y axis: the vertical pass made once, first (the same resampling
+/// as [`aligned_chips`] up to rounding).
+fn along_x<R>(src: &Plane, y: AxisSync, xs: &[AxisSync], mut f: impl FnMut(AxisSync, Vec<ChipReading>) -> R) -> Vec<R> {
+    let my = AxisMap::new(y, src.height);
+    let rows = resample_y(src, my.len, my.map);
+    xs.iter()
+        .map(|&x| {
+            let mx = AxisMap::new(x, src.width);
+            f(x, read_aligned(&resample_x(&rows, mx.len, mx.map), &mx, &my))
+        })
+        .collect()
 }
 
 /// Chips read at one alignment: the gain chosen, how well the soft bits agree with the nearest codeword
@@ -700,22 +775,32 @@ fn read_chips(chips: &[ChipReading], layout: &Layout, ratio: f32, stride: usize,
 /// The gains at the `count` highest local maxima of the lattice fit (mean cosine of the chip means on
 /// their lattices, either bit), scanned over [`GAIN_RANGE`] in steps of `ratio` with cosines from a table.
 fn gain_peaks(chips: &[ChipReading], layout: &Layout, ratio: f32, stride: usize, count: usize) -> Vec<f32> {
-    const T: usize = 4096;
-    static TABLE: std::sync::OnceLock<Vec<f32>> = std::sync::OnceLock::new();
-    let table =
-        TABLE.get_or_init(|| (0..T).map(|i| (2.0 * std::f32::consts::PI * i as f32 / T as f32).cos()).collect());
-    // Turns of 4π·(m/step − d) = 2m/step − 2d.
-    let pre: Vec<(f32, i64, f32)> = chips
+    const T: usize = COS_TABLE;
+    let table = cos_table();
+    // Turns of 4π·(m/step − d) = 2m/step − 2d, in table entries (see ROUNDER): |m·k| ≤ 255·2T/(0.45·STEP)
+    // ≈ 1.1·10⁶ here.
+    let pre: Vec<(f32, i32, f32)> = chips
         .iter()
         .step_by(stride)
-        .map(|c| (c.mean, (2.0 * layout.dither[c.chip] * T as f32).round() as i64, c.weight))
+        .map(|c| (c.mean, (2.0 * layout.dither[c.chip] * T as f32).round() as i32, c.weight))
         .collect();
     let total_w = pre.iter().map(|p| p.2).sum::<f32>().max(1e-6);
     let fit = |g: f32| -> f32 {
         let k = 2.0 * T as f32 / (g * STEP);
-        let sum: f32 =
-            pre.iter().map(|&(m, d, w)| w * table[(((m * k).round() as i64 - d) & (T as i64 - 1)) as usize]).sum();
-        sum / total_w
+        let term = |&(m, d, w): &(f32, i32, f32)| {
+            let turns = (m * k + ROUNDER).to_bits() as i32;
+            w * table[(turns.wrapping_sub(d) & (T as i32 - 1)) as usize]
+        };
+        // Four running sums: one would make every addition wait for the last.
+        let mut acc = [0.0f32; 4];
+        let quads = pre.chunks_exact(4);
+        let rest: f32 = quads.remainder().iter().map(term).sum();
+        for q in quads {
+            for (a, p) in acc.iter_mut().zip(q) {
+                *a += term(p);
+            }
+        }
+        (acc.iter().sum::<f32>() + rest) / total_w
     };
     let mut curve = Vec::new();
     let mut g = GAIN_RANGE.0;
@@ -736,34 +821,39 @@ fn gain_peaks(chips: &[ChipReading], layout: &Layout, ratio: f32, stride: usize,
 
 /// Polish an alignment by coordinate ascent on its codeword agreement (the gain read at the start held
 /// fixed), which is far sharper than the pilot's correlation: a sweep with scales in 0.2 % and offsets in
-/// half-pixel steps, then one in 0.07 % and 0.2-pixel steps.
+/// half-pixel steps, then one in 0.07 % and 0.2-pixel steps. The moves of one parameter share the other
+/// axis's resampling pass.
 fn refine_by_lattice(src: &Plane, a: Alignment, layout: &Layout) -> Alignment {
-    let gain = read_chips(&aligned_chips(src, a), layout, 1.004, 1, GAIN_PEAKS).gain;
-    let score = |c: Alignment| {
-        let soft = soft_bits(&aligned_chips(src, c), layout, gain);
+    let first = aligned_chips(src, a);
+    let gain = read_chips(&first, layout, 1.004, 1, GAIN_PEAKS).gain;
+    let score = |chips: &[ChipReading]| {
+        let soft = soft_bits(chips, layout, gain);
         code::decode_with_metric(&soft).1 / soft.iter().map(|s| s.abs()).sum::<f32>().max(1e-6)
     };
-    let mut best = (score(a), a);
+    let mut best = (score(&first), a);
     for (scale_step, offset_step, reach) in [(0.002f32, 0.5f32, 3i32), (0.0007, 0.2, 2)] {
-        {
-            for param in 0..4 {
-                let base = best.1;
-                for j in -reach..=reach {
-                    if j == 0 {
-                        continue;
-                    }
-                    let mut c = base;
+        for param in 0..4 {
+            let base = best.1;
+            let axis = if param < 2 { base.x } else { base.y };
+            let moves: Vec<AxisSync> = (-reach..=reach)
+                .filter(|&j| j != 0)
+                .map(|j| {
                     let d = j as f32;
-                    match param {
-                        0 => c.x.scale += scale_step * d,
-                        1 => c.x.offset += offset_step * d,
-                        2 => c.y.scale += scale_step * d,
-                        _ => c.y.offset += offset_step * d,
+                    if param % 2 == 0 {
+                        AxisSync { scale: axis.scale + scale_step * d, ..axis }
+                    } else {
+                        AxisSync { offset: axis.offset + offset_step * d, ..axis }
                     }
-                    let s = score(c);
-                    if s > best.0 {
-                        best = (s, c);
-                    }
+                })
+                .collect();
+            let scored = if param < 2 {
+                along_x(src, base.y, &moves, |x, chips| (score(&chips), Alignment { x, ..base }))
+            } else {
+                along_y(src, base.x, &moves, |y, chips| (score(&chips), Alignment { y, ..base }))
+            };
+            for (s, c) in scored {
+                if s > best.0 {
+                    best = (s, c);
                 }
             }
         }
@@ -771,14 +861,31 @@ fn refine_by_lattice(src: &Plane, a: Alignment, layout: &Layout) -> Alignment {
     best.1
 }
 
+/// Entries of the cosine table (one turn) the chip readings use.
+const COS_TABLE: usize = 4096;
+
+/// cos(2π·i/COS_TABLE).
+fn cos_table() -> &'static [f32] {
+    static TABLE: std::sync::OnceLock<Vec<f32>> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        (0..COS_TABLE).map(|i| (2.0 * std::f32::consts::PI * i as f32 / COS_TABLE as f32).cos()).collect()
+    })
+}
+
+/// Adding 1.5·2²³ to a float under 2²² in magnitude rounds it to an integer and leaves that integer in the
+/// low mantissa bits (modulo 2²³, two's complement), so a table index is those bits, masked.
+const ROUNDER: f32 = 12_582_912.0;
+
 /// Per coded bit, the sum over its chips of how close each sits to the "1" lattice (+1) versus the "0"
 /// lattice (−1).
 fn soft_bits(chips: &[ChipReading], layout: &Layout, gain: f32) -> Vec<f32> {
     let step = gain * STEP;
+    let table = cos_table();
     let mut soft = vec![0.0f32; code::CODED_BITS];
     for c in chips {
-        let s = -(2.0 * std::f32::consts::PI * (c.mean / step - layout.dither[c.chip])).cos();
-        soft[usize::from(layout.bit_of_chip[c.chip])] += c.weight * s;
+        // −cos of 2π·(m/step − d), the turns rounded to the table (a phase error under 2π/8192).
+        let turns = ((c.mean / step - layout.dither[c.chip]) * COS_TABLE as f32 + ROUNDER).to_bits() as usize;
+        soft[usize::from(layout.bit_of_chip[c.chip])] -= c.weight * table[turns & (COS_TABLE - 1)];
     }
     soft
 }

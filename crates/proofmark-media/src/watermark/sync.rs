@@ -38,44 +38,44 @@ impl Cx {
     }
 }
 
-/// Twiddle factors e^(−2πik/32), k < 16.
-fn twiddles() -> &'static [Cx; C / 2] {
-    static TW: std::sync::OnceLock<[Cx; C / 2]> = std::sync::OnceLock::new();
-    TW.get_or_init(|| {
-        std::array::from_fn(|k| {
-            let a = -2.0 * std::f32::consts::PI * k as f32 / C as f32;
-            Cx(a.cos(), a.sin())
-        })
+/// Twiddle factors e^(∓2πik/32), k < 16 (forward, inverse), and the bit-reversal permutation of 0..32.
+struct FftTables {
+    twiddles: [[Cx; C / 2]; 2],
+    swaps: Vec<(usize, usize)>,
+}
+
+fn tables() -> &'static FftTables {
+    static T: std::sync::OnceLock<FftTables> = std::sync::OnceLock::new();
+    T.get_or_init(|| {
+        let tw = |sign: f32| {
+            std::array::from_fn(|k| {
+                let a = sign * 2.0 * std::f32::consts::PI * k as f32 / C as f32;
+                Cx(a.cos(), a.sin())
+            })
+        };
+        let bits = C.trailing_zeros();
+        let swaps = (0..C).map(|i| (i, i.reverse_bits() >> (usize::BITS - bits))).filter(|&(i, j)| i < j).collect();
+        FftTables { twiddles: [tw(-1.0), tw(1.0)], swaps }
     })
 }
 
 /// In-place radix-2 FFT of length 32 (`inverse` without the 1/n).
 fn fft32(a: &mut [Cx; C], inverse: bool) {
-    let n = C;
-    let mut j = 0;
-    for i in 1..n {
-        let mut bit = n >> 1;
-        while j & bit != 0 {
-            j ^= bit;
-            bit >>= 1;
-        }
-        j |= bit;
-        if i < j {
-            a.swap(i, j);
-        }
+    let t = tables();
+    for &(i, j) in &t.swaps {
+        a.swap(i, j);
     }
-    let tw = twiddles();
+    let tw = &t.twiddles[usize::from(inverse)];
     let mut len = 2;
-    while len <= n {
-        let stride = n / len;
-        for start in (0..n).step_by(len) {
-            for k in 0..len / 2 {
-                let w = tw[k * stride];
-                let w = if inverse { w.conj() } else { w };
-                let u = a[start + k];
-                let v = a[start + k + len / 2].mul(w);
-                a[start + k] = Cx(u.0 + v.0, u.1 + v.1);
-                a[start + k + len / 2] = Cx(u.0 - v.0, u.1 - v.1);
+    while len <= C {
+        let (half, stride) = (len / 2, C / len);
+        for block in a.chunks_exact_mut(len) {
+            let (lo, hi) = block.split_at_mut(half);
+            for (k, (u, v)) in lo.iter_mut().zip(hi.iter_mut()).enumerate() {
+                let w = v.mul(tw[k * stride]);
+                let x = *u;
+                *u = Cx(x.0 + w.0, x.1 + w.1);
+                *v = Cx(x.0 - w.0, x.1 - w.1);
             }
         }
         len <<= 1;

@@ -242,3 +242,39 @@ fn running_out_of_designs_under_the_floor_is_refused() {
     let e = WatermarkError::QualityFloor { psnr_y: 39.5, floor: 40.0 };
     assert_eq!(e.to_string(), "the marked image would have PSNR(Y) 39.50 dB, under the 40 dB floor; not marked");
 }
+
+#[test]
+fn shared_resampling_passes_read_the_same_chips() {
+    let img = synthetic(1500, 900, 17);
+    let inter = intermediate(luma_plane(&img));
+    let base = AxisSync { scale: 0.91, offset: 11.3 };
+    let axes = [AxisSync { scale: 1.0, offset: 0.0 }, base, AxisSync { scale: 0.83, offset: 40.75 }];
+    let means = |chips: &[ChipReading]| chips.iter().map(|c| (c.chip, c.mean)).collect::<Vec<_>>();
+    // The horizontal pass shared: the very same readings.
+    let shared = along_y(&inter, base, &axes, |y, chips| (y, means(&chips)));
+    for (y, got) in shared {
+        assert_eq!(got, means(&aligned_chips(&inter, Alignment { x: base, y, score: 0.0 })), "{y:?}");
+    }
+    // The vertical pass first: the same resampling, rounded in another order.
+    let shared = along_x(&inter, base, &axes, |x, chips| (x, means(&chips)));
+    for (x, got) in shared {
+        let want = means(&aligned_chips(&inter, Alignment { x, y: base, score: 0.0 }));
+        assert_eq!(got.len(), want.len(), "{x:?}");
+        for (g, w) in got.iter().zip(&want) {
+            assert!(g.0 == w.0 && (g.1 - w.1).abs() < 1e-3, "{x:?}: {g:?} vs {w:?}");
+        }
+    }
+}
+
+#[test]
+fn centre_nudges_only_where_half_a_pixel_matters() {
+    let count = |w: usize, h: usize| anchored_groups((w, h)).iter().map(|g| g.1.len()).sum::<usize>();
+    let (small, wide, large) = (count(600, 400), count(2000, 400), count(4000, 3000));
+    // Per kept fraction: 6 edge anchors, then centre anchors (x only, y only, both) with 3 nudges on each
+    // axis under NUDGE_BELOW pixels.
+    let scales = small / 21;
+    assert_eq!(small, scales * (6 + 3 + 3 + 9));
+    assert_eq!(wide, scales * (6 + 1 + 3 + 3));
+    assert_eq!(large, scales * (6 + 1 + 1 + 1));
+    assert!(scales > 50, "{scales}");
+}
