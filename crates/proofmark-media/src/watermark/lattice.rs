@@ -8,7 +8,7 @@
 use super::frame::{highpass, resample_x, resample_y, Plane};
 use super::key::{Layout, TILE_CHIPS};
 use super::sync::{fft2, Alignment, AxisSync, Cx};
-use super::{par_map, CHIP, GAIN_RANGE, HP_RADIUS, N, STEP, TILE};
+use super::{par_map, CHIP, GAIN_RANGE, HP_RADIUS, N, ROUNDER, STEP, TILE};
 
 const C: usize = TILE_CHIPS;
 /// Gain grid ratio.
@@ -88,7 +88,7 @@ fn best_at(resampled: &Plane, fx: f32, fy: f32, tf: &[[Cx; C]; C], table: &[Cx],
         let k = 2.0 * TABLE as f32 / (g * STEP);
         let mut grid = [[Cx::default(); C]; C];
         for &(c, m) in &means {
-            let p = table[((m * k).round() as i64).rem_euclid(TABLE as i64) as usize];
+            let p = table[(m * k + ROUNDER).to_bits() as usize & (TABLE - 1)];
             let cell = &mut grid[c / C][c % C];
             cell.0 += p.0;
             cell.1 += p.1;

@@ -22,8 +22,10 @@
 //!   or the centre in place (a one-dimensional scan of the kept fraction, each alignment ranked by how well
 //!   its chips decode — the Viterbi path metric, no CRC check spent); and last
 //!   the key-derived 2-D pilot, found by an FFT search over kept fractions 0.78–1.02 per axis and any
-//!   offset ([`sync`]), for crops anchored nowhere. Every proposal is polished on its codeword agreement and the
-//!   luma resampled into the original frame's geometry before the chips are read.
+//!   offset ([`sync`]), for crops anchored nowhere. The translations and the crop scan score alignments on
+//!   the luma reduced to at most 512 pixels a side; every proposal is polished on its codeword agreement
+//!   and the luma (at most 1024 a side) resampled into the original frame's geometry before the chips are
+//!   read. Alignments that share an axis share that axis's resampling pass.
 //! - **Strength.** A fixed quantiser step, shrunk only if the final pixels would fall under
 //!   [`TARGET_PSNR`] dB; the pilot is modulated by local texture.
 pub mod code;
@@ -82,6 +84,8 @@ const SCAN_GAIN_PEAKS: usize = 3;
 const SHIFT_CANDIDATES: usize = 2;
 /// Largest side of the intermediate image alignments are resampled from.
 const INTER: usize = 1024;
+/// Largest side of the image the searches score alignments on: two source pixels per frame pixel.
+const SEARCH: usize = 2 * N;
 /// Kept fractions searched per axis (crops up to 22 %, and slight enlargements).
 const SCALE_RANGE: (f32, f32) = (0.78, 1.02);
 
@@ -482,13 +486,14 @@ pub fn extract(image: &Image, key: &WatermarkKey) -> Detection {
         return out;
     }
     let inter = intermediate(luma);
-    for a in lattice::shifts(&inter, (image.width, image.height), &layout, SHIFT_CANDIDATES) {
+    let coarse = search_plane(&inter);
+    for a in lattice::shifts(&coarse, (image.width, image.height), &layout, SHIFT_CANDIDATES) {
         let a = refine_by_lattice(&inter, a, &layout);
         if attempt(aligned_chips(&inter, a), a, &mut out) {
             return out;
         }
     }
-    for a in anchored_candidates(&inter, (image.width, image.height), &layout, ANCHORED_CANDIDATES) {
+    for a in anchored_candidates(&coarse, (image.width, image.height), &layout, ANCHORED_CANDIDATES) {
         let a = refine_by_lattice(&inter, a, &layout);
         if attempt(aligned_chips(&inter, a), a, &mut out) {
             return out;
@@ -515,6 +520,16 @@ fn intermediate(luma: Plane) -> Plane {
         resize(&luma, luma.width.min(INTER), luma.height.min(INTER))
     } else {
         luma
+    }
+}
+
+/// The luma the searches (translations, anchored crops) score alignments on: the intermediate reduced to at
+/// most [`SEARCH`] pixels a side. Alignments are polished and read on the intermediate itself.
+fn search_plane(inter: &Plane) -> std::borrow::Cow<'_, Plane> {
+    if inter.width > SEARCH || inter.height > SEARCH {
+        std::borrow::Cow::Owned(resize(inter, inter.width.min(SEARCH), inter.height.min(SEARCH)))
+    } else {
+        std::borrow::Cow::Borrowed(inter)
     }
 }
 
@@ -556,7 +571,7 @@ pub fn pilot_z(image: &Image, key: &WatermarkKey, a: Alignment) -> f32 {
 fn anchored_candidates(inter: &Plane, size: (usize, usize), layout: &Layout, keep: usize) -> Vec<Alignment> {
     let groups = anchored_groups(size);
     let mut scored: Vec<Alignment> = par_map(&groups, |(x, ys)| {
-        along_y(inter, *x, ys, |y, chips| Alignment {
+        along_y(inter, *x, ys, false, |y, chips| Alignment {
             x: *x,
             y,
             score: read_chips(&chips, layout, 1.012, 2, SCAN_GAIN_PEAKS).agreement,
@@ -712,29 +727,48 @@ fn read_aligned(rec: &Plane, mx: &AxisMap, my: &AxisMap) -> Vec<ChipReading> {
 }
 
 /// `f` of the chips at alignments that share their x axis, one per y axis in `ys`: the same readings as
-/// [`aligned_chips`], with the horizontal pass of the resampling made once.
-fn along_y<R>(src: &Plane, x: AxisSync, ys: &[AxisSync], mut f: impl FnMut(AxisSync, Vec<ChipReading>) -> R) -> Vec<R> {
+/// [`aligned_chips`], with the horizontal pass of the resampling made once (the rest on up to four cores
+/// when `parallel`).
+fn along_y<R: Send>(
+    src: &Plane,
+    x: AxisSync,
+    ys: &[AxisSync],
+    parallel: bool,
+    f: impl Fn(AxisSync, Vec<ChipReading>) -> R + Sync,
+) -> Vec<R> {
     let mx = AxisMap::new(x, src.width);
     let cols = resample_x(src, mx.len, mx.map);
-    ys.iter()
-        .map(|&y| {
-            let my = AxisMap::new(y, src.height);
-            f(y, read_aligned(&resample_y(&cols, my.len, my.map), &mx, &my))
-        })
-        .collect()
+    let read = |&y: &AxisSync| {
+        let my = AxisMap::new(y, src.height);
+        f(y, read_aligned(&resample_y(&cols, my.len, my.map), &mx, &my))
+    };
+    if parallel {
+        par_map(ys, read)
+    } else {
+        ys.iter().map(read).collect()
+    }
 }
 
 /// The same for alignments that share their y axis: the vertical pass made once, first (the same resampling
 /// as [`aligned_chips`] up to rounding).
-fn along_x<R>(src: &Plane, y: AxisSync, xs: &[AxisSync], mut f: impl FnMut(AxisSync, Vec<ChipReading>) -> R) -> Vec<R> {
+fn along_x<R: Send>(
+    src: &Plane,
+    y: AxisSync,
+    xs: &[AxisSync],
+    parallel: bool,
+    f: impl Fn(AxisSync, Vec<ChipReading>) -> R + Sync,
+) -> Vec<R> {
     let my = AxisMap::new(y, src.height);
     let rows = resample_y(src, my.len, my.map);
-    xs.iter()
-        .map(|&x| {
-            let mx = AxisMap::new(x, src.width);
-            f(x, read_aligned(&resample_x(&rows, mx.len, mx.map), &mx, &my))
-        })
-        .collect()
+    let read = |&x: &AxisSync| {
+        let mx = AxisMap::new(x, src.width);
+        f(x, read_aligned(&resample_x(&rows, mx.len, mx.map), &mx, &my))
+    };
+    if parallel {
+        par_map(xs, read)
+    } else {
+        xs.iter().map(read).collect()
+    }
 }
 
 /// Chips read at one alignment: the gain chosen, how well the soft bits agree with the nearest codeword
@@ -822,7 +856,7 @@ fn gain_peaks(chips: &[ChipReading], layout: &Layout, ratio: f32, stride: usize,
 /// Polish an alignment by coordinate ascent on its codeword agreement (the gain read at the start held
 /// fixed), which is far sharper than the pilot's correlation: a sweep with scales in 0.2 % and offsets in
 /// half-pixel steps, then one in 0.07 % and 0.2-pixel steps. The moves of one parameter share the other
-/// axis's resampling pass.
+/// axis's resampling pass and are read on up to four cores.
 fn refine_by_lattice(src: &Plane, a: Alignment, layout: &Layout) -> Alignment {
     let first = aligned_chips(src, a);
     let gain = read_chips(&first, layout, 1.004, 1, GAIN_PEAKS).gain;
@@ -847,9 +881,9 @@ fn refine_by_lattice(src: &Plane, a: Alignment, layout: &Layout) -> Alignment {
                 })
                 .collect();
             let scored = if param < 2 {
-                along_x(src, base.y, &moves, |x, chips| (score(&chips), Alignment { x, ..base }))
+                along_x(src, base.y, &moves, true, |x, chips| (score(&chips), Alignment { x, ..base }))
             } else {
-                along_y(src, base.x, &moves, |y, chips| (score(&chips), Alignment { y, ..base }))
+                along_y(src, base.x, &moves, true, |y, chips| (score(&chips), Alignment { y, ..base }))
             };
             for (s, c) in scored {
                 if s > best.0 {

@@ -251,12 +251,12 @@ fn shared_resampling_passes_read_the_same_chips() {
     let axes = [AxisSync { scale: 1.0, offset: 0.0 }, base, AxisSync { scale: 0.83, offset: 40.75 }];
     let means = |chips: &[ChipReading]| chips.iter().map(|c| (c.chip, c.mean)).collect::<Vec<_>>();
     // The horizontal pass shared: the very same readings.
-    let shared = along_y(&inter, base, &axes, |y, chips| (y, means(&chips)));
+    let shared = along_y(&inter, base, &axes, false, |y, chips| (y, means(&chips)));
     for (y, got) in shared {
         assert_eq!(got, means(&aligned_chips(&inter, Alignment { x: base, y, score: 0.0 })), "{y:?}");
     }
     // The vertical pass first: the same resampling, rounded in another order.
-    let shared = along_x(&inter, base, &axes, |x, chips| (x, means(&chips)));
+    let shared = along_x(&inter, base, &axes, true, |x, chips| (x, means(&chips)));
     for (x, got) in shared {
         let want = means(&aligned_chips(&inter, Alignment { x, y: base, score: 0.0 }));
         assert_eq!(got.len(), want.len(), "{x:?}");
