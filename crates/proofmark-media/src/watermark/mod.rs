@@ -488,20 +488,20 @@ pub fn extract(image: &Image, key: &WatermarkKey) -> Detection {
     let inter = intermediate(luma);
     let coarse = search_plane(&inter);
     for a in lattice::shifts(&coarse, (image.width, image.height), &layout, SHIFT_CANDIDATES) {
-        let a = refine_by_lattice(&inter, a, &layout);
+        let a = refine_by_lattice(&coarse, &inter, a, &layout);
         if attempt(aligned_chips(&inter, a), a, &mut out) {
             return out;
         }
     }
     for a in anchored_candidates(&coarse, (image.width, image.height), &layout, ANCHORED_CANDIDATES) {
-        let a = refine_by_lattice(&inter, a, &layout);
+        let a = refine_by_lattice(&coarse, &inter, a, &layout);
         if attempt(aligned_chips(&inter, a), a, &mut out) {
             return out;
         }
     }
     let cands = sync::search(&whitened(&frame), &layout.pilot, SCALE_RANGE, SYNC_CANDIDATES);
     for a in cands {
-        let a = refine_by_lattice(&inter, a, &layout);
+        let a = refine_by_lattice(&coarse, &inter, a, &layout);
         if attempt(aligned_chips(&inter, a), a, &mut out) {
             return out;
         }
@@ -539,7 +539,7 @@ fn search_plane(inter: &Plane) -> std::borrow::Cow<'_, Plane> {
 pub fn read_at(image: &Image, key: &WatermarkKey, a: Alignment, polish: bool) -> Detection {
     let layout = Layout::new(key);
     let inter = intermediate(luma_plane(image));
-    let a = if polish { refine_by_lattice(&inter, a, &layout) } else { a };
+    let a = if polish { refine_by_lattice(&search_plane(&inter), &inter, a, &layout) } else { a };
     let r = read_chips(&aligned_chips(&inter, a), &layout, 1.004, 1, GAIN_PEAKS);
     let payload = code::payload_from_info(&r.info, &layout.scramble);
     Detection { payload, sync: Some(Alignment { score: r.agreement, ..a }), soft: r.soft, attempts: 1 }
@@ -853,11 +853,18 @@ fn gain_peaks(chips: &[ChipReading], layout: &Layout, ratio: f32, stride: usize,
     peaks.into_iter().take(count).map(|(g, _)| g).collect()
 }
 
-/// Polish an alignment by coordinate ascent on its codeword agreement (the gain read at the start held
-/// fixed), which is far sharper than the pilot's correlation: a sweep with scales in 0.2 % and offsets in
-/// half-pixel steps, then one in 0.07 % and 0.2-pixel steps. The moves of one parameter share the other
-/// axis's resampling pass and are read on up to four cores.
-fn refine_by_lattice(src: &Plane, a: Alignment, layout: &Layout) -> Alignment {
+/// Polish an alignment by coordinate ascent on its codeword agreement, which is far sharper than the
+/// pilot's correlation: a sweep with scales in 0.2 % and offsets in half-pixel steps on the search plane
+/// `coarse`, then one in 0.07 % and 0.2-pixel steps on `fine` (the intermediate).
+fn refine_by_lattice(coarse: &Plane, fine: &Plane, a: Alignment, layout: &Layout) -> Alignment {
+    let a = polish(coarse, a, layout, (0.002, 0.5, 3));
+    polish(fine, a, layout, (0.0007, 0.2, 2))
+}
+
+/// One sweep of [`refine_by_lattice`] on `src`: each parameter in turn moved by up to `reach` steps (the gain
+/// read at the start held fixed). The moves of one parameter share the other axis's resampling pass and
+/// are read on up to four cores.
+fn polish(src: &Plane, a: Alignment, layout: &Layout, (scale_step, offset_step, reach): (f32, f32, i32)) -> Alignment {
     let first = aligned_chips(src, a);
     let gain = read_chips(&first, layout, 1.004, 1, GAIN_PEAKS).gain;
     let score = |chips: &[ChipReading]| {
@@ -865,30 +872,28 @@ fn refine_by_lattice(src: &Plane, a: Alignment, layout: &Layout) -> Alignment {
         code::decode_with_metric(&soft).1 / soft.iter().map(|s| s.abs()).sum::<f32>().max(1e-6)
     };
     let mut best = (score(&first), a);
-    for (scale_step, offset_step, reach) in [(0.002f32, 0.5f32, 3i32), (0.0007, 0.2, 2)] {
-        for param in 0..4 {
-            let base = best.1;
-            let axis = if param < 2 { base.x } else { base.y };
-            let moves: Vec<AxisSync> = (-reach..=reach)
-                .filter(|&j| j != 0)
-                .map(|j| {
-                    let d = j as f32;
-                    if param % 2 == 0 {
-                        AxisSync { scale: axis.scale + scale_step * d, ..axis }
-                    } else {
-                        AxisSync { offset: axis.offset + offset_step * d, ..axis }
-                    }
-                })
-                .collect();
-            let scored = if param < 2 {
-                along_x(src, base.y, &moves, true, |x, chips| (score(&chips), Alignment { x, ..base }))
-            } else {
-                along_y(src, base.x, &moves, true, |y, chips| (score(&chips), Alignment { y, ..base }))
-            };
-            for (s, c) in scored {
-                if s > best.0 {
-                    best = (s, c);
+    for param in 0..4 {
+        let base = best.1;
+        let axis = if param < 2 { base.x } else { base.y };
+        let moves: Vec<AxisSync> = (-reach..=reach)
+            .filter(|&j| j != 0)
+            .map(|j| {
+                let d = j as f32;
+                if param % 2 == 0 {
+                    AxisSync { scale: axis.scale + scale_step * d, ..axis }
+                } else {
+                    AxisSync { offset: axis.offset + offset_step * d, ..axis }
                 }
+            })
+            .collect();
+        let scored = if param < 2 {
+            along_x(src, base.y, &moves, true, |x, chips| (score(&chips), Alignment { x, ..base }))
+        } else {
+            along_y(src, base.x, &moves, true, |y, chips| (score(&chips), Alignment { y, ..base }))
+        };
+        for (s, c) in scored {
+            if s > best.0 {
+                best = (s, c);
             }
         }
     }
