@@ -82,8 +82,8 @@ fn best_at(resampled: &Plane, fx: f32, fy: f32, tf: &[[Cx; C]; C], table: &[Cx],
         }
     }
     let count = means.len() as f32;
-    let mut best = (f32::NEG_INFINITY, (0usize, 0usize));
-    for &g in gains {
+    // The best whole-chip offset at one gain, and its correlation.
+    let at = |g: f32| -> (f32, (usize, usize)) {
         // Phasor index of 4π·m/(g·STEP): 2·m/(g·STEP) turns.
         let k = 2.0 * TABLE as f32 / (g * STEP);
         let mut grid = [[Cx::default(); C]; C];
@@ -100,11 +100,31 @@ fn best_at(resampled: &Plane, fx: f32, fy: f32, tf: &[[Cx; C]; C], table: &[Cx],
             }
         }
         fft2(&mut grid, true);
+        let mut best = (f32::NEG_INFINITY, (0usize, 0usize));
         for (sy, row) in grid.iter().enumerate() {
             for (sx, v) in row.iter().enumerate() {
                 if v.0 > best.0 {
                     best = (v.0, (sx, sy));
                 }
+            }
+        }
+        best
+    };
+    // Every other gain of the grid, then the two beside the best: near the true alignment the fit falls off
+    // over several steps of the grid, so the best of the coarse gains lies next to the true one.
+    let mut best = (f32::NEG_INFINITY, (0usize, 0usize));
+    let mut best_gain = 0;
+    for i in (0..gains.len()).step_by(2) {
+        let r = at(gains[i]);
+        if r.0 > best.0 {
+            (best, best_gain) = (r, i);
+        }
+    }
+    for i in [best_gain.wrapping_sub(1), best_gain + 1] {
+        if let Some(&g) = gains.get(i) {
+            let r = at(g);
+            if r.0 > best.0 {
+                best = r;
             }
         }
     }
