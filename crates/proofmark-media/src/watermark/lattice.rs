@@ -2,9 +2,9 @@
 //! lattice. The chip means only sit on their key-dithered lattices when the chip grid is placed to within
 //! about a quarter of a frame pixel, but there the fit is far stronger evidence than the pilot, whose
 //! correlation drowns in busy texture. So the search is exhaustive: for every sub-chip phase (steps of one
-//! image pixel, at most a quarter of a frame pixel) and every gain on a grid, the chip means become unit
-//! phasors `exp(i·4π·mean/(gain·step))`, are folded onto the 32×32 tile, and are correlated with the key's
-//! dither phasors at every whole-chip offset at once by a 32×32 FFT.
+//! image pixel, at most a quarter of a frame pixel) and every other gain on a grid (then the two beside the
+//! best), the chip means become unit phasors `exp(i·4π·mean/(gain·step))`, are folded onto the 32×32 tile,
+//! and are correlated with the key's dither phasors at every whole-chip offset at once by a 32×32 FFT.
 use super::frame::{highpass, resample_x, resample_y, Plane};
 use super::key::{Layout, TILE_CHIPS};
 use super::sync::{fft2, Alignment, AxisSync, Cx};

@@ -24,8 +24,9 @@
 //!   the key-derived 2-D pilot, found by an FFT search over kept fractions 0.78–1.02 per axis and any
 //!   offset ([`sync`]), for crops anchored nowhere. The translations and the crop scan score alignments on
 //!   the luma reduced to at most 512 pixels a side; every proposal is polished on its codeword agreement
-//!   and the luma (at most 1024 a side) resampled into the original frame's geometry before the chips are
-//!   read. Alignments that share an axis share that axis's resampling pass.
+//!   (coarsely there, finely on the luma at most 1024 a side) and the luma resampled into the original
+//!   frame's geometry before the chips are read. Alignments that share an axis share that axis's
+//!   resampling pass.
 //! - **Strength.** A fixed quantiser step, shrunk only if the final pixels would fall under
 //!   [`TARGET_PSNR`] dB; the pilot is modulated by local texture.
 pub mod code;
