@@ -23,6 +23,18 @@ fn tree(n: u32) -> (Vec<[u8; 32]>, Vec<[u8; 32]>, Frontier) {
     (leaves, stored, f)
 }
 
+/// The receipt of a transaction anvil mines on arrival. Its automine runs beside the RPC answer, so under
+/// load the receipt can lag the broadcast by a moment: polled for up to 10 s.
+async fn mined_soon(chain: &Chain, hash: [u8; 32]) -> proofmark_anchor::Mined {
+    for _ in 0..200 {
+        if let Some(m) = chain.mined(hash).await.unwrap() {
+            return m;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("transaction {} not mined within 10 s", hex::encode(hash));
+}
+
 #[tokio::test]
 async fn checkpoints_register_once_and_the_contract_verifies_inclusion() {
     let anvil = Anvil::start(&[]);
@@ -44,7 +56,7 @@ async fn checkpoints_register_once_and_the_contract_verifies_inclusion() {
         .unwrap();
     chain.broadcast(&tx.raw).await.unwrap();
     chain.broadcast(&tx.raw).await.unwrap(); // again: "already known" or mined, not an error
-    let mined = chain.mined(tx.hash).await.unwrap().expect("anvil mines at once");
+    let mined = mined_soon(&chain, tx.hash).await;
     assert!(mined.success);
     let a = read_anchor(&anvil.url, contract, root).await.unwrap().unwrap();
     assert_eq!(
@@ -55,7 +67,7 @@ async fn checkpoints_register_once_and_the_contract_verifies_inclusion() {
     let again =
         chain.sign_register(contract, &reg(root, 99, [9; 32], 1), chain.nonce().await.unwrap(), fees).await.unwrap();
     chain.broadcast(&again.raw).await.unwrap();
-    assert!(chain.mined(again.hash).await.unwrap().unwrap().success);
+    assert!(mined_soon(&chain, again.hash).await.success);
     assert_eq!(read_anchor(&anvil.url, contract, root).await.unwrap().unwrap().tree_size, 13);
     // Inclusion on chain, for every leaf, with proofmark-core's proofs; a flipped bit is refused.
     for i in 0..13u64 {
@@ -81,7 +93,7 @@ async fn checkpoints_register_once_and_the_contract_verifies_inclusion() {
         .await
         .unwrap();
     intruder.broadcast(&tx.raw).await.unwrap();
-    assert!(!intruder.mined(tx.hash).await.unwrap().unwrap().success, "reverted: NotSubmitter");
+    assert!(!mined_soon(&intruder, tx.hash).await.success, "reverted: NotSubmitter");
     assert_eq!(read_anchor(&anvil.url, contract, [1; 32]).await.unwrap(), None);
 }
 
@@ -102,7 +114,7 @@ async fn a_fee_bumped_replacement_is_the_only_one_mined() {
     assert_ne!(first.hash, second.hash);
     chain.broadcast(&second.raw).await.unwrap();
     anvil.rpc("evm_mine", serde_json::json!([]));
-    assert!(chain.mined(second.hash).await.unwrap().unwrap().success);
+    assert!(mined_soon(&chain, second.hash).await.success);
     assert_eq!(chain.mined(first.hash).await.unwrap(), None, "the replaced transaction is never mined");
     assert_eq!(chain.nonce().await.unwrap(), nonce + 1);
     assert_eq!(read_anchor(&anvil.url, contract, f.root()).await.unwrap().unwrap().tree_size, 5);
