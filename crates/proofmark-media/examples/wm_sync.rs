@@ -1,8 +1,10 @@
 //! Where the watermark's crop/shift synchronisation fails: `cargo run --release -p proofmark-media --example
 //! wm_sync DIR` marks every image in DIR, applies the geometric attacks (alone and in the benchmark's
 //! combinations), and prints, per case, the true alignment, the one the detector used, and the raw bit
-//! accuracy at each (and whether the payload decodes there). `ONLY=name,attack` restricts the cases;
-//! `PILOT=1` also prints the pilot's z-score at the true alignment and the truth's rank among its proposals.
+//! accuracy at each (and whether the payload decodes there). Besides the benchmark's crops, shifts and
+//! combinations it tries four crops anchored nowhere, which only the pilot search can find.
+//! `ONLY=name,attack` restricts the cases; `PILOT=1` also prints the pilot's z-score at the true alignment
+//! and the truth's rank among its proposals.
 use proofmark_media::attack::{combined_attacks, single_attacks, Attack, Side};
 use proofmark_media::watermark::{
     embed, extract, pilot_candidates, pilot_z, read_at, Alignment, AxisSync, WatermarkKey,
@@ -51,6 +53,18 @@ fn geometry(attack: &Attack, img: &Image, acc: &mut [(f64, f64); 2]) -> Image {
     out
 }
 
+/// Crops that keep no edge, corner or centre in place, or a corner by different fractions per axis: only the
+/// pilot search (the detector's last step) finds these, and the benchmark's attack list has none.
+fn anchored_nowhere() -> Vec<Attack> {
+    use Attack::{Chain, Crop, Jpeg};
+    vec![
+        Chain(vec![Crop(Side::Left, 0.07), Crop(Side::Right, 0.04)]),
+        Chain(vec![Crop(Side::Left, 0.05), Crop(Side::Bottom, 0.12)]),
+        Chain(vec![Crop(Side::Left, 0.06), Crop(Side::Top, 0.04), Crop(Side::Right, 0.03), Crop(Side::Bottom, 0.08)]),
+        Chain(vec![Crop(Side::Top, 0.09), Crop(Side::Right, 0.06), Crop(Side::Bottom, 0.02), Jpeg(80)]),
+    ]
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = std::env::args().nth(1).ok_or("usage: wm_sync DIR")?;
     let key = WatermarkKey::from_bytes([9; 32]);
@@ -61,6 +75,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .into_iter()
         .filter(|a| matches!(a, Attack::Crop(..) | Attack::Shift(..) | Attack::WebP(_)))
         .chain(combined_attacks())
+        .chain(anchored_nowhere())
         .collect();
     let (mut ok, mut ok_true, mut total) = (0, 0, 0);
     for path in names {
