@@ -572,7 +572,7 @@ pub fn pilot_z(image: &Image, key: &WatermarkKey, a: Alignment) -> f32 {
 fn anchored_candidates(inter: &Plane, size: (usize, usize), layout: &Layout, keep: usize) -> Vec<Alignment> {
     let groups = anchored_groups(size);
     let mut scored: Vec<Alignment> = par_map(&groups, |(x, ys)| {
-        along_y(inter, *x, ys, false, |y, chips| Alignment {
+        along(inter, Shared::X(*x), ys, false, |y, chips| Alignment {
             x: *x,
             y,
             score: read_chips(&chips, layout, 1.012, 2, SCAN_GAIN_PEAKS).agreement,
@@ -727,48 +727,53 @@ fn read_aligned(rec: &Plane, mx: &AxisMap, my: &AxisMap) -> Vec<ChipReading> {
     frame_chips(&highpass(rec, HP_RADIUS), mx.first_chip, my.first_chip, Some((&mx.valid, &my.valid)))
 }
 
-/// `f` of the chips at alignments that share their x axis, one per y axis in `ys`: the same readings as
-/// [`aligned_chips`], with the horizontal pass of the resampling made once (the rest on up to four cores
-/// when `parallel`).
-fn along_y<R: Send>(
-    src: &Plane,
-    x: AxisSync,
-    ys: &[AxisSync],
-    parallel: bool,
-    f: impl Fn(AxisSync, Vec<ChipReading>) -> R + Sync,
-) -> Vec<R> {
-    let mx = AxisMap::new(x, src.width);
-    let cols = resample_x(src, mx.len, mx.map);
-    let read = |&y: &AxisSync| {
-        let my = AxisMap::new(y, src.height);
-        f(y, read_aligned(&resample_y(&cols, my.len, my.map), &mx, &my))
-    };
-    if parallel {
-        par_map(ys, read)
-    } else {
-        ys.iter().map(read).collect()
-    }
+/// The axis a set of alignments shares, and its value.
+#[derive(Debug, Clone, Copy)]
+enum Shared {
+    X(AxisSync),
+    Y(AxisSync),
 }
 
-/// The same for alignments that share their y axis: the vertical pass made once, first (the same resampling
-/// as [`aligned_chips`] up to rounding).
-fn along_x<R: Send>(
+/// `f` of the chips at the alignments made of the `shared` axis and each of `others` (the other axis): the
+/// shared axis's resampling pass is made once, first (the other pass on up to four cores when `parallel`).
+/// With a shared x that is the very resampling [`aligned_chips`] makes; with a shared y the same one
+/// rounded in another order.
+fn along<R: Send>(
     src: &Plane,
-    y: AxisSync,
-    xs: &[AxisSync],
+    shared: Shared,
+    others: &[AxisSync],
     parallel: bool,
     f: impl Fn(AxisSync, Vec<ChipReading>) -> R + Sync,
 ) -> Vec<R> {
-    let my = AxisMap::new(y, src.height);
-    let rows = resample_y(src, my.len, my.map);
-    let read = |&x: &AxisSync| {
-        let mx = AxisMap::new(x, src.width);
-        f(x, read_aligned(&resample_x(&rows, mx.len, mx.map), &mx, &my))
+    let (fixed, first) = match shared {
+        Shared::X(x) => {
+            let m = AxisMap::new(x, src.width);
+            let p = resample_x(src, m.len, m.map);
+            (m, p)
+        }
+        Shared::Y(y) => {
+            let m = AxisMap::new(y, src.height);
+            let p = resample_y(src, m.len, m.map);
+            (m, p)
+        }
+    };
+    let read = |&a: &AxisSync| {
+        let chips = match shared {
+            Shared::X(_) => {
+                let my = AxisMap::new(a, src.height);
+                read_aligned(&resample_y(&first, my.len, my.map), &fixed, &my)
+            }
+            Shared::Y(_) => {
+                let mx = AxisMap::new(a, src.width);
+                read_aligned(&resample_x(&first, mx.len, mx.map), &mx, &fixed)
+            }
+        };
+        f(a, chips)
     };
     if parallel {
-        par_map(xs, read)
+        par_map(others, read)
     } else {
-        xs.iter().map(read).collect()
+        others.iter().map(read).collect()
     }
 }
 
@@ -888,9 +893,9 @@ fn polish(src: &Plane, a: Alignment, layout: &Layout, (scale_step, offset_step, 
             })
             .collect();
         let scored = if param < 2 {
-            along_x(src, base.y, &moves, true, |x, chips| (score(&chips), Alignment { x, ..base }))
+            along(src, Shared::Y(base.y), &moves, true, |x, chips| (score(&chips), Alignment { x, ..base }))
         } else {
-            along_y(src, base.x, &moves, true, |y, chips| (score(&chips), Alignment { y, ..base }))
+            along(src, Shared::X(base.x), &moves, true, |y, chips| (score(&chips), Alignment { y, ..base }))
         };
         for (s, c) in scored {
             if s > best.0 {

@@ -250,13 +250,13 @@ fn shared_resampling_passes_read_the_same_chips() {
     let base = AxisSync { scale: 0.91, offset: 11.3 };
     let axes = [AxisSync { scale: 1.0, offset: 0.0 }, base, AxisSync { scale: 0.83, offset: 40.75 }];
     let means = |chips: &[ChipReading]| chips.iter().map(|c| (c.chip, c.mean)).collect::<Vec<_>>();
-    // The horizontal pass shared: the very same readings.
-    let shared = along_y(&inter, base, &axes, false, |y, chips| (y, means(&chips)));
+    // x shared (its horizontal pass made once): the very same readings.
+    let shared = along(&inter, Shared::X(base), &axes, false, |y, chips| (y, means(&chips)));
     for (y, got) in shared {
         assert_eq!(got, means(&aligned_chips(&inter, Alignment { x: base, y, score: 0.0 })), "{y:?}");
     }
-    // The vertical pass first: the same resampling, rounded in another order.
-    let shared = along_x(&inter, base, &axes, true, |x, chips| (x, means(&chips)));
+    // y shared (the vertical pass first): the same resampling, rounded in another order.
+    let shared = along(&inter, Shared::Y(base), &axes, true, |x, chips| (x, means(&chips)));
     for (x, got) in shared {
         let want = means(&aligned_chips(&inter, Alignment { x, y: base, score: 0.0 }));
         assert_eq!(got.len(), want.len(), "{x:?}");
