@@ -69,17 +69,27 @@ impl Image {
 
     /// BT.601 luma of every pixel, in f32 (0–255), the plane the watermark lives in.
     pub fn luma_f32(&self) -> Vec<f32> {
-        fn colour<const C: usize>(pixels: &[u8]) -> Vec<f32> {
-            pixels
-                .chunks_exact(C)
-                .map(|p| 0.299 * f32::from(p[0]) + 0.587 * f32::from(p[1]) + 0.114 * f32::from(p[2]))
-                .collect()
+        let mut out = vec![0.0; self.width * self.height];
+        for (y, row) in out.chunks_exact_mut(self.width.max(1)).enumerate() {
+            self.luma_row(y, row);
         }
+        out
+    }
+
+    /// Row `y` of [`Image::luma_f32`] into `out` (`width` values), for those who never need the whole plane.
+    pub fn luma_row(&self, y: usize, out: &mut [f32]) {
+        fn colour<const C: usize>(row: &[u8], out: &mut [f32]) {
+            for (o, p) in out.iter_mut().zip(row.chunks_exact(C)) {
+                *o = 0.299 * f32::from(p[0]) + 0.587 * f32::from(p[1]) + 0.114 * f32::from(p[2]);
+            }
+        }
+        let len = self.width * self.channels;
+        let row = &self.pixels[y * len..(y + 1) * len];
         match self.channels {
-            1 => self.pixels.iter().map(|&v| f32::from(v)).collect(),
-            2 => self.pixels.iter().step_by(2).map(|&v| f32::from(v)).collect(),
-            3 => colour::<3>(&self.pixels),
-            _ => colour::<4>(&self.pixels),
+            1 => out.iter_mut().zip(row).for_each(|(o, &v)| *o = f32::from(v)),
+            2 => out.iter_mut().zip(row.iter().step_by(2)).for_each(|(o, &v)| *o = f32::from(v)),
+            3 => colour::<3>(row, out),
+            _ => colour::<4>(row, out),
         }
     }
 

@@ -246,7 +246,7 @@ fn running_out_of_designs_under_the_floor_is_refused() {
 #[test]
 fn shared_resampling_passes_read_the_same_chips() {
     let img = synthetic(1500, 900, 17);
-    let inter = intermediate(luma_plane(&img));
+    let inter = frame_and_intermediate(&img).1;
     let base = AxisSync { scale: 0.91, offset: 11.3 };
     let axes = [AxisSync { scale: 1.0, offset: 0.0 }, base, AxisSync { scale: 0.83, offset: 40.75 }];
     let means = |chips: &[ChipReading]| chips.iter().map(|c| (c.chip, c.mean)).collect::<Vec<_>>();
