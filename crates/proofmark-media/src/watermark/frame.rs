@@ -195,13 +195,31 @@ pub fn luma_resized(image: &Image, sizes: &[(usize, usize)]) -> Vec<Plane> {
             });
         }
     });
-    mids.iter().zip(sizes).map(|(m, &(_, oh))| pass_y(m, oh, &taps(h, oh))).collect()
+    // The vertical passes, each output's rows split between the cores.
+    let mut outs: Vec<Plane> = sizes.iter().map(|&(ow, oh)| Plane::new(ow, oh)).collect();
+    let tys: Vec<Taps> = sizes.iter().map(|&(_, oh)| taps(h, oh)).collect();
+    std::thread::scope(|s| {
+        for ((m, out), ty) in mids.iter().zip(&mut outs).zip(&tys) {
+            let per = out.height.div_ceil(threads).max(1);
+            for (i, part) in out.data.chunks_mut(per * m.width.max(1)).enumerate() {
+                s.spawn(move || pass_y_rows(m, ty, i * per, part));
+            }
+        }
+    });
+    outs
 }
 
 fn pass_y(src: &Plane, out_h: usize, ty: &Taps) -> Plane {
+    let mut dst = Plane::new(src.width, out_h);
+    pass_y_rows(src, ty, 0, &mut dst.data);
+    dst
+}
+
+/// Rows `first`, `first` + 1, … of [`pass_y`]'s output, as many as `out` holds.
+fn pass_y_rows(src: &Plane, ty: &Taps, first: usize, out: &mut [f32]) {
     let w = src.width;
-    let mut dst = Plane::new(w, out_h);
-    for (o, out) in dst.data.chunks_exact_mut(w).enumerate() {
+    for (o, out) in out.chunks_exact_mut(w.max(1)).enumerate() {
+        let o = first + o;
         let s = ty.start[o];
         for (k, &wk) in ty.weights[o * ty.stride..o * ty.stride + ty.len[o]].iter().enumerate() {
             for (d, &v) in out.iter_mut().zip(&src.data[(s + k) * w..(s + k + 1) * w]) {
@@ -209,7 +227,6 @@ fn pass_y(src: &Plane, out_h: usize, ty: &Taps) -> Plane {
             }
         }
     }
-    dst
 }
 
 /// `src - box_blur(src)` with a (2r+1)² box, edges replicated: the local-mean-removed plane the detector

@@ -187,8 +187,11 @@ pub fn search(white: &Plane, pilot: &[f32], scales: (f32, f32), keep: usize) -> 
             .collect()
     };
     let all_bins: Vec<Vec<(usize, usize, f32)>> = ks.iter().map(|&k| bins(k)).collect();
-    let mut found: Vec<Alignment> = Vec::new();
-    for (iy, by) in all_bins.iter().enumerate() {
+    // Rows of scale pairs on up to four cores, found in order.
+    let rows_of: Vec<usize> = (0..all_bins.len()).collect();
+    let mut found: Vec<Alignment> = super::par_map(&rows_of, |&iy| {
+        let by = &all_bins[iy];
+        let mut found = Vec::with_capacity(all_bins.len());
         // Fold rows first (independent of kx): rows binned by ky into C rows of COARSE columns.
         let mut rows = vec![0.0f32; C * COARSE];
         for (v, &(b0, b1, f)) in by.iter().enumerate() {
@@ -235,7 +238,11 @@ pub fn search(white: &Plane, pilot: &[f32], scales: (f32, f32), keep: usize) -> 
                 score,
             });
         }
-    }
+        found
+    })
+    .into_iter()
+    .flatten()
+    .collect();
     found.sort_by(|a, b| b.score.total_cmp(&a.score));
     // Distinct peaks only.
     let mut kept: Vec<Alignment> = Vec::new();
