@@ -2,7 +2,7 @@
 //! lattice. The chip means only sit on their key-dithered lattices when the chip grid is placed to within
 //! about a quarter of a frame pixel, but there the fit is far stronger evidence than the pilot, whose
 //! correlation drowns in busy texture. So the search is exhaustive: for every sub-chip phase (steps of one
-//! image pixel, at most a quarter of a frame pixel) and every other gain on a grid (then the two beside the
+//! image pixel, at most a third of a frame pixel) and every other gain on a grid (then the two beside the
 //! best), the chip means become unit phasors `exp(i·4π·mean/(gain·step))`, are folded onto the 32×32 tile,
 //! and are correlated with the key's dither phasors at every whole-chip offset at once by a 32×32 FFT.
 use super::frame::{highpass, resample_x, resample_y, Plane};
@@ -39,9 +39,11 @@ pub(super) fn shifts(src: &Plane, size: (usize, usize), layout: &Layout, keep: u
         gains.push(g);
         g *= GAIN_RATIO;
     }
-    // Sub-chip phases: one image pixel, or a quarter of a frame pixel on large images.
+    // Sub-chip phases: one image pixel, or a third of a frame pixel on large images (a sixth off at worst:
+    // 150 shifts placed there on ten noisy 12-MP photos, with and without JPEG 60 and brightness, were all
+    // found at the first proposal, as on a quarter-pixel grid).
     let phases = |len: usize| -> Vec<f32> {
-        let step = (N as f32 / len as f32).max(0.25);
+        let step = (N as f32 / len as f32).max(1.0 / 3.0);
         let n = (CHIP as f32 / step).round().max(1.0) as usize;
         (0..n).map(|i| i as f32 * CHIP as f32 / n as f32).collect()
     };
