@@ -418,7 +418,9 @@ pub struct Detection {
     /// The payload, if a decode attempt passed the CRC.
     pub payload: Option<[u8; 16]>,
     /// The alignment used: the accepted one (its `score` is whatever ranked it: ∞ for the frame as it
-    /// stands), else the one whose soft bits agreed best with a codeword (its `score` is that agreement).
+    /// stands), else, of the alignments read (the frame as it stands and the proposals that passed
+    /// polishing's gate, [`POLISH_GATE`]), the one whose soft bits agreed best with a codeword (its `score`
+    /// is that agreement).
     pub sync: Option<Alignment>,
     /// Soft coded bits at that alignment (positive = 1).
     pub soft: Vec<f32>,

@@ -51,6 +51,20 @@ fn wrong_key_and_unmarked_images_read_nothing() {
     assert_eq!(extract(&img, &key(1)).payload, None);
 }
 
+/// On unmarked images no search proposal passes polishing's gate: the frame as it stands is the only
+/// reading decoded (the 11 proposals stop after the coarse sweep), while marks found by the searches are
+/// still read (`finds_crops_and_shifts_again`).
+#[test]
+fn unmarked_proposals_stop_at_the_polishing_gate() {
+    for (w, h, seed) in [(400, 300, 9), (512, 384, 21), (1300, 900, 5)] {
+        let img = synthetic(w, h, seed);
+        for k in [1, 7] {
+            let d = extract(&img, &key(k));
+            assert_eq!((d.payload, d.attempts), (None, 1), "{w}x{h} seed {seed} key {k}");
+        }
+    }
+}
+
 #[test]
 fn finds_crops_and_shifts_again() {
     use crate::attack::Side;
