@@ -165,7 +165,7 @@ pub fn luma_resized(image: &Image, sizes: &[(usize, usize)]) -> Vec<Plane> {
     let (w, h) = (image.width, image.height);
     let txs: Vec<Taps> = sizes.iter().map(|&(ow, _)| taps(w, ow)).collect();
     let mut mids: Vec<Plane> = sizes.iter().map(|&(ow, _)| Plane::new(ow, h)).collect();
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4);
+    let threads = super::cores();
     let per = h.div_ceil(threads).div_ceil(ROWS).max(1) * ROWS;
     let mut parts: Vec<Vec<&mut [f32]>> = Vec::new();
     for m in &mut mids {

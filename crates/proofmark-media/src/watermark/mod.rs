@@ -636,10 +636,15 @@ fn anchored_groups(size: (usize, usize)) -> Vec<(AxisSync, Vec<AxisSync>)> {
     groups
 }
 
+/// Cores the watermark's work is spread over: those this process may use, at most four.
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4)
+}
+
 /// `f` over `items` on up to four cores, results in order. Workers take the next item as they finish one
 /// (items may differ in cost); a worker's panic is re-raised.
 fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4).min(items.len());
+    let threads = cores().min(items.len());
     if threads < 2 {
         return items.iter().map(f).collect();
     }
